@@ -1,0 +1,43 @@
+package affinity
+
+// State is a backend's place in the rotation.
+type State uint8
+
+const (
+	// Ready backends receive keyed and keyless traffic.
+	Ready State = iota
+	// Draining backends keep the keyed sessions the table gives them but
+	// receive no new keyless connections.
+	Draining
+	// Down backends receive nothing; they are left out of every table.
+	Down
+)
+
+// String returns "ready", "draining" or "down".
+func (s State) String() string {
+	switch s {
+	case Ready:
+		return "ready"
+	case Draining:
+		return "draining"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
+// DefaultWeight is the weight of a backend whose Weight is zero.
+const DefaultWeight = 1
+
+// Backend is one instance that can receive connections.
+type Backend struct {
+	// Endpoint is the backend's stable identity and where to dial it, in
+	// canonical form: "tcp://host:port" or "unix:/absolute/path".
+	// Two backends with the same Endpoint are the same backend.
+	Endpoint string
+	// Weight is the backend's relative share of traffic. If zero,
+	// DefaultWeight is used. Negative weights are invalid.
+	Weight int
+	// State is Ready, Draining or Down.
+	State State
+}
