@@ -41,3 +41,17 @@ type Backend struct {
 	// State is Ready, Draining or Down.
 	State State
 }
+
+// Addr splits a canonical Endpoint into the network and address that
+// net.Dial takes: "tcp://10.0.0.5:3000" gives ("tcp", "10.0.0.5:3000") and
+// "unix:/run/meteor.sock.1.sock" gives ("unix", "/run/meteor.sock.1.sock").
+// It reports ok false for any other form.
+func (b Backend) Addr() (network, address string, ok bool) {
+	switch {
+	case len(b.Endpoint) > len("tcp://") && b.Endpoint[:len("tcp://")] == "tcp://":
+		return "tcp", b.Endpoint[len("tcp://"):], true
+	case len(b.Endpoint) > len("unix:") && b.Endpoint[:len("unix:")] == "unix:":
+		return "unix", b.Endpoint[len("unix:"):], true
+	}
+	return "", "", false
+}
