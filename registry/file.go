@@ -1,0 +1,195 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/l4lb/l4lb/affinity"
+)
+
+// File is a Source read from a text file, reloaded when it changes.
+//
+// The format is one backend a line: an endpoint (see NormalizeEndpoint),
+// optionally followed by "weight=N" and "state=ready|draining|down";
+// blank lines and everything after '#' are ignored:
+//
+//	# web tier
+//	10.0.0.5:3000
+//	http://10.0.0.6:3000 weight=2
+//	unix:/run/app/meteor.sock.1.sock state=draining
+//
+// The file is checked every Options.Interval by stat(2) (size, mtime,
+// inode), so a rewrite in place and an atomic rename are both seen; it is
+// only read when one of them changed. A file that disappears or stops
+// parsing keeps the last good set in service (fail static) and is logged.
+type File struct {
+	path string
+	opts Options
+}
+
+var _ Source = (*File)(nil)
+
+// NewFile returns a Source that reads path. The file must exist and parse
+// now, so that a typo fails at startup rather than at the first reload.
+// The service passed to Watch is ignored.
+func NewFile(path string, opts Options) (Source, error) {
+	if _, _, err := readFile(path); err != nil {
+		return nil, err
+	}
+	return &File{path: path, opts: opts}, nil
+}
+
+// fileStamp identifies one version of a file cheaply.
+type fileStamp struct {
+	size, ino int64
+	mtime     time.Time
+}
+
+func stamp(fi os.FileInfo) fileStamp {
+	s := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino = int64(st.Ino)
+	}
+	return s
+}
+
+// Watch calls update with the file's set, then again after each change
+// that parses to a different set. It blocks until ctx is done.
+func (f *File) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
+	log := f.opts.logger().With("source", "file", "path", f.path)
+	var (
+		last    []affinity.Backend
+		lastSt  fileStamp
+		failing bool
+	)
+	load := func() {
+		fi, err := os.Stat(f.path)
+		if err == nil && last != nil && stamp(fi) == lastSt {
+			return
+		}
+		var set []affinity.Backend
+		var st fileStamp
+		if err == nil {
+			set, st, err = readFile(f.path)
+		}
+		if err != nil {
+			if !failing {
+				log.Warn("backends file unusable, keeping the last known set", "err", err, "backends", len(last))
+			}
+			failing = true
+			return
+		}
+		if failing {
+			log.Info("backends file usable again")
+		}
+		failing, lastSt = false, st
+		if last != nil && sameSet(set, last) {
+			return
+		}
+		last = set
+		update(slices.Clone(set))
+	}
+	load()
+	t := time.NewTicker(f.opts.interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			load()
+		}
+	}
+}
+
+// readFile parses path; the stamp is taken from the open file so that it
+// describes the version that was read.
+func readFile(path string) ([]affinity.Backend, fileStamp, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read backends file: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read backends file: %w", err)
+	}
+	set, err := parseBackends(fh)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read backends file %s: %w", path, err)
+	}
+	return set, stamp(fi), nil
+}
+
+// parseBackends reads the File format.
+func parseBackends(r io.Reader) ([]affinity.Backend, error) {
+	var set []affinity.Backend
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		b, err := parseBackendLine(fields)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		set = append(set, b)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return sortBackends(set), nil
+}
+
+func parseBackendLine(fields []string) (affinity.Backend, error) {
+	ep, err := NormalizeEndpoint(fields[0])
+	if err != nil {
+		return affinity.Backend{}, err
+	}
+	b := affinity.Backend{Endpoint: ep, State: affinity.Ready}
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "weight":
+			w, err := strconv.Atoi(v)
+			if err != nil || w < 0 {
+				return b, fmt.Errorf("weight %q: want a non-negative integer", v)
+			}
+			b.Weight = w
+		case "state":
+			s, ok := parseState(v)
+			if !ok {
+				return b, fmt.Errorf("state %q: want ready, draining or down", v)
+			}
+			b.State = s
+		default:
+			return b, errors.New("unknown field " + strconv.Quote(f) + ": want weight=N or state=S")
+		}
+	}
+	return b, nil
+}
+
+// parseState maps the spellings of affinity.State.String back; the empty
+// string is Ready, the meaning of a document without a state.
+func parseState(s string) (affinity.State, bool) {
+	switch strings.ToLower(s) {
+	case "", "ready":
+		return affinity.Ready, true
+	case "draining":
+		return affinity.Draining, true
+	case "down":
+		return affinity.Down, true
+	}
+	return affinity.Ready, false
+}
