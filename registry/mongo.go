@@ -1,0 +1,401 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/l4lb/l4lb/affinity"
+)
+
+// Defaults of MongoConfig and RegisterConfig.
+const (
+	// DefaultDatabase is used when the discovery URL names no database:
+	// the Node driver's and the mongo shell's default, so it is where
+	// meteorhacks:cluster wrote when CLUSTER_DISCOVERY_URL named none.
+	DefaultDatabase = "test"
+	// DefaultCollection is meteorhacks:cluster's collection.
+	DefaultCollection = "clusterEndpoints"
+	// DefaultPingInterval is meteorhacks:cluster's heartbeat period, and
+	// the one assumed for a document without a pingInterval.
+	DefaultPingInterval = 5 * time.Second
+	// DefaultGrace is meteorhacks:cluster's allowance on top of the
+	// pingInterval before an endpoint counts as gone.
+	DefaultGrace = 15 * time.Second
+	// DefaultMaxPingInterval caps the pingInterval a document may claim.
+	DefaultMaxPingInterval = 5 * time.Minute
+	// DefaultResyncInterval is how often a watch with a working change
+	// stream re-reads the set anyway: heartbeats that stop or resume make
+	// no change event worth streaming.
+	DefaultResyncInterval = 5 * time.Second
+	// DefaultQueryTimeout bounds one discovery query or write.
+	DefaultQueryTimeout = 5 * time.Second
+)
+
+// MongoConfig configures NewMongo.
+type MongoConfig struct {
+	// URL is the MongoDB connection string, CLUSTER_DISCOVERY_URL. Its
+	// path names the database; if it names none, DefaultDatabase is used.
+	URL string
+	// Collection is the endpoints collection. If empty,
+	// DefaultCollection is used.
+	Collection string
+	// PollInterval is how often a watch queries when it has no change
+	// stream. If zero or negative, DefaultInterval is used.
+	PollInterval time.Duration
+	// ResyncInterval is how often a watch queries while its change stream
+	// works. If zero or negative, DefaultResyncInterval is used.
+	ResyncInterval time.Duration
+	// Grace is added to a document's pingInterval before it counts as
+	// stale. If zero, DefaultGrace is used; if negative, no grace.
+	Grace time.Duration
+	// MaxPingInterval caps the pingInterval a document may claim, and so
+	// bounds how far back a poll has to look. If zero or negative,
+	// DefaultMaxPingInterval is used.
+	MaxPingInterval time.Duration
+	// DeleteStaleAfter, if positive, makes each watch delete its service's
+	// documents whose timestamp is older than that. It must be at least
+	// MaxPingInterval + Grace, so that no live document is ever deleted.
+	// If zero or negative, nothing is deleted (meteorhacks:cluster's
+	// behaviour).
+	DeleteStaleAfter time.Duration
+	// QueryTimeout bounds each query, write and the opening of a change
+	// stream. If zero or negative, DefaultQueryTimeout is used.
+	QueryTimeout time.Duration
+	// NoChangeStream makes watches poll even where the server offers
+	// change streams.
+	NoChangeStream bool
+	// NoIndex stops the first watch from creating the
+	// {serviceName: 1, timestamp: 1} index that keeps polls cheap (useful
+	// with read-only credentials; a failure to create it is only logged).
+	NoIndex bool
+	// Logger receives failures, recoveries and set changes, with the
+	// attribute "service". If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// Metrics, if not nil, counts queries, failures and staleness.
+	Metrics *Metrics
+}
+
+// Mongo is the MongoDB discovery source, compatible with the documents
+// meteorhacks:cluster writes (see the package documentation). It is safe
+// for concurrent use: several services may be watched at once over one
+// client.
+type Mongo struct {
+	cfg       MongoConfig
+	live      liveness
+	client    *mongo.Client
+	coll      *mongo.Collection
+	log       *slog.Logger
+	indexOnce sync.Once
+}
+
+var _ Source = (*Mongo)(nil)
+
+// NewMongo checks cfg and creates the client. It does not wait for the
+// server: a MongoDB that is down now is retried by Watch.
+func NewMongo(cfg MongoConfig) (*Mongo, error) {
+	if cfg.Collection == "" {
+		cfg.Collection = DefaultCollection
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultInterval
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = DefaultResyncInterval
+	}
+	switch {
+	case cfg.Grace == 0:
+		cfg.Grace = DefaultGrace
+	case cfg.Grace < 0:
+		cfg.Grace = 0
+	}
+	if cfg.MaxPingInterval <= 0 {
+		cfg.MaxPingInterval = DefaultMaxPingInterval
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.DeleteStaleAfter > 0 && cfg.DeleteStaleAfter < cfg.MaxPingInterval+cfg.Grace {
+		return nil, fmt.Errorf("mongo discovery: DeleteStaleAfter %v is shorter than MaxPingInterval+Grace %v: live documents could be deleted",
+			cfg.DeleteStaleAfter, cfg.MaxPingInterval+cfg.Grace)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	client, coll, err := connect(cfg.URL, cfg.Collection, cfg.QueryTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Mongo{
+		cfg:    cfg,
+		live:   liveness{grace: cfg.Grace, maxPing: cfg.MaxPingInterval},
+		client: client,
+		coll:   coll,
+		log:    cfg.Logger,
+	}, nil
+}
+
+// connect creates a client for url (not yet connected: the driver dials
+// lazily and redials on its own) and returns the endpoints collection.
+func connect(url, collection string, timeout time.Duration) (*mongo.Client, *mongo.Collection, error) {
+	if url == "" {
+		return nil, nil, errors.New("mongo discovery: no URL")
+	}
+	cs, err := connstring.Parse(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mongo discovery: parse URL: %w", err)
+	}
+	db := cs.Database
+	if db == "" {
+		db = DefaultDatabase
+	}
+	opts := options.Client().ApplyURI(url)
+	if !cs.ServerSelectionTimeoutSet {
+		opts.SetServerSelectionTimeout(timeout)
+	}
+	if !cs.ConnectTimeoutSet {
+		opts.SetConnectTimeout(timeout)
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mongo discovery %s: %w", cs.Hosts, err)
+	}
+	return client, client.Database(db).Collection(collection), nil
+}
+
+// Close disconnects the client; watches still running fail static.
+func (m *Mongo) Close(ctx context.Context) error {
+	return m.client.Disconnect(ctx)
+}
+
+// Watch implements Source. The first update comes after the first
+// successful query; until then nothing is known and nothing is reported.
+//
+// Fail static: when a query fails, the last reported set stays in force
+// (logged once when the failure starts and once when it ends, and
+// counted in Metrics). A query that succeeds but finds no live endpoint
+// never replaces a non-empty set: an empty set cannot serve anyone, while
+// the last known one may (this is what happens after an outage that also
+// kept the instances from heartbeating). For the same reason, for Grace
+// after a failure ends, endpoints are only added, not removed, giving
+// instances time to heartbeat again.
+func (m *Mongo) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
+	w := &mongoWatch{m: m, service: service, update: update, log: m.log.With("service", service)}
+	return w.run(ctx)
+}
+
+// mongoWatch is the state of one Watch call; it lives on one goroutine
+// except for the change-stream goroutine, which only touches trigger and
+// streaming.
+type mongoWatch struct {
+	m       *Mongo
+	service string
+	update  func([]affinity.Backend)
+	log     *slog.Logger
+
+	last        []affinity.Backend // nil until the first set is known
+	failing     bool
+	failedAt    time.Time
+	holdUntil   time.Time // removals suppressed until then
+	keptEmpty   bool      // an empty result is being ignored (logged once)
+	nextSweep   time.Time
+	badEndpoint map[string]bool // logged once each
+
+	trigger   chan struct{}
+	streaming chan bool
+}
+
+func (w *mongoWatch) run(ctx context.Context) error {
+	m := w.m
+	w.trigger = make(chan struct{}, 1)
+	w.streaming = make(chan bool, 1)
+	streaming := false
+	if !m.cfg.NoChangeStream {
+		go w.watchChanges(ctx)
+	}
+	defer func() {
+		if w.failing {
+			m.cfg.Metrics.setFailing(-1)
+		}
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case streaming = <-w.streaming:
+			continue // the next query comes at the new rate
+		case <-w.trigger:
+		case <-timer.C:
+		}
+		w.poll(ctx)
+		next := m.cfg.PollInterval
+		if streaming {
+			next = m.cfg.ResyncInterval
+		}
+		timer.Reset(next)
+	}
+}
+
+// poll queries once and applies the result.
+func (w *mongoWatch) poll(ctx context.Context) {
+	m := w.m
+	m.indexOnce.Do(func() {
+		if !m.cfg.NoIndex {
+			m.ensureIndex(ctx, w.log)
+		}
+	})
+	start := time.Now()
+	docs, err := m.query(ctx, w.service, start)
+	now := time.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		m.cfg.Metrics.pollFailed()
+		if !w.failing {
+			w.failing, w.failedAt = true, now
+			m.cfg.Metrics.setFailing(1)
+			w.log.Warn("discovery query failed, keeping the last known set", "err", err, "backends", len(w.last))
+		}
+		return
+	}
+	m.cfg.Metrics.pollOK(now.Sub(start), now)
+	if w.failing {
+		w.failing = false
+		m.cfg.Metrics.setFailing(-1)
+		w.holdUntil = now.Add(m.cfg.Grace)
+		w.log.Info("discovery query works again", "failed_for", now.Sub(w.failedAt).Round(time.Millisecond))
+	}
+	w.apply(w.liveSet(docs, now), now)
+	if m.cfg.DeleteStaleAfter > 0 && !now.Before(w.nextSweep) {
+		w.nextSweep = now.Add(min(max(m.cfg.DeleteStaleAfter/2, m.cfg.PollInterval), time.Minute))
+		m.deleteStale(ctx, w.service, now, w.log)
+	}
+}
+
+// liveSet builds the sorted set of live, well-formed endpoints.
+func (w *mongoWatch) liveSet(docs []endpointDoc, now time.Time) []affinity.Backend {
+	set := make([]affinity.Backend, 0, len(docs))
+	for _, d := range docs {
+		if !w.m.live.live(d, now) {
+			continue
+		}
+		b, err := d.backend()
+		if err != nil {
+			if !w.badEndpoint[d.endpoint] {
+				if w.badEndpoint == nil {
+					w.badEndpoint = map[string]bool{}
+				}
+				w.badEndpoint[d.endpoint] = true
+				w.log.Warn("ignoring endpoint document", "err", err)
+			}
+			continue
+		}
+		set = append(set, b)
+	}
+	return sortBackends(set)
+}
+
+// apply hands set to update if it differs from the last one, under the
+// fail-static rules of Watch.
+func (w *mongoWatch) apply(set []affinity.Backend, now time.Time) {
+	if len(set) == 0 && len(w.last) > 0 {
+		if !w.keptEmpty {
+			w.keptEmpty = true
+			w.log.Warn("discovery found no live endpoint, keeping the last known set", "backends", len(w.last))
+		}
+		return
+	}
+	w.keptEmpty = false
+	if now.Before(w.holdUntil) {
+		set = withKept(set, w.last)
+	}
+	if w.last != nil && sameSet(set, w.last) {
+		return
+	}
+	w.last = set
+	w.m.cfg.Metrics.updated()
+	w.log.Debug("backend set changed", "backends", len(set))
+	w.update(slices.Clone(set))
+}
+
+// withKept returns set plus the members of old it lacks, sorted.
+func withKept(set, old []affinity.Backend) []affinity.Backend {
+	out := slices.Clone(set)
+	for _, b := range old {
+		if !slices.ContainsFunc(set, func(n affinity.Backend) bool { return n.Endpoint == b.Endpoint }) {
+			out = append(out, b)
+		}
+	}
+	return sortBackends(out)
+}
+
+// query reads the service's documents that can still be live: one indexed
+// range scan on {serviceName, timestamp}, with only the fields a Backend
+// needs.
+func (m *Mongo) query(ctx context.Context, service string, now time.Time) ([]endpointDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
+	defer cancel()
+	filter := bson.D{
+		{Key: fieldService, Value: service},
+		{Key: fieldTimestamp, Value: bson.D{{Key: "$gte", Value: m.live.horizon(now)}}},
+	}
+	cur, err := m.coll.Find(ctx, filter, options.Find().SetProjection(projection))
+	if err != nil {
+		return nil, fmt.Errorf("query %s.%s: %w", m.coll.Database().Name(), m.coll.Name(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var docs []endpointDoc
+	for cur.Next(ctx) {
+		if d, ok := decodeDoc(cur.Current); ok {
+			docs = append(docs, d)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("query %s.%s: %w", m.coll.Database().Name(), m.coll.Name(), err)
+	}
+	return docs, nil
+}
+
+// ensureIndex creates the index that makes query a range scan.
+func (m *Mongo) ensureIndex(ctx context.Context, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
+	defer cancel()
+	_, err := m.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: fieldService, Value: 1}, {Key: fieldTimestamp, Value: 1}},
+	})
+	if err != nil {
+		log.Warn("cannot create the discovery index, polls will scan the collection", "err", err)
+	}
+}
+
+// deleteStale removes service's documents older than DeleteStaleAfter.
+func (m *Mongo) deleteStale(ctx context.Context, service string, now time.Time, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
+	defer cancel()
+	res, err := m.coll.DeleteMany(ctx, bson.D{
+		{Key: fieldService, Value: service},
+		{Key: fieldTimestamp, Value: bson.D{{Key: "$lt", Value: now.Add(-m.cfg.DeleteStaleAfter)}}},
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("deleting stale endpoint documents failed", "err", err)
+		}
+		return
+	}
+	if res.DeletedCount > 0 {
+		m.cfg.Metrics.deletedDocs(res.DeletedCount)
+		log.Info("deleted stale endpoint documents", "count", res.DeletedCount, "older_than", m.cfg.DeleteStaleAfter)
+	}
+}
