@@ -1,0 +1,71 @@
+package affinity
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Balancer holds the current Snapshot of one backend set and swaps in a new
+// one on Update. It is safe for concurrent use: Snapshot is one atomic load
+// and never waits for an Update in progress.
+type Balancer struct {
+	current atomic.Pointer[Snapshot]
+
+	mu sync.Mutex // serializes Update
+	// retired holds the counters of endpoints that left the set while
+	// connections were still counted on them, so that an endpoint coming
+	// back (a flapping registration) finds its connections again. Guarded
+	// by mu; pruned of idle counters on every Update.
+	retired map[string]*counter
+}
+
+// NewBalancer returns a Balancer with an empty snapshot.
+func NewBalancer() *Balancer {
+	b := &Balancer{}
+	b.current.Store(emptySnapshot)
+	return b
+}
+
+// Snapshot returns the current snapshot; it is never nil, and empty before
+// the first Update.
+func (b *Balancer) Snapshot() *Snapshot { return b.current.Load() }
+
+// Update builds a snapshot of backends, given in any order, and swaps it in
+// atomically; lookups on the old snapshot carry on undisturbed. Members
+// whose Endpoint is in both the old and the new set keep their
+// active-connection counters, whatever their weight or state. Update
+// returns an error wrapping ErrInvalidSet, and keeps the current snapshot,
+// for a set NewSnapshot rejects. Updates are serialized; each takes about as
+// long as NewSnapshot.
+func (b *Balancer) Update(backends []Backend) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.current.Load()
+	byEndpoint := make(map[string]*counter, len(old.members)+len(b.retired))
+	for e, c := range b.retired {
+		byEndpoint[e] = c
+	}
+	for _, m := range old.members {
+		byEndpoint[m.backend.Endpoint] = m.active
+	}
+	s, err := newSnapshot(backends, func(e string) *counter {
+		c := byEndpoint[e]
+		delete(byEndpoint, e)
+		return c
+	})
+	if err != nil {
+		return err
+	}
+	// What is left in byEndpoint has left the set.
+	b.retired = nil
+	for e, c := range byEndpoint {
+		if c.n.Load() != 0 {
+			if b.retired == nil {
+				b.retired = make(map[string]*counter)
+			}
+			b.retired[e] = c
+		}
+	}
+	b.current.Store(s)
+	return nil
+}

@@ -1,0 +1,105 @@
+// Package affinity decides which backend a new connection goes to.
+//
+// A Balancer holds an immutable Snapshot of one service's backend set and
+// swaps in a new one on every Update; the engine reads Snapshot() per
+// connection and never waits for an Update. Two kinds of traffic use it:
+//
+//   - Keyed traffic (SockJS polling and streaming transports, sticky
+//     cookies): every balancer process must send a session to the same
+//     backend without talking to the others. Lookup(HashKey(key)) answers
+//     from a consistent-hash table that depends only on the current set.
+//   - Keyless traffic (a WebSocket carries its whole session on one
+//     connection): Pick places it by load, the less busy of two random Ready
+//     backends.
+//
+// When a dial fails, Candidates and PickCandidates give the order in which
+// to try the others.
+//
+//	b := affinity.NewBalancer()
+//	if err := b.Update(backends); err != nil { ... } // on every registry change
+//
+//	s := b.Snapshot() // per connection
+//	var m *affinity.Member
+//	if key != nil {
+//		m = s.Lookup(affinity.HashKey(key))
+//	} else {
+//		m = s.Pick()
+//	}
+//	if m == nil { ... } // no backend
+//	m.Acquire()
+//	defer m.Release()
+//
+// # Keys: a Maglev table
+//
+// The keyed table is Maglev's (Eisenbud et al., NSDI 2016) with TableSize
+// = 655373 rows, weighted by letting each backend claim rows in proportion
+// to its weight. A key goes to row HashKey(key)*TableSize>>64. The table is
+// a function of the set alone (Endpoints, weights, which are not Down): the
+// permutations hash the Endpoint and the turns follow Endpoint order, so
+// balancers that saw different histories of the set agree.
+//
+// Measured with 1,000,000 keys (go test -run 'Disruption|Table' -v;
+// BenchmarkTableChoice compares the alternatives), machine shared, build
+// times of the order of magnitude only:
+//
+//	adding 1 backend to N moves x the ideal 1/(N+1):
+//	  N = 3: 1.001   N = 10: 1.002-1.007   N = 100: 1.13-1.14   N = 1000: 4.2-4.4
+//	removing 1 of N moves its own keys and of the others:
+//	  N = 3: <= 0.005%   N = 10: <= 0.065%   N = 100: <= 0.14%   N = 1000: <= 0.33%
+//	table shares, equal weights: max/mean <= 1.0002 for every N <= 100
+//	weights 1:2:3: shares 0.166667, 0.333334, 0.499999
+//	build (NewSnapshot): ~10 ms (N = 3), ~25 ms (N = 100), ~31 ms (N = 1000)
+//	Lookup: ~4 ns, 0 allocs, at every N
+//
+// The alternatives measured (BenchmarkTableChoice): a Maglev table of 65537
+// rows moves 1.5x the ideal at N = 100; a rendezvous-ranked table (GitHub's
+// GLB director) moves exactly the ideal share but its shares are binomial,
+// max/mean about 1.10 at N = 100 with 65536 rows, and it costs rows*N
+// hashes to build; see that benchmark for the figures of this machine.
+// Maglev's excess disruption grows with N at a fixed table size (4.2x at N
+// = 1000); a larger table would bring it down but costs build time and
+// cache footprint (1.3 MB of uint16 rows now), and deployments of this
+// balancer have tens of backends, not thousands.
+//
+// # Stability promise
+//
+// HashKey (XXH64, seed 0), TableSize, the row mapping, the permutations
+// (XXH64 of the Endpoint and SplitMix64 of that) and the fill order are
+// part of the wire-level contract between balancer versions: a change
+// moves sessions between backends when old and new balancers run side by
+// side. testdata/golden.txt pins them; TestGolden fails on any change, and
+// regenerating it (go test -run Golden -update) is a breaking change to be
+// announced.
+//
+// # Keyless: two random choices
+//
+// Pick draws two Ready members at random in proportion to their weights
+// (an alias table, O(1)) and takes the one with fewer active connections
+// per unit of weight. Plain least-connections would need a consistent view
+// of every counter: with several event loops picking at once they all see
+// the same minimum and pile onto it. Two random choices need two atomic
+// loads, tolerate stale counts and still keep the maximum load within a
+// few connections of the mean (Mitzenmacher 2001): max/mean 1.0001 at N =
+// 10 and 1.02 at N = 100 under 100,000 long-lived connections. The counters
+// are per member, one cache line each, updated with atomic adds by
+// Acquire and Release; no global lock exists.
+//
+// # States
+//
+// Ready members take keyed and keyless traffic. Draining members stay in
+// the keyed table with their full weight, so the sessions they hold keep
+// reaching them and no other session moves, but Pick never chooses them;
+// they come last in both candidate orders, as a last resort. Down members
+// are left out of the table, exactly as if removed (their keys move, no
+// others beyond the disruption above), and receive nothing; they stay in
+// Members so that their counters survive a flap.
+//
+// # What it does not do
+//
+// It does not probe backends: states come from the registry. It does not
+// remember sessions: a key follows the table, so a session whose backend
+// is removed moves, and one whose backend returns moves back. It does not
+// limit connections per backend. Weights are relative integers in [0,
+// MaxWeight]; a set is at most MaxBackends backends, and Candidates
+// becomes quadratic past 4096 keyed members.
+package affinity

@@ -1,0 +1,269 @@
+package affinity
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+)
+
+// MaxWeight is the largest valid Backend.Weight.
+const MaxWeight = 1 << 16
+
+// MaxBackends is the largest number of backends a set may hold.
+const MaxBackends = emptyRow
+
+// ErrInvalidSet is wrapped by the errors NewSnapshot and Balancer.Update
+// return for a backend set they reject.
+var ErrInvalidSet = errors.New("invalid backend set")
+
+// Snapshot is an immutable backend set with its lookup structures. It is
+// safe for concurrent use; Lookup, Pick, Candidates and PickCandidates
+// neither lock nor allocate.
+//
+// A snapshot holds all the backends of its set, in every state. Keyed
+// traffic (Lookup, Candidates) goes to Ready and Draining members through
+// the Maglev table; keyless traffic (Pick, PickCandidates) goes to Ready
+// members only; Down members receive nothing but keep their counters.
+type Snapshot struct {
+	members  []*Member // every member, by Endpoint
+	keyed    []*Member // Ready and Draining, by Endpoint; what table indexes
+	ready    []*Member // Ready, by Endpoint
+	draining []*Member // Draining, by Endpoint
+	table    []uint16  // TableSize rows of keyed indexes; nil when keyed is empty
+	// keyedReady[k] reports whether keyed[k] is Ready, so that the
+	// Candidates walk reads two dense slices and no Member.
+	keyedReady []bool
+	pick       aliasTable
+}
+
+var emptySnapshot = &Snapshot{}
+
+// NewSnapshot builds a snapshot of backends, given in any order, with fresh
+// counters. It rejects an empty Endpoint, duplicate Endpoints, a Weight
+// outside [0, MaxWeight], an unknown State and more than MaxBackends
+// backends. It takes about 40 ms for 100 backends (see the package
+// documentation); call it off the data path.
+func NewSnapshot(backends []Backend) (*Snapshot, error) {
+	return newSnapshot(backends, nil)
+}
+
+// newSnapshot builds a snapshot; counterOf, when not nil, supplies the
+// counter of each Endpoint (nil for a fresh one).
+func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter) (*Snapshot, error) {
+	if len(backends) > MaxBackends {
+		return nil, fmt.Errorf("affinity: %d backends, more than %d: %w", len(backends), MaxBackends, ErrInvalidSet)
+	}
+	sorted := slices.Clone(backends)
+	slices.SortFunc(sorted, func(a, b Backend) int { return cmp.Compare(a.Endpoint, b.Endpoint) })
+	s := &Snapshot{members: make([]*Member, len(sorted))}
+	for i, b := range sorted {
+		switch {
+		case b.Endpoint == "":
+			return nil, fmt.Errorf("affinity: backend with empty endpoint: %w", ErrInvalidSet)
+		case i > 0 && sorted[i-1].Endpoint == b.Endpoint:
+			return nil, fmt.Errorf("affinity: backend %s: duplicate endpoint: %w", b.Endpoint, ErrInvalidSet)
+		case b.Weight < 0 || b.Weight > MaxWeight:
+			return nil, fmt.Errorf("affinity: backend %s: weight %d outside [0, %d]: %w", b.Endpoint, b.Weight, MaxWeight, ErrInvalidSet)
+		case b.State > Down:
+			return nil, fmt.Errorf("affinity: backend %s: unknown state %d: %w", b.Endpoint, b.State, ErrInvalidSet)
+		}
+		if b.Weight == 0 {
+			b.Weight = DefaultWeight
+		}
+		var c *counter
+		if counterOf != nil {
+			c = counterOf(b.Endpoint)
+		}
+		if c == nil {
+			c = new(counter)
+		}
+		m := &Member{backend: b, weight: int64(b.Weight), active: c, keyed: -1}
+		s.members[i] = m
+		if b.State == Down {
+			continue
+		}
+		m.keyed = len(s.keyed)
+		s.keyed = append(s.keyed, m)
+		s.keyedReady = append(s.keyedReady, b.State == Ready)
+		if b.State == Ready {
+			s.ready = append(s.ready, m)
+		} else {
+			s.draining = append(s.draining, m)
+		}
+	}
+	endpoints := make([]string, len(s.keyed))
+	weights := make([]int64, len(s.keyed))
+	for i, m := range s.keyed {
+		endpoints[i], weights[i] = m.backend.Endpoint, m.weight
+	}
+	s.table = buildTable(endpoints, weights)
+	weights = weights[:0]
+	for _, m := range s.ready {
+		weights = append(weights, m.weight)
+	}
+	s.pick = newAliasTable(weights)
+	return s, nil
+}
+
+// Len returns the number of backends in the set, in every state.
+func (s *Snapshot) Len() int { return len(s.members) }
+
+// Members returns the members in Endpoint order, in every state. The slice
+// is shared: do not modify it.
+func (s *Snapshot) Members() []*Member { return s.members }
+
+// Lookup returns the member that keyed traffic with the given key hash (see
+// HashKey) goes to: the owner of row hash*TableSize>>64 of the Maglev
+// table, which holds the Ready and Draining members. It returns nil when
+// there are none.
+func (s *Snapshot) Lookup(hash uint64) *Member {
+	if s.table == nil {
+		return nil
+	}
+	return s.keyed[s.table[rowOf(hash)]]
+}
+
+// Pick returns the member for a keyless connection: of two Ready members
+// drawn at random in proportion to their weights, the one with fewer active
+// connections per unit of weight (Mitzenmacher, "The Power of Two Choices in
+// Randomized Load Balancing", 2001). It returns nil when no member is
+// Ready. The caller counts the connection with Acquire.
+//
+// It reads the counters without a lock, so concurrent Picks may both see
+// the same loads; two random choices tolerate such stale loads far better
+// than "least connections", which would send every racing Pick to the
+// same member.
+func (s *Snapshot) Pick() *Member {
+	switch len(s.ready) {
+	case 0:
+		return nil
+	case 1:
+		return s.ready[0]
+	}
+	a := s.ready[s.pick.draw(rand.Uint64())]
+	b := s.ready[s.pick.draw(rand.Uint64())]
+	if a == b {
+		// One more draw makes a second distinct choice likely even with
+		// two members or one heavy one; without it, two choices degrade
+		// towards one.
+		b = s.ready[s.pick.draw(rand.Uint64())]
+	}
+	// a.active/a.weight <= b.active/b.weight, without division.
+	if a.Active()*b.weight <= b.Active()*a.weight {
+		return a
+	}
+	return b
+}
+
+// Candidates appends to dst, in the order to try them, the distinct members
+// a keyed connection with the given key hash may go to, and returns the
+// extended slice. It is identical on every balancer for the same set.
+//
+// The first is Lookup(hash). Then come the other Ready members in the order
+// they first appear in the table rows that follow the key's row, so that
+// the keys of a failed member spread over the others in proportion to their
+// shares, and the order is as stable as the table when the set changes.
+// Members the walk does not reach within a few rows per member follow in
+// Endpoint order, rotated by the hash. Draining members other than the
+// first come last: they take no new sessions unless nothing else answers.
+// Down members never appear.
+//
+// It does not allocate when cap(dst)-len(dst) >= s.Len().
+func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
+	if s.table == nil {
+		return dst
+	}
+	start := len(dst)
+	row := rowOf(hash)
+	first := s.keyed[s.table[row]]
+	dst = append(dst, first)
+	var seen bitset
+	seen.add(first.keyed)
+	want := len(s.ready)
+	if first.backend.State == Ready {
+		want--
+	}
+	// Twice as many rows as members find about 85% of them (a coupon
+	// collector); finding the last ones would cost N log N rows for an
+	// order that hardly matters that far down.
+	limit := 2*len(s.keyed) + 16
+	for step := 0; want > 0 && step < limit; step++ {
+		if row++; row == TableSize {
+			row = 0
+		}
+		k := int(s.table[row])
+		if !s.keyedReady[k] || seen.has(k, s.keyed, dst[start:]) {
+			continue
+		}
+		seen.add(k)
+		dst = append(dst, s.keyed[k])
+		want--
+	}
+	if want > 0 {
+		dst = appendRotated(dst, s.ready, int(rowOf(mix64(hash))%uint32(len(s.ready))), func(m *Member) bool {
+			return !seen.has(m.keyed, s.keyed, dst[start:])
+		})
+	}
+	for _, m := range s.draining {
+		if m != first {
+			dst = append(dst, m)
+		}
+	}
+	return dst
+}
+
+// PickCandidates appends to dst, in the order to try them, the distinct
+// members a keyless connection may go to, and returns the extended slice:
+// Pick() first, then the other Ready members from a random place in
+// Endpoint order, then, as a last resort, the Draining members, since a
+// connection to a backend on its way out beats a refused one. It appends
+// nothing when no member is Ready, and never appends Down members.
+//
+// It does not allocate when cap(dst)-len(dst) >= s.Len().
+func (s *Snapshot) PickCandidates(dst []*Member) []*Member {
+	first := s.Pick()
+	if first == nil {
+		return dst
+	}
+	dst = append(dst, first)
+	hi, _ := bits.Mul64(rand.Uint64(), uint64(len(s.ready)))
+	dst = appendRotated(dst, s.ready, int(hi), func(m *Member) bool { return m != first })
+	return append(dst, s.draining...)
+}
+
+// appendRotated appends the members of ms that keep reports true, starting
+// at index off and wrapping around.
+func appendRotated(dst, ms []*Member, off int, keep func(*Member) bool) []*Member {
+	for _, part := range [2][]*Member{ms[off:], ms[:off]} {
+		for _, m := range part {
+			if keep(m) {
+				dst = append(dst, m)
+			}
+		}
+	}
+	return dst
+}
+
+// bitset records keyed indexes below bitsetSize on the stack; larger ones
+// are found by scanning the candidates appended so far, which makes
+// Candidates quadratic past bitsetSize keyed members, but allocation-free.
+type bitset [bitsetSize / 64]uint64
+
+const bitsetSize = 4096
+
+func (b *bitset) add(k int) {
+	if k < bitsetSize {
+		b[k>>6] |= 1 << (k & 63)
+	}
+}
+
+// has reports whether keyed[k] was added, or is among appended.
+func (b *bitset) has(k int, keyed, appended []*Member) bool {
+	if k < bitsetSize {
+		return b[k>>6]&(1<<(k&63)) != 0
+	}
+	return slices.Contains(appended, keyed[k])
+}
