@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l4lb/l4lb/affinity"
+)
+
+func TestParseBackends(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []affinity.Backend
+		wantErr  string
+	}{
+		{"empty", "\n# nothing\n", []affinity.Backend{}, ""},
+		{"plain", "10.0.0.6:3000\nhttp://10.0.0.5:3000 # first\n", []affinity.Backend{
+			{Endpoint: "tcp://10.0.0.5:3000"}, {Endpoint: "tcp://10.0.0.6:3000"}}, ""},
+		{"fields", "unix:/run/a.sock weight=3 state=draining\n", []affinity.Backend{
+			{Endpoint: "unix:/run/a.sock", Weight: 3, State: affinity.Draining}}, ""},
+		{"duplicate", "10.0.0.5:3000\ntcp://10.0.0.5:3000\n", []affinity.Backend{{Endpoint: "tcp://10.0.0.5:3000"}}, ""},
+		{"bad endpoint", "ok:1\nnot an endpoint\n", nil, "line 2"},
+		{"bad weight", "a:1 weight=-1\n", nil, "weight"},
+		{"bad state", "a:1 state=sleepy\n", nil, "state"},
+		{"unknown field", "a:1 color=red\n", nil, "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseBackends(strings.NewReader(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("parseBackends(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !sameSet(got, tt.want) {
+				t.Errorf("parseBackends(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFileReloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backends")
+	write := func(s string) {
+		t.Helper()
+		// Write-and-rename, as config management does; the inode changes.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewFile(path, Options{}); err == nil {
+		t.Fatalf("NewFile(missing) = nil error; want an error")
+	}
+	write("127.0.0.1:3001\n")
+	log, logs := newTestLogger(t)
+	src, err := NewFile(path, Options{Interval: 20 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, src, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001"}, 5*time.Second)
+
+	write("127.0.0.1:3001\n127.0.0.1:3002\n")
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002"}, 5*time.Second)
+
+	// In place, same size: the mtime (or nothing, on a coarse clock) tells.
+	if err := os.WriteFile(path, []byte("127.0.0.1:3001\n127.0.0.1:3003\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(time.Second)
+	os.Chtimes(path, now, now)
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3003"}, 5*time.Second)
+
+	// Fail static: a broken file and a missing file keep the last set.
+	write("127.0.0.1:3001\ngarbage\n")
+	eventually(t, 5*time.Second, "log of the broken file", containsLog(logs, "backends file unusable"))
+	os.Remove(path)
+	w.quiet(200*time.Millisecond, "broken, then missing file")
+
+	write("127.0.0.1:3004\n")
+	w.waitFor([]string{"tcp://127.0.0.1:3004"}, 5*time.Second)
+}

@@ -1,0 +1,264 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/registry/registrytest"
+)
+
+// testCollection connects a plain driver client, standing in for the
+// instances that write the collection.
+func testCollection(t *testing.T, srv *registrytest.Server) *mongo.Collection {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(srv.URL).
+		SetServerSelectionTimeout(time.Second).SetConnectTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Disconnect(context.Background()) })
+	return client.Database(srv.Database).Collection(DefaultCollection)
+}
+
+// meteorhacksPing writes exactly what meteorhacks:cluster's
+// Discovery.register does on each ping: an upsert of {serviceName,
+// endpoint} with $set timestamp and pingInterval, plus endpointHash and
+// balancer on the first ping. pingInterval is whatever number type the
+// caller passes (JavaScript numbers reach BSON as int32 or double).
+func meteorhacksPing(ctx context.Context, coll *mongo.Collection, service, endpoint string, ts time.Time, pingInterval any, first bool, extra ...bson.E) error {
+	set := bson.D{{Key: "timestamp", Value: ts}, {Key: "pingInterval", Value: pingInterval}}
+	if first {
+		sum := sha1.Sum([]byte(endpoint))
+		set = append(set, bson.E{Key: "endpointHash", Value: hex.EncodeToString(sum[:])}, bson.E{Key: "balancer", Value: nil})
+	}
+	set = append(set, extra...)
+	_, err := coll.UpdateOne(ctx,
+		bson.D{{Key: "serviceName", Value: service}, {Key: "endpoint", Value: endpoint}},
+		bson.D{{Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+func mustPing(t *testing.T, coll *mongo.Collection, service, endpoint string, ts time.Time, pingInterval any, extra ...bson.E) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := meteorhacksPing(ctx, coll, service, endpoint, ts, pingInterval, true, extra...); err != nil {
+		t.Fatalf("ping %s: %v", endpoint, err)
+	}
+}
+
+// heartbeat pings endpoint every period, as a live instance does, until
+// the test ends; errors (the server may be down on purpose) are ignored.
+func heartbeat(t *testing.T, coll *mongo.Collection, service, endpoint string, pingMS int32, period time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for first := true; ; first = false {
+			pctx, pcancel := context.WithTimeout(ctx, time.Second)
+			meteorhacksPing(pctx, coll, service, endpoint, time.Now(), pingMS, first)
+			pcancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(period):
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func newTestMongo(t *testing.T, srv *registrytest.Server, cfg MongoConfig) (*Mongo, *logBuffer) {
+	t.Helper()
+	log, logs := newTestLogger(t)
+	cfg.URL = srv.URL
+	cfg.Logger = log
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = time.Second
+	}
+	m, err := NewMongo(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m, logs
+}
+
+// TestMongoDiscoversMeteorhacksDocuments is acceptance 1, first half:
+// documents as meteorhacks:cluster writes them, with its number types,
+// are discovered with its staleness rule; our optional fields apply.
+func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	coll := testCollection(t, srv)
+	now := time.Now()
+	mustPing(t, coll, "web", "http://127.0.0.1:3001", now, int32(5000))
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", now.Add(-10*time.Second), float64(5000),
+		bson.E{Key: "weight", Value: int32(3)}, bson.E{Key: "state", Value: "draining"})
+	mustPing(t, coll, "web", "unix:/run/app/meteor.sock", now, int64(5000))
+	mustPing(t, coll, "web", "http://127.0.0.1:3004", now.Add(-25*time.Second), int32(5000)) // stale: 25s >= 5s+15s
+	mustPing(t, coll, "web", "http://127.0.0.1:3005", now.Add(-time.Hour), int32(5000))     // long stale
+	mustPing(t, coll, "web", "http://127.0.0.1:3006", now.Add(-50*time.Second), int32(60000)) // live: 50s < 60s+15s
+	mustPing(t, coll, "web", "not an endpoint", now, int32(5000))
+	mustPing(t, coll, "api", "http://127.0.0.1:4001", now, int32(5000))
+
+	m, logs := newTestMongo(t, srv, MongoConfig{})
+	w := startWatch(t, m, "web")
+	set, _ := w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002", "tcp://127.0.0.1:3006", "unix:/run/app/meteor.sock"}, 10*time.Second)
+	want := []affinity.Backend{
+		{Endpoint: "tcp://127.0.0.1:3001"},
+		{Endpoint: "tcp://127.0.0.1:3002", Weight: 3, State: affinity.Draining},
+		{Endpoint: "tcp://127.0.0.1:3006"},
+		{Endpoint: "unix:/run/app/meteor.sock"},
+	}
+	if !sameSet(set, want) {
+		t.Errorf("Mongo.Watch(web) = %v; want %v", set, want)
+	}
+	if !strings.Contains(logs.String(), "not an endpoint") {
+		t.Errorf("log does not mention the malformed endpoint document:\n%s", logs.String())
+	}
+	api := startWatch(t, m, "api")
+	api.waitFor([]string{"tcp://127.0.0.1:4001"}, 10*time.Second)
+}
+
+// TestMongoStaleDocumentDropsOut is acceptance 1, second half: a
+// document whose timestamp stops moving drops out after pingInterval +
+// grace, not before.
+func TestMongoStaleDocumentDropsOut(t *testing.T) {
+	const ping, grace = 300 * time.Millisecond, 300 * time.Millisecond
+	srv := registrytest.NewServer(t)
+	coll := testCollection(t, srv)
+	heartbeat(t, coll, "web", "http://127.0.0.1:3001", int32(ping/time.Millisecond), 100*time.Millisecond)
+	stoppedAt := time.Now()
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", stoppedAt, int32(ping/time.Millisecond))
+
+	m, _ := newTestMongo(t, srv, MongoConfig{Grace: grace})
+	w := startWatch(t, m, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002"}, 10*time.Second)
+	_, droppedAt := w.waitFor([]string{"tcp://127.0.0.1:3001"}, 10*time.Second)
+	// The stored timestamp has millisecond precision, hence the 2ms.
+	if got, low, high := droppedAt.Sub(stoppedAt), ping+grace-2*time.Millisecond, ping+grace+2*time.Second; got < low || got > high {
+		t.Errorf("stale document dropped %v after its last ping; want between %v and %v", got, low, high)
+	}
+}
+
+// TestMongoFailStatic is acceptance 4 at the source's level: with the
+// server stopped the last set stays and the failure is logged and
+// counted; when it returns, changes are picked up again.
+func TestMongoFailStatic(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	if srv.Real {
+		t.Skip("needs a MongoDB the test can stop")
+	}
+	coll := testCollection(t, srv)
+	heartbeat(t, coll, "web", "http://127.0.0.1:3001", 200, 100*time.Millisecond)
+	heartbeat(t, coll, "web", "http://127.0.0.1:3002", 200, 100*time.Millisecond)
+	metrics := &Metrics{}
+	const grace = 300 * time.Millisecond
+	m, logs := newTestMongo(t, srv, MongoConfig{Grace: grace, Metrics: metrics, QueryTimeout: 300 * time.Millisecond})
+	w := startWatch(t, m, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002"}, 10*time.Second)
+
+	srv.Stop()
+	eventually(t, 10*time.Second, "failure logged", containsLog(logs, "discovery query failed"))
+	eventually(t, 5*time.Second, "failing gauge", func() bool { return metrics.Snapshot().Failing == 1 })
+	// Long enough for every document to be stale by the time the server
+	// returns: nothing may change meanwhile.
+	w.quiet(4*(200*time.Millisecond+grace), "server down")
+	s := metrics.Snapshot()
+	if s.PollErrors == 0 || s.Staleness < 4*(200*time.Millisecond+grace) {
+		t.Errorf("metrics while down = %+v; want PollErrors > 0 and Staleness >= %v", s, 4*(200*time.Millisecond+grace))
+	}
+
+	srv.Restart()
+	mustPing(t, coll, "web", "http://127.0.0.1:3003", time.Now(), int32(200))
+	heartbeat(t, coll, "web", "http://127.0.0.1:3003", 200, 100*time.Millisecond)
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002", "tcp://127.0.0.1:3003"}, 15*time.Second)
+	eventually(t, 5*time.Second, "recovery logged", containsLog(logs, "discovery query works again"))
+	if f := metrics.Snapshot().Failing; f != 0 {
+		t.Errorf("failing gauge after recovery = %d; want 0", f)
+	}
+}
+
+// TestMongoEmptyResultKeepsSet: a successful query that finds nothing
+// live never empties a set.
+func TestMongoEmptyResultKeepsSet(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	coll := testCollection(t, srv)
+	mustPing(t, coll, "web", "http://127.0.0.1:3001", time.Now(), int32(5000))
+	metrics := &Metrics{}
+	m, logs := newTestMongo(t, srv, MongoConfig{Metrics: metrics})
+	w := startWatch(t, m, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001"}, 10*time.Second)
+
+	if _, err := coll.DeleteMany(context.Background(), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	polls := metrics.Snapshot().Polls
+	eventually(t, 10*time.Second, "three more polls", func() bool { return metrics.Snapshot().Polls >= polls+3 })
+	w.quiet(0, "empty result")
+	if !strings.Contains(logs.String(), "no live endpoint") {
+		t.Errorf("empty result not logged:\n%s", logs.String())
+	}
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", time.Now(), int32(5000))
+	w.waitFor([]string{"tcp://127.0.0.1:3002"}, 10*time.Second)
+}
+
+func TestMongoDeletesStaleDocuments(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	coll := testCollection(t, srv)
+	mustPing(t, coll, "web", "http://127.0.0.1:3001", time.Now(), int32(200))
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", time.Now().Add(-time.Hour), int32(200))
+	mustPing(t, coll, "api", "http://127.0.0.1:3003", time.Now().Add(-time.Hour), int32(200))
+	metrics := &Metrics{}
+	m, _ := newTestMongo(t, srv, MongoConfig{
+		MaxPingInterval: 200 * time.Millisecond, Grace: 200 * time.Millisecond,
+		DeleteStaleAfter: time.Second, Metrics: metrics,
+	})
+	w := startWatch(t, m, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001"}, 10*time.Second)
+	eventually(t, 10*time.Second, "stale document deleted", func() bool { return metrics.Snapshot().Deleted == 1 })
+	count := func(endpoint string) int64 {
+		n, err := coll.CountDocuments(context.Background(), bson.D{{Key: "endpoint", Value: endpoint}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for ep, want := range map[string]int64{"http://127.0.0.1:3001": 1, "http://127.0.0.1:3002": 0, "http://127.0.0.1:3003": 1} {
+		if got := count(ep); got != want {
+			t.Errorf("documents of %s after the sweep = %d; want %d (only the watched service's stale ones go)", ep, got, want)
+		}
+	}
+}
+
+func TestNewMongoRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  MongoConfig
+	}{
+		{"no URL", MongoConfig{}},
+		{"bad URL", MongoConfig{URL: "http://x"}},
+		{"delete before stale", MongoConfig{URL: "mongodb://127.0.0.1:1/db", DeleteStaleAfter: time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if m, err := NewMongo(tt.cfg); err == nil {
+				m.Close(context.Background())
+				t.Errorf("NewMongo(%+v) = nil error; want an error", tt.cfg)
+			}
+		})
+	}
+}
