@@ -95,21 +95,22 @@ func TestFillPathsAgree(t *testing.T) {
 			for i := range bs {
 				eps[i] = bs[i].Endpoint
 			}
-			build := func(fill func(int, []int64, int64, func(int))) []uint16 {
+			const empty = 0xffff
+			build := func(fill func(int, []int64, int64, int, func(int))) []uint16 {
 				table := make([]uint16, TableSize)
 				for i := range table {
-					table[i] = emptyRow
+					table[i] = empty
 				}
 				var next, skip []uint32
 				var maxW int64
 				for i, e := range eps {
-					o, s := permutation(e)
+					o, s := permutation(e, TableSize)
 					next, skip = append(next, o), append(skip, s)
 					maxW = max(maxW, weights[i])
 				}
-				fill(len(eps), weights, maxW, func(i int) {
+				fill(len(eps), weights, maxW, TableSize, func(i int) {
 					pos := next[i]
-					for table[pos] != emptyRow {
+					for table[pos] != empty {
 						pos = (pos + skip[i]) % TableSize
 					}
 					table[pos] = uint16(i)

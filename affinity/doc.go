@@ -51,15 +51,28 @@
 //	build (NewSnapshot): ~10 ms (N = 3), ~25 ms (N = 100), ~31 ms (N = 1000)
 //	Lookup: ~4 ns, 0 allocs, at every N
 //
-// The alternatives measured (BenchmarkTableChoice): a Maglev table of 65537
-// rows moves 1.5x the ideal at N = 100; a rendezvous-ranked table (GitHub's
-// GLB director) moves exactly the ideal share but its shares are binomial,
-// max/mean about 1.10 at N = 100 with 65536 rows, and it costs rows*N
-// hashes to build; see that benchmark for the figures of this machine.
-// Maglev's excess disruption grows with N at a fixed table size (4.2x at N
-// = 1000); a larger table would bring it down but costs build time and
-// cache footprint (1.3 MB of uint16 rows now), and deployments of this
-// balancer have tens of backends, not thousands.
+// The alternatives, measured with BenchmarkTableChoice on the same keys
+// and endpoints (equal weights; add/ideal when one backend joins N, others
+// moved when one of N leaves, max/mean of the row shares, build time):
+//
+//	table                N=100: add  others  max/mean  build   N=1000: add  others  max/mean  build
+//	maglev 65537                1.58  0.57%   1.001     2 ms          6.72  0.63%   1.007     2 ms
+//	maglev 655373 (chosen)      1.13  0.13%   1.000    22 ms          4.20  0.33%   1.001    27 ms
+//	maglev 2000003              1.10  0.08%   1.000    92 ms          2.32  0.14%   1.000    92 ms
+//	rendezvous 65536 (GLB)      1.01  0       1.079    37 ms          0.94  0       1.480    93 ms
+//	ring 1024 pts, 655373 rows  0.96  0       1.058     5 ms          1.00  0       1.105    14 ms
+//	ring 4096 pts, 655373 rows  1.00  0       1.047    12 ms          1.00  0       1.114    37 ms
+//
+// Rendezvous and ring tables move exactly the keys they must, but their
+// shares are random: at N = 100 they sit at or past the 1.05 balance bound
+// that Maglev meets by construction, and weights would multiply their
+// points or need floating-point logarithms, which are not bit-identical
+// across architectures. Maglev's excess disruption grows with N at a fixed
+// table size; 655373 rows keep it within 1.2x up to N = 100 at a build
+// cost well under 50 ms and 1.3 MB of uint16 rows. A larger table helps N
+// = 1000 (2.3x at 2000003 rows) but costs four times the build and cache
+// footprint for every deployment, and this balancer's deployments have
+// tens of backends. Changing TableSize later breaks the stability promise.
 //
 // # Stability promise
 //

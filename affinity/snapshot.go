@@ -12,8 +12,9 @@ import (
 // MaxWeight is the largest valid Backend.Weight.
 const MaxWeight = 1 << 16
 
-// MaxBackends is the largest number of backends a set may hold.
-const MaxBackends = emptyRow
+// MaxBackends is the largest number of backends a set may hold; table rows
+// are 16-bit indexes.
+const MaxBackends = 1<<16 - 1
 
 // ErrInvalidSet is wrapped by the errors NewSnapshot and Balancer.Update
 // return for a backend set they reject.
