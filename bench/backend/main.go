@@ -4,7 +4,8 @@
 //
 //	backend -name a -listen 127.0.0.1:9001
 //
-// It prints "ready <addr>" on stdout once it listens, and exits on SIGINT or
+// With -proxy-protocol it also accepts a PROXY v1/v2 header in front of each
+// connection, for runs where the balancers send one. It prints "ready <addr>" on stdout once it listens, and exits on SIGINT or
 // SIGTERM.
 package main
 
@@ -27,12 +28,16 @@ func main() {
 	name := flag.String("name", "a", "backend name stamped on every answer")
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on")
 	disconnect := flag.Duration("disconnect-delay", 0, "SockJS session lifetime after its last request (0: sockjs-go's 5s)")
+	proxy := flag.Bool("proxy-protocol", false, "accept (and strip) a PROXY v1/v2 header on each connection")
 	flag.Parse()
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "backend %s: %v\n", *name, err)
 		os.Exit(1)
+	}
+	if *proxy {
+		ln = acceptProxy(ln)
 	}
 	srv := &http.Server{
 		Handler:           echobackend.New(*name, echobackend.Options{DisconnectDelay: *disconnect}),

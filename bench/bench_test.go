@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/xml"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l4lb/l4lb/tools/loadgen"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{9, 1, 8, 2, 7}, 7},
+	}
+	for _, tt := range tests {
+		in := append([]float64(nil), tt.in...)
+		if got := median(in); got != tt.want {
+			t.Errorf("median(%v) = %v; want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRenderHAProxy(t *testing.T) {
+	s := settings{Threads: 2, MaxConn: 9000, ProxyProtocol: "v2", Prefix: "/sockjs", TunnelTimeout: time.Hour}
+	cfg, err := renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001", "127.0.0.1:9002"})
+	if err != nil {
+		t.Fatalf("renderHAProxy() error = %v", err)
+	}
+	for _, want := range []string{
+		"mode http", "nbthread 2", "maxconn 9000", "balance uri depth 3", "hash-type consistent",
+		"timeout tunnel 3600s", "bind 127.0.0.1:8000", "use_backend sockjs if { path_beg /sockjs/ }",
+		"balance random(2)", "server s0 127.0.0.1:9001 send-proxy-v2", "server s1 127.0.0.1:9002 send-proxy-v2",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("renderHAProxy() lacks %q:\n%s", want, cfg)
+		}
+	}
+	s.ProxyProtocol = "off"
+	cfg, _ = renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001"})
+	if strings.Contains(cfg, "send-proxy") {
+		t.Errorf("renderHAProxy(PROXY off) sends PROXY:\n%s", cfg)
+	}
+}
+
+func TestL4LBArgs(t *testing.T) {
+	s := settings{Threads: 1, ProxyProtocol: "v1", Prefix: "/sockjs", TunnelTimeout: time.Hour}
+	got := strings.Join(l4lbArgs(s, "127.0.0.1:8000", []string{"127.0.0.1:9001", "127.0.0.1:9002"}), " ")
+	for _, want := range []string{"serve", "--listen 127.0.0.1:8000", "--loops 1", "--proxy-protocol v1",
+		"--sockjs-prefix /sockjs", "--idle-timeout 1h0m0s", "--backend 127.0.0.1:9001 --backend 127.0.0.1:9002"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("l4lbArgs() = %q; want it to contain %q", got, want)
+		}
+	}
+}
+
+func TestReadUsage(t *testing.T) {
+	u, err := readUsage(os.Getpid())
+	if err != nil {
+		t.Fatalf("readUsage(self) error = %v", err)
+	}
+	if u.rssKB <= 0 || u.fds < 3 {
+		t.Errorf("readUsage(self) = %+v; want RSS > 0 and at least 3 fds", u)
+	}
+}
+
+func fakeRecord(round int, target, scenario string, rate float64, errors, misroutes int64, cpu float64) *record {
+	r := &record{Round: round, Target: target, Scenario: scenario, BalancerCPU: cpu,
+		Result: &loadgen.Result{Scenario: scenario, Ops: int64(rate), Rate: rate, Errors: errors, Misroutes: misroutes,
+			Latency: loadgen.Latency{P50: 100, P99: 200, P999: 300}}}
+	switch {
+	case r.Result.ErrorRate() > maxErrorRate:
+		r.Invalid = "error rate"
+	case misroutes > 0:
+		r.Invalid = "misroutes"
+	}
+	return r
+}
+
+func TestBuildReport(t *testing.T) {
+	p := plan{Mode: "test", Rounds: 3, Steps: []step{{Scenario: "keepalive"}}}
+	recs := []*record{
+		fakeRecord(1, targetDirect, "keepalive", 1000, 0, 0, 0),
+		fakeRecord(2, targetDirect, "keepalive", 3000, 0, 0, 0),
+		fakeRecord(3, targetDirect, "keepalive", 2000, 0, 0, 0),
+		fakeRecord(1, targetHAProxy, "keepalive", 1000, 0, 0, 0.01),
+		fakeRecord(2, targetHAProxy, "keepalive", 1000, 0, 0, 0.01),
+		fakeRecord(3, targetHAProxy, "keepalive", 1000, 0, 0, 0.01),
+		fakeRecord(1, targetL4LB, "keepalive", 1500, 0, 0, 0.01),
+		fakeRecord(2, targetL4LB, "keepalive", 9000, 100, 0, 0.01), // invalid: 1.1% errors
+		fakeRecord(3, targetL4LB, "keepalive", 500, 0, 0, 0.01),
+	}
+	rep := buildReport(p, options{targets: []string{targetDirect, targetHAProxy, targetL4LB}}, machine{}, recs, nil, time.Second)
+	var rate row
+	for _, r := range rep.Rows {
+		if r.Metric.Key == "rate" {
+			rate = r
+		}
+	}
+	l := rate.Cells[targetL4LB]
+	if l.N != 2 || l.Invalid != 1 || l.Median != 1000 || l.Min != 500 || l.Max != 1500 {
+		t.Errorf("l4lb rate cell = %+v; want n 2, 1 invalid, median 1000 [500–1500]", l)
+	}
+	if rate.VsHAProxy != 1 || rate.VsDirect != 0.5 {
+		t.Errorf("rate ratios = %v vs HAProxy, %v vs direct; want 1, 0.5", rate.VsHAProxy, rate.VsDirect)
+	}
+	md := rep.markdown()
+	if !strings.Contains(md, "round 2 l4lb keepalive: error rate") {
+		t.Errorf("markdown() does not list the invalid run:\n%s", md)
+	}
+	if err := xml.Unmarshal([]byte(rep.svg()), new(struct{})); err != nil {
+		t.Errorf("svg() is not well-formed XML: %v", err)
+	}
+}

@@ -1,0 +1,108 @@
+// Command bench runs the same SockJS and HTTP load (tools/loadgen) straight
+// at three benchmark backends, through l4lb and through HAProxy configured
+// for the same job, in alternating rounds, and reports medians with min and
+// max, the ratios l4lb/HAProxy and l4lb/direct, a JSON file and an SVG
+// chart under bench/results/. See bench/README.md for every setting.
+//
+//	go run ./bench            # full run, under 15 minutes
+//	go run ./bench --quick    # under 2 minutes
+//
+// It builds l4lb, loadgen and the backend from this checkout, installs the
+// Debian haproxy package if it is missing (as root), and loads only
+// loopback addresses.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	quick     bool
+	rounds    int
+	settings  settings
+	targets   []string
+	scenarios []string
+	out       string
+	keep      bool
+}
+
+func main() {
+	var o options
+	var targets, scenarios string
+	flag.BoolVar(&o.quick, "quick", false, "short run (< 2 min): 2 rounds, short scenarios, 1000 ws-idle connections")
+	flag.IntVar(&o.rounds, "rounds", 0, "rounds (0: 2 quick, 5 full)")
+	flag.IntVar(&o.settings.Threads, "threads", 1, "threads of each balancer: l4lb --loops, HAProxy nbthread")
+	flag.IntVar(&o.settings.MaxConn, "maxconn", 9000, "HAProxy maxconn (global and frontend)")
+	flag.StringVar(&o.settings.ProxyProtocol, "proxy-protocol", "off", "PROXY header both balancers send to the backends: off, v1, v2")
+	flag.StringVar(&targets, "targets", "direct,haproxy,l4lb", "targets to run, comma-separated")
+	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
+	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
+	flag.Parse()
+	o.settings.Prefix = "/sockjs"
+	o.settings.TunnelTimeout = time.Hour
+	o.targets = splitList(targets)
+	o.scenarios = splitList(scenarios)
+	switch o.settings.ProxyProtocol {
+	case "off", "v1", "v2":
+	default:
+		fatalf("--proxy-protocol %q: want off, v1 or v2", o.settings.ProxyProtocol)
+	}
+	for _, t := range o.targets {
+		if !slices.Contains([]string{targetDirect, targetHAProxy, targetL4LB}, t) {
+			fatalf("--targets: unknown target %q", t)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// moduleRoot finds the directory of go.mod from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/l4lb/l4lb\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("not inside the l4lb module (no go.mod naming github.com/l4lb/l4lb above the working directory)")
+		}
+		dir = parent
+	}
+}

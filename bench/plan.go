@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strconv"
+	"time"
+)
+
+// step is one scenario as the harness runs it: the same loadgen arguments
+// for every target.
+type step struct {
+	Scenario string        `json:"scenario"`
+	Workers  int           `json:"workers,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	Conns    int           `json:"conns,omitempty"`    // ws-idle
+	Interval time.Duration `json:"interval_ns,omitempty"` // ws-idle
+	Size     int64         `json:"size,omitempty"`     // bulk
+}
+
+// plan is a whole run's shape.
+type plan struct {
+	Mode   string `json:"mode"`
+	Rounds int    `json:"rounds"`
+	Steps  []step `json:"steps"`
+}
+
+// quickPlan finishes in under two minutes on the 2-core machine; fullPlan
+// in under fifteen. Worker counts are chosen to saturate one balancer
+// thread without starving it: loadgen, three backends and the balancer
+// share two cores.
+func quickPlan() plan {
+	d := 2 * time.Second
+	return plan{Mode: "quick", Rounds: 2, Steps: []step{
+		{Scenario: "connrate", Workers: 16, Duration: d},
+		{Scenario: "keepalive", Workers: 32, Duration: d},
+		{Scenario: "polling", Workers: 16, Duration: d},
+		{Scenario: "ws-idle", Duration: 4 * time.Second, Conns: 1000, Interval: time.Second},
+		{Scenario: "bulk", Workers: 4, Duration: d, Size: 16 << 20},
+	}}
+}
+
+func fullPlan() plan {
+	d := 5 * time.Second
+	return plan{Mode: "full", Rounds: 5, Steps: []step{
+		{Scenario: "connrate", Workers: 16, Duration: d},
+		{Scenario: "keepalive", Workers: 32, Duration: d},
+		{Scenario: "polling", Workers: 16, Duration: d},
+		{Scenario: "ws-idle", Duration: 10 * time.Second, Conns: 8000, Interval: time.Second},
+		{Scenario: "bulk", Workers: 4, Duration: d, Size: 64 << 20},
+	}}
+}
+
+// args renders s as loadgen flags against targets.
+func (s step) args(targets []string, label string) []string {
+	a := []string{"-quiet", "-scenario", s.Scenario, "-label", label,
+		"-duration", s.Duration.String(), "-target", join(targets)}
+	if s.Workers > 0 {
+		a = append(a, "-workers", strconv.Itoa(s.Workers))
+	}
+	if s.Conns > 0 {
+		a = append(a, "-conns", strconv.Itoa(s.Conns), "-interval", s.Interval.String())
+	}
+	if s.Size > 0 {
+		a = append(a, "-size", strconv.FormatInt(s.Size, 10))
+	}
+	return a
+}
+
+func join(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ","
+		}
+		out += s
+	}
+	return out
+}

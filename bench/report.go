@@ -1,0 +1,339 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// machine describes where a run happened.
+type machine struct {
+	CPU      string `json:"cpu"`
+	Cores    int    `json:"cores"`
+	MemGiB   float64 `json:"mem_gib"`
+	Kernel   string `json:"kernel"`
+	FDLimit  uint64 `json:"fd_limit"`
+	Go       string `json:"go"`
+	HAProxy  string `json:"haproxy,omitempty"`
+	LoadAvg  string `json:"loadavg_at_start"`
+}
+
+func describeMachine(haproxy string) machine {
+	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		m.MemGiB = math.Round(float64(si.Totalram)*float64(si.Unit)/(1<<30)*10) / 10
+	}
+	var un unix.Utsname
+	if unix.Uname(&un) == nil {
+		m.Kernel = unix.ByteSliceToString(un.Release[:])
+	}
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
+		m.FDLimit = rl.Max
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	if haproxy != "" {
+		if b, err := exec.Command(haproxy, "-v").Output(); err == nil {
+			m.HAProxy = firstLine(string(b))
+		}
+	}
+	return m
+}
+
+// metric is one figure the table shows for a scenario.
+type metric struct {
+	Key    string `json:"key"`
+	Label  string `json:"label"`
+	Higher bool   `json:"higher_is_better"`
+	get    func(*record) (float64, bool)
+	// balancerOnly metrics have no direct figure.
+	balancerOnly bool
+}
+
+func metricsFor(scenario string) []metric {
+	rate := metric{Key: "rate", Label: "req/s", Higher: true, get: func(r *record) (float64, bool) { return r.Result.Rate, true }}
+	p50 := metric{Key: "p50", Label: "p50 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P50, true }}
+	p99 := metric{Key: "p99", Label: "p99 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P99, true }}
+	p999 := metric{Key: "p999", Label: "p99.9 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P999, true }}
+	cpuOp := metric{Key: "cpu_per_op", Label: "balancer CPU µs/req", balancerOnly: true, get: func(r *record) (float64, bool) {
+		if r.Result.Ops == 0 {
+			return 0, false
+		}
+		return r.BalancerCPU / float64(r.Result.Ops) * 1e6, true
+	}}
+	switch scenario {
+	case "ws-idle":
+		cpuOp.Label = "balancer CPU µs/msg"
+		return []metric{p50, p99, p999, cpuOp,
+			{Key: "rss_per_conn", Label: "balancer RSS KB/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
+				if r.Result.Conns == 0 || r.PeakRSSKB == 0 {
+					return 0, false
+				}
+				return float64(r.PeakRSSKB-r.BaseRSSKB) / float64(r.Result.Conns), true
+			}},
+			{Key: "fds_per_conn", Label: "balancer fds/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
+				if r.Result.Conns == 0 || r.PeakFDs == 0 {
+					return 0, false
+				}
+				return float64(r.PeakFDs-r.BaseFDs) / float64(r.Result.Conns), true
+			}},
+		}
+	case "bulk":
+		return []metric{
+			{Key: "mbps", Label: "MB/s", Higher: true, get: func(r *record) (float64, bool) { return r.Result.BytesPerSec / 1e6, true }},
+			p50, p99,
+			{Key: "cpu_per_gb", Label: "balancer CPU s/GB", balancerOnly: true, get: func(r *record) (float64, bool) {
+				if r.Result.Bytes == 0 {
+					return 0, false
+				}
+				return r.BalancerCPU / (float64(r.Result.Bytes) / 1e9), true
+			}},
+		}
+	default:
+		return []metric{rate, p50, p99, p999, cpuOp}
+	}
+}
+
+// cell is a metric's figures for one target over the valid rounds.
+type cell struct {
+	N       int     `json:"n"`
+	Invalid int     `json:"invalid"`
+	Median  float64 `json:"median"`
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+}
+
+// row is one line of the table.
+type row struct {
+	Scenario string          `json:"scenario"`
+	Metric   metric          `json:"metric"`
+	Cells    map[string]cell `json:"cells"`
+	// Ratios of medians; 0 when either side is missing.
+	VsHAProxy float64 `json:"l4lb_vs_haproxy"`
+	VsDirect  float64 `json:"l4lb_vs_direct"`
+}
+
+type report struct {
+	Date     time.Time         `json:"date"`
+	Machine  machine           `json:"machine"`
+	Settings settings          `json:"settings"`
+	Plan     plan              `json:"plan"`
+	Targets  []string          `json:"targets"`
+	Notes    map[string]string `json:"notes,omitempty"`
+	Seconds  float64           `json:"seconds"`
+	Rows     []row             `json:"rows"`
+	Records  []*record         `json:"records"`
+}
+
+func buildReport(p plan, o options, m machine, records []*record, notes map[string]string, took time.Duration) *report {
+	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, Plan: p, Targets: o.targets,
+		Notes: notes, Seconds: took.Seconds(), Records: records}
+	for _, st := range p.Steps {
+		for _, mt := range metricsFor(st.Scenario) {
+			rw := row{Scenario: st.Scenario, Metric: mt, Cells: map[string]cell{}}
+			for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
+				if mt.balancerOnly && t == targetDirect {
+					continue
+				}
+				var vals []float64
+				c := cell{}
+				for _, r := range records {
+					if r.Target != t || r.Scenario != st.Scenario {
+						continue
+					}
+					if !r.valid() {
+						c.Invalid++
+						continue
+					}
+					if v, ok := mt.get(r); ok {
+						vals = append(vals, v)
+					}
+				}
+				if len(vals) == 0 && c.Invalid == 0 {
+					continue
+				}
+				c.N = len(vals)
+				if len(vals) > 0 {
+					c.Median, c.Min, c.Max = median(vals), slices.Min(vals), slices.Max(vals)
+				}
+				rw.Cells[t] = c
+			}
+			rw.VsHAProxy = ratio(rw.Cells, targetL4LB, targetHAProxy)
+			rw.VsDirect = ratio(rw.Cells, targetL4LB, targetDirect)
+			rep.Rows = append(rep.Rows, rw)
+		}
+	}
+	return rep
+}
+
+func ratio(cells map[string]cell, a, b string) float64 {
+	ca, oka := cells[a]
+	cb, okb := cells[b]
+	if !oka || !okb || ca.N == 0 || cb.N == 0 || cb.Median == 0 {
+		return 0
+	}
+	return ca.Median / cb.Median
+}
+
+// median of vals (sorted in place); the mean of the middle two when even.
+func median(vals []float64) float64 {
+	slices.Sort(vals)
+	n := len(vals)
+	if n%2 == 1 {
+		return vals[n/2]
+	}
+	return (vals[n/2-1] + vals[n/2]) / 2
+}
+
+// table renders the rows as a Markdown table: median [min–max] per target.
+func (rep *report) table() string {
+	var b strings.Builder
+	b.WriteString("| scenario | metric | direct | HAProxy | l4lb | l4lb/HAProxy | l4lb/direct |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(&b, "| %s | %s", r.Scenario, r.Metric.Label)
+		for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
+			b.WriteString(" | " + fmtCell(r.Cells, t, r.Metric.balancerOnly))
+		}
+		fmt.Fprintf(&b, " | %s | %s |\n", fmtRatio(r.VsHAProxy, r.Metric.Higher), fmtRatio(r.VsDirect, r.Metric.Higher))
+	}
+	return b.String()
+}
+
+func fmtCell(cells map[string]cell, t string, balancerOnly bool) string {
+	c, ok := cells[t]
+	switch {
+	case t == targetDirect && balancerOnly:
+		return "–"
+	case !ok:
+		return "not run"
+	case c.N == 0:
+		return fmt.Sprintf("invalid (%d)", c.Invalid)
+	}
+	s := fmt.Sprintf("%s [%s–%s]", num(c.Median), num(c.Min), num(c.Max))
+	if c.Invalid > 0 {
+		s += fmt.Sprintf(" (%d invalid)", c.Invalid)
+	}
+	return s
+}
+
+// fmtRatio marks a ratio with ▲ when l4lb is better, ▼ when worse.
+func fmtRatio(r float64, higher bool) string {
+	if r == 0 {
+		return "–"
+	}
+	mark := ""
+	switch {
+	case (r > 1.05 && higher) || (r < 0.95 && !higher):
+		mark = " ▲"
+	case (r < 0.95 && higher) || (r > 1.05 && !higher):
+		mark = " ▼"
+	}
+	return fmt.Sprintf("%.2f%s", r, mark)
+}
+
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// write saves <stamp>-<mode>.json, .svg and .md under dir and prints the
+// table.
+func (rep *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	base := filepath.Join(dir, rep.Date.Format("2006-01-02T1504Z")+"-"+rep.Plan.Mode)
+	js, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	md := rep.markdown()
+	for path, data := range map[string][]byte{base + ".json": js, base + ".svg": []byte(rep.svg()), base + ".md": []byte(md)} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	fmt.Print(md)
+	fmt.Printf("\nwrote %s.{json,svg,md}\n", base)
+	return nil
+}
+
+func (rep *report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s run, %s, %d rounds, %.0f s; %s, %d cores, %.0f GiB, kernel %s, fd limit %d, %s; %s; load average at start %s\n\n",
+		rep.Plan.Mode, rep.Date.Format(time.RFC3339), rep.Plan.Rounds, rep.Seconds, rep.Machine.CPU, rep.Machine.Cores,
+		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.LoadAvg)
+	fmt.Fprintf(&b, "threads %d, maxconn %d, PROXY %s. Cells: median [min–max] over valid rounds; ▲ l4lb better, ▼ worse (beyond 5%%).\n\n",
+		rep.Settings.Threads, rep.Settings.MaxConn, rep.Settings.ProxyProtocol)
+	b.WriteString(rep.table())
+	b.WriteString("\n" + rep.correctness())
+	var invalid []string
+	for _, r := range rep.Records {
+		if !r.valid() {
+			invalid = append(invalid, fmt.Sprintf("- round %d %s %s: %s", r.Round, r.Target, r.Scenario, r.Invalid))
+		}
+	}
+	if len(invalid) > 0 {
+		b.WriteString("\nInvalid runs (left out of the medians):\n\n" + strings.Join(invalid, "\n") + "\n")
+	}
+	for t, n := range rep.Notes {
+		fmt.Fprintf(&b, "\nNote: %s %s\n", t, n)
+	}
+	return b.String()
+}
+
+// correctness sums, over every round (valid or not), the operations,
+// errors and misroutes of each target in the session scenarios: the check
+// that makes the speed figures meaningful.
+func (rep *report) correctness() string {
+	var b strings.Builder
+	b.WriteString("Correctness over all rounds (SockJS echoes verified, misroutes counted):\n\n")
+	b.WriteString("| scenario | target | ok ops | errors | misroutes | sessions | retried polls |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, st := range rep.Plan.Steps {
+		for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
+			var ops, errs, mis, sess, retries int64
+			n := 0
+			for _, r := range rep.Records {
+				if r.Target == t && r.Scenario == st.Scenario && r.Result != nil {
+					n++
+					ops += r.Result.Ops
+					errs += r.Result.Errors
+					mis += r.Result.Misroutes
+					sess += r.Result.Sessions
+					retries += r.Result.Retries
+				}
+			}
+			if n > 0 {
+				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", st.Scenario, t, ops, errs, mis, sess, retries)
+			}
+		}
+	}
+	return b.String()
+}

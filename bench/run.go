@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/l4lb/l4lb/tools/loadgen"
+)
+
+// maxErrorRate is the error rate above which a run is invalid: its figures
+// are kept in the JSON but left out of the medians.
+const maxErrorRate = 0.001
+
+// record is one scenario run against one target in one round.
+type record struct {
+	Round    int             `json:"round"`
+	Target   string          `json:"target"`
+	Scenario string          `json:"scenario"`
+	Result   *loadgen.Result `json:"result,omitempty"`
+	// Invalid says why the run is left out of the medians; empty if valid.
+	Invalid string `json:"invalid,omitempty"`
+	// CPU seconds (utime+stime from /proc/<pid>/stat) spent during the run
+	// by the balancer (0 for direct), the three backends and loadgen.
+	BalancerCPU float64 `json:"balancer_cpu_s"`
+	BackendCPU  float64 `json:"backend_cpu_s"`
+	LoadgenCPU  float64 `json:"loadgen_cpu_s"`
+	// Balancer memory and descriptors before the run and at their peak
+	// during it (sampled every 250 ms; ws-idle only).
+	BaseRSSKB int64 `json:"base_rss_kb,omitempty"`
+	PeakRSSKB int64 `json:"peak_rss_kb,omitempty"`
+	BaseFDs   int   `json:"base_fds,omitempty"`
+	PeakFDs   int   `json:"peak_fds,omitempty"`
+}
+
+func (r *record) valid() bool { return r.Invalid == "" && r.Result != nil }
+
+// env is what the whole run shares.
+type env struct {
+	o        options
+	root     string
+	work     string
+	loadgen  string
+	l4lb     string
+	haproxy  string
+	backends []*proc
+	addrs    []string
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	p := fullPlan()
+	if o.quick {
+		p = quickPlan()
+	}
+	if o.rounds > 0 {
+		p.Rounds = o.rounds
+	}
+	if len(o.scenarios) > 0 {
+		p.Steps = slices.DeleteFunc(p.Steps, func(s step) bool { return !slices.Contains(o.scenarios, s.Scenario) })
+		if len(p.Steps) == 0 {
+			return fmt.Errorf("--scenarios %q: none of %v", o.scenarios, loadgen.Scenarios)
+		}
+	}
+	if o.out == "" {
+		o.out = filepath.Join(root, "bench", "results")
+	}
+	work, err := os.MkdirTemp("", "l4lb-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		logf("work directory %s kept", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	e := &env{o: o, root: root, work: work}
+	notes := map[string]string{}
+
+	logf("building loadgen, backend%s", map[bool]string{true: ", l4lb", false: ""}[slices.Contains(o.targets, targetL4LB)])
+	if e.loadgen, err = e.build("./tools/loadgen/cmd/loadgen", "loadgen"); err != nil {
+		return err
+	}
+	backendBin, err := e.build("./bench/backend", "backend")
+	if err != nil {
+		return err
+	}
+	if slices.Contains(o.targets, targetL4LB) {
+		if e.l4lb, err = e.build("./cmd/l4lb", "l4lb"); err != nil {
+			logf("l4lb does not build; its column stays empty: %v", err)
+			notes[targetL4LB] = "build failed: " + firstLine(err.Error())
+			o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return t == targetL4LB })
+		}
+	}
+	if slices.Contains(o.targets, targetHAProxy) {
+		if e.haproxy, err = ensureHAProxy(logf); err != nil {
+			return err
+		}
+	}
+	if err := e.startBackends(backendBin); err != nil {
+		return err
+	}
+	defer e.stopBackends()
+
+	m := describeMachine(e.haproxy)
+	logf("%s; %d rounds of %d scenarios over %v", p.Mode, p.Rounds, len(p.Steps), o.targets)
+	started := time.Now()
+	var records []*record
+	for round := 1; round <= p.Rounds && ctx.Err() == nil; round++ {
+		// Rotate the order each round so no target always runs first,
+		// right after the backends are fresh, or last.
+		order := slices.Clone(o.targets)
+		k := (round - 1) % len(order)
+		order = append(order[k:], order[:k]...)
+		for _, t := range order {
+			if ctx.Err() != nil {
+				break
+			}
+			rt, err := e.startTarget(t)
+			if err != nil {
+				logf("round %d: %s did not start: %v", round, t, err)
+				notes[t] = "did not start: " + firstLine(err.Error())
+				for _, st := range p.Steps {
+					records = append(records, &record{Round: round, Target: t, Scenario: st.Scenario, Invalid: "target did not start"})
+				}
+				continue
+			}
+			for _, st := range p.Steps {
+				if ctx.Err() != nil {
+					break
+				}
+				rec := e.measure(ctx, rt, st, round)
+				records = append(records, rec)
+				logf("round %d %-8s %s", round, t, rec.line())
+			}
+			rt.stop()
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted after %s", time.Since(started).Round(time.Second))
+	}
+	rep := buildReport(p, o, m, records, notes, time.Since(started))
+	return rep.write(o.out)
+}
+
+// build compiles pkg from the module into the work directory.
+func (e *env) build(pkg, name string) (string, error) {
+	out := filepath.Join(e.work, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = e.root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// backendNames name the three backends; loadgen counts answers per name.
+var backendNames = []string{"a", "b", "c"}
+
+func (e *env) startBackends(bin string) error {
+	for _, n := range backendNames {
+		addr, err := freePort()
+		if err != nil {
+			return err
+		}
+		args := []string{"-name", n, "-listen", addr}
+		if e.o.settings.ProxyProtocol != "off" {
+			args = append(args, "-proxy-protocol")
+		}
+		p, err := startProc("backend-"+n, e.work, []string{"GOMAXPROCS=1"}, bin, args...)
+		if err != nil {
+			return err
+		}
+		e.backends = append(e.backends, p)
+		if err := waitTCP(p, addr, 10*time.Second); err != nil {
+			return err
+		}
+		e.addrs = append(e.addrs, addr)
+	}
+	return nil
+}
+
+func (e *env) stopBackends() {
+	for _, p := range e.backends {
+		p.stop()
+	}
+}
+
+func (e *env) startTarget(name string) (*running, error) {
+	switch name {
+	case targetDirect:
+		return &running{name: targetDirect, targets: e.addrs}, nil
+	case targetHAProxy:
+		return startHAProxy(e.haproxy, e.work, e.o.settings, e.addrs)
+	case targetL4LB:
+		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil)
+	}
+	return nil, fmt.Errorf("unknown target %q", name)
+}
+
+func (e *env) backendCPU() time.Duration {
+	var sum time.Duration
+	for _, p := range e.backends {
+		if u, err := readUsage(p.pid()); err == nil {
+			sum += u.cpu
+		}
+	}
+	return sum
+}
+
+// measure runs one step through rt as a loadgen child process.
+func (e *env) measure(ctx context.Context, rt *running, st step, round int) *record {
+	rec := &record{Round: round, Target: rt.name, Scenario: st.Scenario}
+	var before usage
+	var smp *sampler
+	if rt.proc != nil {
+		before, _ = readUsage(rt.proc.pid())
+		if st.Scenario == loadgen.WSIdle {
+			rec.BaseRSSKB, rec.BaseFDs = before.rssKB, before.fds
+			smp = startSampler(rt.proc.pid(), 250*time.Millisecond)
+		}
+	}
+	backendBefore := e.backendCPU()
+
+	rctx, cancel := context.WithTimeout(ctx, st.Duration+3*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	out, ps, err := runCapture(rctx, &stderr, e.loadgen, st.args(rt.targets, rt.name)...)
+
+	if smp != nil {
+		rec.PeakRSSKB, rec.PeakFDs = smp.end()
+	}
+	if rt.proc != nil {
+		after, uerr := readUsage(rt.proc.pid())
+		if uerr != nil {
+			rec.Invalid = fmt.Sprintf("%s gone after the run: %v", rt.name, uerr)
+		}
+		rec.BalancerCPU = (after.cpu - before.cpu).Seconds()
+	}
+	rec.BackendCPU = (e.backendCPU() - backendBefore).Seconds()
+	if ps != nil {
+		rec.LoadgenCPU = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	if err != nil {
+		rec.Invalid = fmt.Sprintf("loadgen: %v: %s", err, firstLine(stderr.String()))
+		return rec
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		rec.Invalid = fmt.Sprintf("loadgen output: %v", err)
+		return rec
+	}
+	rec.Result = &res
+	switch {
+	case rec.Invalid != "":
+	case res.Ops == 0:
+		rec.Invalid = "no successful operation"
+	case res.ErrorRate() > maxErrorRate:
+		rec.Invalid = fmt.Sprintf("error rate %.3f%% > %.1f%%", 100*res.ErrorRate(), 100*maxErrorRate)
+	case res.Misroutes > 0:
+		rec.Invalid = fmt.Sprintf("%d misroutes", res.Misroutes)
+	}
+	return rec
+}
+
+// line is a one-line progress report of rec.
+func (r *record) line() string {
+	if r.Result == nil {
+		return fmt.Sprintf("%-9s INVALID: %s", r.Scenario, r.Invalid)
+	}
+	res := r.Result
+	s := fmt.Sprintf("%-9s %9.0f %s/s p50 %6.0fµs p99 %7.0fµs err %d mis %d cpu %.2fs",
+		r.Scenario, res.Rate, res.Unit, res.Latency.P50, res.Latency.P99, res.Errors, res.Misroutes, r.BalancerCPU)
+	if res.Bytes > 0 {
+		s += fmt.Sprintf(" %.0f MB/s", res.BytesPerSec/1e6)
+	}
+	if r.PeakRSSKB > 0 {
+		s += fmt.Sprintf(" conns %d rss +%d KB fds +%d", res.Conns, r.PeakRSSKB-r.BaseRSSKB, r.PeakFDs-r.BaseFDs)
+	}
+	if r.Invalid != "" {
+		s += " INVALID: " + r.Invalid
+	}
+	return s
+}
