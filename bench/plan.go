@@ -11,9 +11,9 @@ type step struct {
 	Scenario string        `json:"scenario"`
 	Workers  int           `json:"workers,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
-	Conns    int           `json:"conns,omitempty"`    // ws-idle
+	Conns    int           `json:"conns,omitempty"`       // ws-idle
 	Interval time.Duration `json:"interval_ns,omitempty"` // ws-idle
-	Size     int64         `json:"size,omitempty"`     // bulk
+	Size     int64         `json:"size,omitempty"`        // bulk
 }
 
 // plan is a whole run's shape.

@@ -17,14 +17,14 @@ import (
 
 // machine describes where a run happened.
 type machine struct {
-	CPU      string `json:"cpu"`
-	Cores    int    `json:"cores"`
-	MemGiB   float64 `json:"mem_gib"`
-	Kernel   string `json:"kernel"`
-	FDLimit  uint64 `json:"fd_limit"`
-	Go       string `json:"go"`
-	HAProxy  string `json:"haproxy,omitempty"`
-	LoadAvg  string `json:"loadavg_at_start"`
+	CPU     string  `json:"cpu"`
+	Cores   int     `json:"cores"`
+	MemGiB  float64 `json:"mem_gib"`
+	Kernel  string  `json:"kernel"`
+	FDLimit uint64  `json:"fd_limit"`
+	Go      string  `json:"go"`
+	HAProxy string  `json:"haproxy,omitempty"`
+	LoadAvg string  `json:"loadavg_at_start"`
 }
 
 func describeMachine(haproxy string) machine {
