@@ -38,7 +38,9 @@ func TestTableBalance(t *testing.T) {
 	worst := 0.0
 	for _, n := range sizes {
 		got := maxOverMean(shares(mustSnapshot(t, backends(n))))
-		worst = max(worst, got)
+		if n <= 100 {
+			worst = max(worst, got)
+		}
 		if got > 1.05 {
 			t.Errorf("table shares of %d equal backends: max/mean = %.5f; want <= 1.05", n, got)
 		}
@@ -46,7 +48,7 @@ func TestTableBalance(t *testing.T) {
 			t.Logf("backends=%d: table max/mean %.5f", n, got)
 		}
 	}
-	t.Logf("worst table max/mean over %d sizes: %.5f", len(sizes), worst)
+	t.Logf("worst table max/mean for 1 to 100 backends: %.5f", worst)
 }
 
 // TestTableWeights asserts that weights 1:2:3 give shares within 3% of 1/6,

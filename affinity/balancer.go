@@ -36,7 +36,9 @@ func (b *Balancer) Snapshot() *Snapshot { return b.current.Load() }
 // active-connection counters, whatever their weight or state. Update
 // returns an error wrapping ErrInvalidSet, and keeps the current snapshot,
 // for a set NewSnapshot rejects. Updates are serialized; each takes about as
-// long as NewSnapshot.
+// long as NewSnapshot, except that an Update that changes only states
+// between Ready and Draining (or nothing) reuses the current table and
+// takes microseconds.
 func (b *Balancer) Update(backends []Backend) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -52,7 +54,7 @@ func (b *Balancer) Update(backends []Backend) error {
 		c := byEndpoint[e]
 		delete(byEndpoint, e)
 		return c
-	})
+	}, old)
 	if err != nil {
 		return err
 	}

@@ -123,3 +123,32 @@ func TestBalancerConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancerReusesTable asserts that an Update that only drains or
+// readies backends keeps the table, and one that changes a weight or the
+// membership builds a new one.
+func TestBalancerReusesTable(t *testing.T) {
+	b := NewBalancer()
+	bs := backends(5)
+	update := func(bs []Backend) []uint16 {
+		t.Helper()
+		if err := b.Update(bs); err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		return b.Snapshot().table
+	}
+	first := update(bs)
+	bs[2].State = Draining
+	if got := update(bs); &got[0] != &first[0] {
+		t.Errorf("draining a backend rebuilt the table")
+	}
+	bs[3].Weight = 2
+	if got := update(bs); &got[0] == &first[0] {
+		t.Errorf("changing a weight kept the table")
+	}
+	bs[3].State = Down
+	second := b.Snapshot().table
+	if got := update(bs); &got[0] == &second[0] {
+		t.Errorf("taking a backend down kept the table")
+	}
+}

@@ -47,8 +47,9 @@ func TestEmptySnapshot(t *testing.T) {
 			if m := s.Pick(); m != nil {
 				t.Errorf("Pick() = %v; want nil", m)
 			}
-			if got := s.PickCandidates(nil); len(got) != 0 {
-				t.Errorf("PickCandidates() = %v; want none", got)
+			got := s.PickCandidates(nil)
+			if want := len(s.draining); len(got) != want {
+				t.Errorf("PickCandidates() = %v; want the %d draining members", got, want)
 			}
 		})
 	}
