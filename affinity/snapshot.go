@@ -178,12 +178,12 @@ func (s *Snapshot) Pick() *Member {
 // a keyed connection with the given key hash may go to, and returns the
 // extended slice. It is identical on every balancer for the same set.
 //
-// The first is Lookup(hash). Then come the other Ready members in the order
-// they first appear in the table rows that follow the key's row, so that
-// the keys of a failed member spread over the others in proportion to their
-// shares, and the order is as stable as the table when the set changes.
-// Members the walk does not reach within a few rows per member follow in
-// Endpoint order, rotated by the hash. Draining members other than the
+// The first is Lookup(hash). Then come up to 8 other Ready members in the
+// order they first appear in the table rows that follow the key's row, so
+// that the keys of a failed member spread over the others in proportion to
+// their shares, and the order is as stable as the table when the set
+// changes. The other Ready members follow in Endpoint order, rotated by the
+// hash. Draining members other than the
 // first come last: they take no new sessions unless nothing else answers.
 // Down members never appear.
 //
@@ -202,11 +202,11 @@ func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
 	if first.backend.State == Ready {
 		want--
 	}
-	// Twice as many rows as members find about 85% of them (a coupon
-	// collector); finding the last ones would cost N log N rows for an
-	// order that hardly matters that far down.
-	limit := 2*len(s.keyed) + 16
-	for step := 0; want > 0 && step < limit; step++ {
+	// The walk finds the first few fallbacks, where spreading a failed
+	// member's keys matters; collecting all N would take N log N rows (a
+	// coupon collector), for an order that hardly matters that far down.
+	found := 0
+	for step := 0; want > 0 && found < walkCandidates && step < walkRows; step++ {
 		if row++; row == TableSize {
 			row = 0
 		}
@@ -217,11 +217,21 @@ func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
 		seen.add(k)
 		dst = append(dst, s.keyed[k])
 		want--
+		found++
 	}
 	if want > 0 {
-		dst = appendRotated(dst, s.ready, int(rowOf(mix64(hash))%uint32(len(s.ready))), func(m *Member) bool {
-			return !seen.has(m.keyed, s.keyed, dst[start:])
-		})
+		walked := len(dst)
+		n := len(s.ready)
+		off := int(rowOf(mix64(hash)) % uint32(n))
+		for i := range n {
+			j := off + i
+			if j >= n {
+				j -= n
+			}
+			if m := s.ready[j]; !seen.has(m.keyed, s.keyed, dst[start:walked]) {
+				dst = append(dst, m)
+			}
+		}
 	}
 	for _, m := range s.draining {
 		if m != first {
@@ -246,27 +256,29 @@ func (s *Snapshot) PickCandidates(dst []*Member) []*Member {
 		return append(dst, s.draining...)
 	}
 	dst = append(dst, first)
-	hi, _ := bits.Mul64(rand.Uint64(), uint64(len(s.ready)))
-	dst = appendRotated(dst, s.ready, int(hi), func(m *Member) bool { return m != first })
+	n := len(s.ready)
+	off, _ := bits.Mul64(rand.Uint64(), uint64(n))
+	for i := range n {
+		j := int(off) + i
+		if j >= n {
+			j -= n
+		}
+		if m := s.ready[j]; m != first {
+			dst = append(dst, m)
+		}
+	}
 	return append(dst, s.draining...)
 }
 
-// appendRotated appends the members of ms that keep reports true, starting
-// at index off and wrapping around.
-func appendRotated(dst, ms []*Member, off int, keep func(*Member) bool) []*Member {
-	for _, part := range [2][]*Member{ms[off:], ms[:off]} {
-		for _, m := range part {
-			if keep(m) {
-				dst = append(dst, m)
-			}
-		}
-	}
-	return dst
-}
+// walkCandidates is how many fallbacks Candidates takes from the table
+// walk, and walkRows how many rows it reads at most to find them.
+const (
+	walkCandidates = 8
+	walkRows       = 256
+)
 
 // bitset records keyed indexes below bitsetSize on the stack; larger ones
-// are found by scanning the candidates appended so far, which makes
-// Candidates quadratic past bitsetSize keyed members, but allocation-free.
+// are found by scanning the few candidates the walk appended.
 type bitset [bitsetSize / 64]uint64
 
 const bitsetSize = 4096

@@ -133,7 +133,7 @@ func checkOrder(t *testing.T, name string, s *Snapshot, got []*Member) {
 }
 
 func TestCandidates(t *testing.T) {
-	for _, n := range []int{1, 2, 5, 40, 1100} {
+	for _, n := range []int{1, 2, 5, 40, 1100, 4200} {
 		bs := backends(n)
 		for i := range bs {
 			switch i % 7 {
