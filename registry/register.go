@@ -136,11 +136,14 @@ type registrar struct {
 }
 
 // heartbeatLoop beats at once, then every PingInterval, until ctx is done.
+// A beat under way when ctx is done is finished, not cancelled: a
+// cancelled write may still be applied by the server after the
+// deregistering delete and bring the document back.
 func (r *registrar) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.PingInterval)
 	defer t.Stop()
 	for {
-		r.beat(ctx)
+		r.beat(context.WithoutCancel(ctx))
 		select {
 		case <-ctx.Done():
 			return
@@ -206,10 +209,11 @@ func (r *registrar) key() bson.D {
 func (r *registrar) deregister(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
-	if _, err := r.coll.DeleteOne(ctx, r.key()); err != nil {
+	res, err := r.coll.DeleteOne(ctx, r.key())
+	if err != nil {
 		return fmt.Errorf("register: deregister %s: %w", r.cfg.Endpoint, err)
 	}
-	r.log.Info("deregistered")
+	r.log.Info("deregistered", "deleted", res.DeletedCount)
 	return nil
 }
 
