@@ -51,7 +51,7 @@ func fullPlan() plan {
 
 // args renders s as loadgen flags against targets.
 func (s step) args(targets []string, label string) []string {
-	a := []string{"-quiet", "-scenario", s.Scenario, "-label", label,
+	a := []string{"-scenario", s.Scenario, "-label", label,
 		"-duration", s.Duration.String(), "-target", join(targets)}
 	if s.Workers > 0 {
 		a = append(a, "-workers", strconv.Itoa(s.Workers))

@@ -83,8 +83,19 @@ func metricsFor(scenario string) []metric {
 	}}
 	switch scenario {
 	case "ws-idle":
-		cpuOp.Label = "balancer CPU µs/msg"
-		return []metric{p50, p99, p999, cpuOp,
+		return []metric{p50, p99, p999,
+			{Key: "cpu_per_conn", Label: "balancer CPU µs/conn setup", balancerOnly: true, get: func(r *record) (float64, bool) {
+				if r.Result.Conns == 0 || r.SetupCPU == 0 {
+					return 0, false
+				}
+				return r.SetupCPU / float64(r.Result.Conns) * 1e6, true
+			}},
+			{Key: "cpu_per_msg", Label: "balancer CPU µs/msg held", balancerOnly: true, get: func(r *record) (float64, bool) {
+				if r.Result.Ops == 0 || r.SetupCPU == 0 {
+					return 0, false
+				}
+				return (r.BalancerCPU - r.SetupCPU) / float64(r.Result.Ops) * 1e6, true
+			}},
 			{Key: "rss_per_conn", Label: "balancer RSS KB/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
 				if r.Result.Conns == 0 || r.PeakRSSKB == 0 {
 					return 0, false

@@ -34,10 +34,13 @@ type record struct {
 	LoadgenCPU  float64 `json:"loadgen_cpu_s"`
 	// Balancer memory and descriptors before the run and at their peak
 	// during it (sampled every 250 ms; ws-idle only).
-	BaseRSSKB int64 `json:"base_rss_kb,omitempty"`
-	PeakRSSKB int64 `json:"peak_rss_kb,omitempty"`
-	BaseFDs   int   `json:"base_fds,omitempty"`
-	PeakFDs   int   `json:"peak_fds,omitempty"`
+	// SetupCPU is the part of BalancerCPU spent before ws-idle's
+	// connections were all up.
+	SetupCPU  float64 `json:"setup_cpu_s,omitempty"`
+	BaseRSSKB int64   `json:"base_rss_kb,omitempty"`
+	PeakRSSKB int64   `json:"peak_rss_kb,omitempty"`
+	BaseFDs   int     `json:"base_fds,omitempty"`
+	PeakFDs   int     `json:"peak_fds,omitempty"`
 }
 
 func (r *record) valid() bool { return r.Invalid == "" && r.Result != nil }
@@ -239,8 +242,20 @@ func (e *env) measure(ctx context.Context, rt *running, st step, round int) *rec
 
 	rctx, cancel := context.WithTimeout(ctx, st.Duration+3*time.Minute)
 	defer cancel()
-	var stderr bytes.Buffer
-	out, ps, err := runCapture(rctx, &stderr, e.loadgen, st.args(rt.targets, rt.name)...)
+	// ws-idle reports on stderr when its connections are up: the CPU
+	// spent until then is setup, the rest is holding.
+	var setupCPU time.Duration
+	stderr := &watchWriter{marker: "connections up", fn: func() {
+		if rt.proc != nil {
+			if u, err := readUsage(rt.proc.pid()); err == nil {
+				setupCPU = u.cpu - before.cpu
+			}
+		}
+	}}
+	out, ps, err := runCapture(rctx, stderr, e.loadgen, st.args(rt.targets, rt.name)...)
+	if stderr.seen {
+		rec.SetupCPU = setupCPU.Seconds()
+	}
 
 	if smp != nil {
 		rec.PeakRSSKB, rec.PeakFDs = smp.end()
@@ -257,7 +272,7 @@ func (e *env) measure(ctx context.Context, rt *running, st step, round int) *rec
 		rec.LoadgenCPU = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}
 	if err != nil {
-		rec.Invalid = fmt.Sprintf("loadgen: %v: %s", err, firstLine(stderr.String()))
+		rec.Invalid = fmt.Sprintf("loadgen: %v: %s", err, firstLine(stderr.buf.String()))
 		return rec
 	}
 	var res loadgen.Result
@@ -296,4 +311,22 @@ func (r *record) line() string {
 		s += " INVALID: " + r.Invalid
 	}
 	return s
+}
+
+// watchWriter keeps what is written to it and calls fn once, when marker
+// first appears.
+type watchWriter struct {
+	buf    bytes.Buffer // not embedded: its ReadFrom would bypass Write
+	marker string
+	fn     func()
+	seen   bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if !w.seen && strings.Contains(w.buf.String(), w.marker) {
+		w.seen = true
+		w.fn()
+	}
+	return n, err
 }
