@@ -80,7 +80,8 @@
 // (XXH64 of the Endpoint and SplitMix64 of that) and the fill order are
 // part of the wire-level contract between balancer versions: a change
 // moves sessions between backends when old and new balancers run side by
-// side. testdata/golden.txt pins them; TestGolden fails on any change, and
+// side. The Candidates order is pinned too, so that balancers agree on
+// where a session goes while its backend fails to answer. testdata/golden.txt pins them; TestGolden fails on any change, and
 // regenerating it (go test -run Golden -update) is a breaking change to be
 // announced.
 //
@@ -105,10 +106,10 @@
 // reaching them and no other session moves (the Balancer does not even
 // rebuild the table), but Pick never chooses them; they come last in both
 // candidate orders, as a last resort, and make up the whole of
-// PickCandidates when nothing is Ready. Down members
-// are left out of the table, exactly as if removed (their keys move, no
-// others beyond the disruption above), and receive nothing; they stay in
-// Members so that their counters survive a flap.
+// PickCandidates when nothing is Ready. Down members are left out of the
+// table, exactly as if removed (their keys move, no others beyond the
+// disruption above), and receive nothing; they stay in Members so that
+// their counters survive a flap.
 //
 // # What it does not do
 //
@@ -116,6 +117,5 @@
 // remember sessions: a key follows the table, so a session whose backend
 // is removed moves, and one whose backend returns moves back. It does not
 // limit connections per backend. Weights are relative integers in [0,
-// MaxWeight]; a set is at most MaxBackends backends, and Candidates
-// becomes quadratic past 4096 keyed members.
+// MaxWeight]; a set is at most MaxBackends backends.
 package affinity
