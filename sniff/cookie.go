@@ -1,0 +1,66 @@
+package sniff
+
+import "bytes"
+
+// Cookies are read the way net/http's Request.Cookie reads them, so that
+// both find the same value: every Cookie field line (RFC 6265 §5.4 says
+// there is one; clients behind some proxies send several) is split at ';';
+// each part, trimmed, is name "=" value; the first part whose name matches
+// and whose value is valid wins:
+//
+//	cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE )
+//
+// with net/http's cookie-octet, which also allows space and comma. A part
+// with an invalid value is skipped, not fatal. Like net/http, a head with
+// more than maxCookieCount cookies has none.
+
+// maxCookieCount is net/http's limit (GODEBUG httpcookiemaxnum's default).
+const maxCookieCount = 3000
+
+// cookieLine looks for the configured cookies in the Cookie value
+// buf[vs:ve].
+func (s *Sniffer) cookieLine(sc *Scan, buf []byte, vs, ve int) {
+	sc.cookieCount += int32(bytes.Count(buf[vs:ve], []byte{';'})) + 1
+	all := uint8(1)<<s.numCookies - 1
+	for p := vs; p < ve && sc.cookie != all; {
+		pe := ve
+		if i := bytes.IndexByte(buf[p:ve], ';'); i >= 0 {
+			pe = p + i
+		}
+		ps, pe2 := trimBounds(buf, p, pe)
+		p = pe + 1
+		if ps == pe2 {
+			continue
+		}
+		eq := bytes.IndexByte(buf[ps:pe2], '=')
+		ns, ne, vs, ve := ps, pe2, pe2, pe2
+		if eq >= 0 {
+			ne, vs = ps+eq, ps+eq+1
+		}
+		ns, ne = trimBounds(buf, ns, ne)
+		name := buf[ns:ne]
+		for i := 0; i < s.numCookies; i++ {
+			if sc.cookie&(1<<i) != 0 || string(name) != s.cookies[i] {
+				continue
+			}
+			if vs, ve, ok := cookieValue(buf, vs, ve); ok {
+				sc.cookies[i] = span{int32(vs), int32(ve)}
+				sc.cookie |= 1 << i
+			}
+		}
+	}
+}
+
+// cookieValue strips the quotes of buf[vs:ve] and checks its bytes, as
+// net/http's parseCookieValue does.
+func cookieValue(buf []byte, vs, ve int) (int, int, bool) {
+	if ve-vs > 1 && buf[vs] == '"' && buf[ve-1] == '"' {
+		vs, ve = vs+1, ve-1
+	}
+	for _, c := range buf[vs:ve] {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+			return 0, 0, false
+		}
+	}
+	return vs, ve, true
+}
