@@ -121,3 +121,24 @@ func BenchmarkNewSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdateDrain is an Update that only flips one backend between
+// Ready and Draining, which reuses the table.
+func BenchmarkUpdateDrain(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
+			bal := NewBalancer()
+			bs := backends(n)
+			if err := bal.Update(bs); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				bs[0].State ^= Draining // Ready <-> Draining
+				if err := bal.Update(bs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

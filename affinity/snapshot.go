@@ -37,6 +37,8 @@ type Snapshot struct {
 	// keyedReady[k] reports whether keyed[k] is Ready, so that the
 	// Candidates walk reads two dense slices and no Member.
 	keyedReady []bool
+	// readyKeyed[j] is the keyed index of ready[j], for the same reason.
+	readyKeyed []int32
 	pick       aliasTable
 }
 
@@ -94,6 +96,7 @@ func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter, p
 		s.keyedReady = append(s.keyedReady, b.State == Ready)
 		if b.State == Ready {
 			s.ready = append(s.ready, m)
+			s.readyKeyed = append(s.readyKeyed, int32(m.keyed))
 		} else {
 			s.draining = append(s.draining, m)
 		}
@@ -228,8 +231,8 @@ func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
 			if j >= n {
 				j -= n
 			}
-			if m := s.ready[j]; !seen.has(m.keyed, s.keyed, dst[start:walked]) {
-				dst = append(dst, m)
+			if !seen.has(int(s.readyKeyed[j]), s.keyed, dst[start:walked]) {
+				dst = append(dst, s.ready[j])
 			}
 		}
 	}
