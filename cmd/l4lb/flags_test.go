@@ -1,0 +1,73 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestParseWithEnv(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         map[string]string
+		args        []string
+		wantListen  []string
+		wantBackend []string
+		wantIdle    time.Duration
+	}{
+		{"defaults", nil, nil, []string{"127.0.0.1:8080"}, nil, 0},
+		{"env list", map[string]string{"L4LB_LISTEN": ":80, /run/l4lb.sock", "L4LB_BACKENDS": "a:1,b:2"}, nil,
+			[]string{":80", "/run/l4lb.sock"}, []string{"a:1", "b:2"}, 0},
+		{"flag replaces env list", map[string]string{"L4LB_BACKENDS": "a:1,b:2"}, []string{"--backend", "c:3", "--backend", "d:4"},
+			[]string{"127.0.0.1:8080"}, []string{"c:3", "d:4"}, 0},
+		{"flag replaces default listen", nil, []string{"--listen", ":9", "--listen", ":10"}, []string{":9", ":10"}, nil, 0},
+		{"env scalar", map[string]string{"L4LB_IDLE_TIMEOUT": "2m"}, nil, []string{"127.0.0.1:8080"}, nil, 2 * time.Minute},
+		{"flag wins over env scalar", map[string]string{"L4LB_IDLE_TIMEOUT": "2m"}, []string{"--idle-timeout", "3m"},
+			[]string{"127.0.0.1:8080"}, nil, 3 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var c serveConfig
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			if err := parseWithEnv(fs, c.flags(fs), tt.args); err != nil {
+				t.Fatalf("parseWithEnv(%v) = %v", tt.args, err)
+			}
+			if !slices.Equal(c.listen.values, tt.wantListen) {
+				t.Errorf("listen = %q; want %q", c.listen.values, tt.wantListen)
+			}
+			if !slices.Equal(c.backends.values, tt.wantBackend) {
+				t.Errorf("backend = %q; want %q", c.backends.values, tt.wantBackend)
+			}
+			if c.idleTimeout != tt.wantIdle {
+				t.Errorf("idle timeout = %v; want %v", c.idleTimeout, tt.wantIdle)
+			}
+		})
+	}
+}
+
+func TestParseWithEnvRejectsBadEnv(t *testing.T) {
+	t.Setenv("L4LB_LOOPS", "many")
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := parseWithEnv(fs, c.flags(fs), nil); err == nil {
+		t.Fatal("parseWithEnv with L4LB_LOOPS=many = nil; want an error naming the variable")
+	}
+}
+
+func TestParseProxyProtocol(t *testing.T) {
+	for _, s := range []string{"off", "v1", "v2"} {
+		if _, err := parseProxyProtocol(s); err != nil {
+			t.Errorf("parseProxyProtocol(%q) = %v", s, err)
+		}
+	}
+	if _, err := parseProxyProtocol("v3"); err == nil {
+		t.Error("parseProxyProtocol(v3) = nil error; want one")
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/registry"
+	"github.com/l4lb/l4lb/sniff"
+)
+
+// DefaultDrainTimeout is how long serve lets connections finish after
+// SIGTERM before it closes them.
+const DefaultDrainTimeout = 30 * time.Second
+
+// DefaultFirstSetWait bounds how long serve waits for discovery's first
+// backend set before it accepts connections anyway.
+const DefaultFirstSetWait = 5 * time.Second
+
+func init() {
+	commands["serve"] = command{summary: "run the balancer", run: runServe}
+}
+
+// serveConfig is everything `l4lb serve` is told by flags and environment.
+type serveConfig struct {
+	listen, backends, prefixes, cookies listFlag
+	backendsFile, discovery, service    string
+	proxyProtocol                       string
+	connectTimeout, headerTimeout       time.Duration
+	idleTimeout, drainTimeout           time.Duration
+	maxHeaderBytes, loops               int
+	logLevel, logFormat                 string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
+	c.listen.values = []string{"127.0.0.1:8080"}
+	c.listen.fromEnv = true // the first --listen replaces the default
+	fs.Var(&c.listen, "listen", "address to accept on: host:port, or a UNIX socket path; repeatable")
+	fs.Var(&c.backends, "backend", "static backend: host:port, http://host:port, tcp://host:port, unix:/path, or a unix:/path glob such as unix:/run/app/meteor.sock.*.sock; repeatable")
+	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes")
+	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
+	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
+	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
+	fs.Var(&c.prefixes, "sockjs-prefix", "SockJS URL prefix; repeatable (default /sockjs)")
+	fs.Var(&c.cookies, "sticky-cookie", "cookie whose value pins a client to a backend, wins over the SockJS session; repeatable")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 0, "backend connect timeout (0: engine default)")
+	fs.DurationVar(&c.headerTimeout, "header-timeout", 0, "time a client has to send a request head (0: engine default)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "idle timeout of an established tunnel (0: engine default; keep it above SockJS's 45 s heartbeat)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long connections may finish before they are closed")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
+	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	return []envBinding{
+		{"listen", "L4LB_LISTEN"},
+		{"backend", "L4LB_BACKENDS"},
+		{"backends-file", "L4LB_BACKENDS_FILE"},
+		{"discovery", "CLUSTER_DISCOVERY_URL"},
+		{"service", "CLUSTER_SERVICE"},
+		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
+		{"sockjs-prefix", "L4LB_SOCKJS_PREFIX"},
+		{"sticky-cookie", "L4LB_STICKY_COOKIE"},
+		{"connect-timeout", "L4LB_CONNECT_TIMEOUT"},
+		{"header-timeout", "L4LB_HEADER_TIMEOUT"},
+		{"idle-timeout", "L4LB_IDLE_TIMEOUT"},
+		{"drain-timeout", "L4LB_DRAIN_TIMEOUT"},
+		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
+		{"loops", "L4LB_LOOPS"},
+		{"log-level", "L4LB_LOG_LEVEL"},
+		{"log-format", "L4LB_LOG_FORMAT"},
+	}
+}
+
+func parseProxyProtocol(s string) (engine.ProxyProtocol, error) {
+	switch strings.ToLower(s) {
+	case "off", "", "none":
+		return engine.ProxyOff, nil
+	case "v1", "1":
+		return engine.ProxyV1, nil
+	case "v2", "2":
+		return engine.ProxyV2, nil
+	}
+	return 0, fmt.Errorf("proxy protocol %q: want off, v1 or v2", s)
+}
+
+func runServe(ctx context.Context, args []string) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := parseWithEnv(fs, c.flags(fs), args); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	sources, err := c.sources(log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, sources, log, nil)
+}
+
+// serve runs a balancer fed by sources until ctx is done, then drains.
+// listening, if not nil, is called with the bound addresses once the
+// balancer accepts connections.
+func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
+	pp, err := parseProxyProtocol(c.proxyProtocol)
+	if err != nil {
+		return err
+	}
+	bal := affinity.NewBalancer()
+	srv, err := engine.New(engine.Config{
+		Listen:         c.listen.values,
+		Loops:          c.loops,
+		Balancer:       bal,
+		Sniff:          sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		ProxyProtocol:  pp,
+		ConnectTimeout: c.connectTimeout,
+		HeaderTimeout:  c.headerTimeout,
+		IdleTimeout:    c.idleTimeout,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	watchErr := make(chan error, 1)
+	firstSet := make(chan struct{})
+	var firstOnce sync.Once
+	go func() {
+		watchErr <- watchSources(watchCtx, sources, c.service, func(set []affinity.Backend) {
+			if err := bal.Update(set); err != nil {
+				log.Error("backend set rejected", "service", c.service, "err", err)
+				return
+			}
+			log.Info("backend set", "service", c.service, "backends", len(set), "endpoints", endpoints(set))
+			firstOnce.Do(func() { close(firstSet) })
+		})
+	}()
+
+	// Accept only once the first set is known, so a restart does not answer
+	// 503 for the moment discovery takes; a discovery that is down must not
+	// keep the balancer from starting, though (it answers 503 until then).
+	select {
+	case <-firstSet:
+	case <-time.After(DefaultFirstSetWait):
+		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", DefaultFirstSetWait)
+	case err := <-watchErr:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return nil
+	}
+
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if listening != nil {
+		listening(srv.Addrs())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-watchErr:
+		if err != nil {
+			log.Error("discovery stopped", "service", c.service, "err", err)
+			shutdown(srv, 0, log)
+			return err
+		}
+		<-ctx.Done()
+	}
+	log.Info("shutting down", "drain_timeout", c.drainTimeout)
+	return shutdown(srv, c.drainTimeout, log)
+}
+
+func shutdown(srv *engine.Server, drain time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func endpoints(set []affinity.Backend) string {
+	names := make([]string, len(set))
+	for i, b := range set {
+		names[i] = b.Endpoint
+	}
+	return strings.Join(names, ",")
+}
+
+// watchSources runs every source and calls update with the union of their
+// latest sets, never concurrently. A source that has not reported yet adds
+// nothing; the union is only published once every source has reported, so
+// a slow MongoDB does not briefly shrink a set the others already fill.
+func watchSources(ctx context.Context, sources []registry.Source, service string, update func([]affinity.Backend)) error {
+	if len(sources) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	var (
+		mu     sync.Mutex
+		latest = make([][]affinity.Backend, len(sources))
+		seen   = make([]bool, len(sources))
+	)
+	publish := func(i int, set []affinity.Backend) {
+		mu.Lock()
+		defer mu.Unlock()
+		latest[i], seen[i] = set, true
+		for _, ok := range seen {
+			if !ok {
+				return
+			}
+		}
+		update(union(latest))
+	}
+	errs := make(chan error, len(sources))
+	for i, src := range sources {
+		go func() {
+			errs <- src.Watch(ctx, service, func(set []affinity.Backend) { publish(i, set) })
+		}()
+	}
+	var first error
+	for range sources {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			if ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+	return first
+}
+
+// union merges sets; a backend named by several sources keeps the first
+// source's weight and state.
+func union(sets [][]affinity.Backend) []affinity.Backend {
+	if len(sets) == 1 {
+		return sets[0]
+	}
+	seen := map[string]bool{}
+	var out []affinity.Backend
+	for _, set := range sets {
+		for _, b := range set {
+			if !seen[b.Endpoint] {
+				seen[b.Endpoint] = true
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}

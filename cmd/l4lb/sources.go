@@ -1,0 +1,55 @@
+package main
+
+import (
+	"log/slog"
+	"strings"
+
+	"github.com/l4lb/l4lb/registry"
+)
+
+// sources turns serve's flags into discovery sources: static endpoints, one
+// glob source per unix:/path pattern, a file source, and MongoDB. Their sets
+// are merged (see watchSources).
+func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
+	var (
+		out    []registry.Source
+		static []string
+	)
+	opts := registry.Options{Logger: log}
+	for _, b := range c.backends.values {
+		if strings.HasPrefix(b, "unix:") && strings.ContainsAny(b, "*?[") {
+			g, err := registry.NewGlob(b, opts)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, g)
+			continue
+		}
+		static = append(static, b)
+	}
+	if len(static) > 0 {
+		s, err := registry.NewStatic(static)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if c.backendsFile != "" {
+		f, err := registry.NewFile(c.backendsFile, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if c.discovery != "" {
+		m, err := registry.NewMongo(registry.MongoConfig{URL: c.discovery, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		log.Warn("no backends configured: every request is answered 503 (use --backend, --backends-file or --discovery)")
+	}
+	return out, nil
+}
