@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
+)
+
+// ProxyProtocol selects the PROXY protocol header written at the start of
+// every backend connection.
+type ProxyProtocol uint8
+
+const (
+	// ProxyOff writes no header (the default).
+	ProxyOff ProxyProtocol = iota
+	// ProxyV1 writes the human-readable v1 header ("PROXY TCP4 ...\r\n").
+	ProxyV1
+	// ProxyV2 writes the binary v2 header.
+	ProxyV2
+)
+
+// String returns "off", "v1" or "v2".
+func (p ProxyProtocol) String() string {
+	switch p {
+	case ProxyOff:
+		return "off"
+	case ProxyV1:
+		return "v1"
+	case ProxyV2:
+		return "v2"
+	}
+	return "unknown"
+}
+
+// Defaults for the Config timeouts.
+const (
+	// DefaultConnectTimeout bounds one backend connect attempt.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultHeaderTimeout bounds the time from the first byte of a
+	// request head (or from accept, for the first head) to its end.
+	DefaultHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes a connection on which neither side sent or
+	// received a byte for this long. It is well above SockJS's 25 s long
+	// poll, its 45 s heartbeat (Meteor's setting) and its 60 s disconnect
+	// delay, so a live session never hits it.
+	DefaultIdleTimeout = 5 * time.Minute
+)
+
+// Config configures a Server.
+type Config struct {
+	// Listen lists the addresses to accept on. A value containing "/" is
+	// a UNIX socket path (a stale socket file there is removed first, and
+	// the file is removed again on Shutdown); anything else is a TCP
+	// "host:port" (port 0 picks a free port; see Server.Addrs).
+	Listen []string
+	// Loops is the number of event loops (threads). If zero or negative,
+	// runtime.NumCPU() is used.
+	Loops int
+	// Balancer picks backends. Required. Swap backend sets in at any time
+	// with Balancer.Update; connections already established stay where
+	// they are.
+	Balancer *affinity.Balancer
+	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
+	// cookies, head limits).
+	Sniff sniff.Config
+	// ProxyProtocol selects the PROXY header sent to backends. The zero
+	// value, ProxyOff, sends none.
+	ProxyProtocol ProxyProtocol
+	// ConnectTimeout bounds each backend connect attempt; on expiry the
+	// next candidate is tried, and 504 is answered when none is left. If
+	// zero, DefaultConnectTimeout is used. If negative, attempts are only
+	// bounded by the kernel's SYN retries.
+	ConnectTimeout time.Duration
+	// HeaderTimeout bounds the arrival of a request head: for the first
+	// head it runs from accept, for later heads on a keep-alive connection
+	// from their first byte. A connection that has not sent a whole head
+	// in time is closed. If zero, DefaultHeaderTimeout is used. If
+	// negative, heads may take forever (not recommended: slowloris).
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a routed connection (HTTP keep-alive or tunnel)
+	// on which no byte moved in either direction for this long. If zero,
+	// DefaultIdleTimeout is used. If negative, idle connections are kept
+	// until a peer closes them.
+	IdleTimeout time.Duration
+	// Logger receives connection-level errors and lifecycle messages with
+	// the keys "remote", "backend" and "listener". Nothing is logged per
+	// request unless the logger is enabled for slog.LevelDebug. If nil,
+	// logs are discarded.
+	Logger *slog.Logger
+}
+
+func (c *Config) timeouts() (connect, header, idle time.Duration) {
+	pick := func(v, def time.Duration) time.Duration {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0 // disabled
+		}
+		return v
+	}
+	return pick(c.ConnectTimeout, DefaultConnectTimeout),
+		pick(c.HeaderTimeout, DefaultHeaderTimeout),
+		pick(c.IdleTimeout, DefaultIdleTimeout)
+}

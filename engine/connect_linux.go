@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/l4lb/l4lb/affinity"
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// dialState is a connection's walk through its candidates.
+type dialState struct {
+	cands    []*affinity.Member
+	next     int
+	timedOut bool // some attempt hit the connect timeout
+}
+
+// backendAddr is a resolved backend address, cached per loop.
+type backendAddr struct {
+	family int
+	sa     unix.Sockaddr
+}
+
+// startConnect connects to the first candidate that accepts; runs on the
+// loop. cands is copied.
+func (c *conn) startConnect(cands []*affinity.Member) {
+	c.dial = &dialState{cands: append([]*affinity.Member(nil), cands...)}
+	c.phase = phConnecting
+	c.connectNext()
+}
+
+// connectNext starts a non-blocking connect to the next candidate, or
+// answers 502 (504 if a candidate timed out) when none is left.
+func (c *conn) connectNext() {
+	l, d := c.l, c.dial
+	for d.next < len(d.cands) {
+		m := d.cands[d.next]
+		d.next++
+		fd, err := l.dialStart(m)
+		if err != nil {
+			l.s.stats.backendFailures.Add(1)
+			l.s.log.Debug("backend connect failed", "backend", m.Backend().Endpoint, "err", err)
+			continue
+		}
+		c.be = sock{fd: fd, c: c}
+		l.track(&c.be)
+		m.Acquire()
+		c.member = m
+		c.phase = phConnecting
+		l.arm(c, timerConnect)
+		l.setInterest(&c.be, unix.EPOLLOUT)
+		return
+	}
+	if d.timedOut {
+		c.fail(504)
+	} else {
+		c.fail(502)
+	}
+}
+
+// dialStart creates a socket and starts connecting it to m.
+func (l *loop) dialStart(m *affinity.Member) (int, error) {
+	ba, err := l.resolve(m)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(ba.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("dial backend %s: socket: %w", m.Backend().Endpoint, err)
+	}
+	if err := unix.Connect(fd, ba.sa); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return -1, fmt.Errorf("dial backend %s: connect: %w", m.Backend().Endpoint, err)
+	}
+	return fd, nil
+}
+
+// resolve turns a member's endpoint into a socket address. Host names are
+// looked up once per loop and cached for the loop's life (a blocking
+// lookup on the loop, paid by the first connection only); IP literals and
+// UNIX paths need no lookup.
+func (l *loop) resolve(m *affinity.Member) (backendAddr, error) {
+	b := m.Backend()
+	if ba, ok := l.addrs[b.Endpoint]; ok {
+		return ba, nil
+	}
+	network, address, ok := b.Addr()
+	if !ok {
+		return backendAddr{}, fmt.Errorf("dial backend %s: unknown endpoint form", b.Endpoint)
+	}
+	var ba backendAddr
+	switch network {
+	case "unix":
+		ba = backendAddr{family: unix.AF_UNIX, sa: &unix.SockaddrUnix{Name: address}}
+	default:
+		ta, err := net.ResolveTCPAddr("tcp", address)
+		if err != nil {
+			return backendAddr{}, fmt.Errorf("dial backend %s: %w", b.Endpoint, err)
+		}
+		if ip4 := ta.IP.To4(); ip4 != nil {
+			sa := &unix.SockaddrInet4{Port: ta.Port}
+			copy(sa.Addr[:], ip4)
+			ba = backendAddr{family: unix.AF_INET, sa: sa}
+		} else {
+			sa := &unix.SockaddrInet6{Port: ta.Port}
+			copy(sa.Addr[:], ta.IP.To16())
+			ba = backendAddr{family: unix.AF_INET6, sa: sa}
+		}
+	}
+	if l.addrs == nil {
+		l.addrs = make(map[string]backendAddr)
+	}
+	l.addrs[b.Endpoint] = ba
+	return ba, nil
+}
+
+// connected runs when the connecting backend socket became writable.
+func (c *conn) connected() {
+	errno, err := unix.GetsockoptInt(c.be.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil || errno != 0 {
+		c.connectFailed(false)
+		return
+	}
+	l := c.l
+	l.s.stats.backendConnects.Add(1)
+	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c.dial = nil
+	if c.tunnel {
+		c.phase = phTunnel
+		c.h = nil
+		l.s.stats.tunnels.Add(1)
+	} else {
+		c.phase = phHTTP
+	}
+	l.arm(c, timerIdle)
+	if l.s.cfg.ProxyProtocol != ProxyOff {
+		hdr, err := c.proxyHeader()
+		if err != nil {
+			l.s.log.Warn("proxy header", "err", err)
+		}
+		c.up.pre = hdr
+	}
+}
+
+// connectFailed moves on to the next candidate.
+func (c *conn) connectFailed(timedOut bool) {
+	l := c.l
+	l.s.stats.backendFailures.Add(1)
+	if c.member != nil {
+		if l.s.debug {
+			l.s.log.Debug("backend connect failed", "backend", c.member.Backend().Endpoint, "timeout", timedOut)
+		}
+		c.member.Release()
+		c.member = nil
+	}
+	l.closeSock(&c.be)
+	if timedOut {
+		c.dial.timedOut = true
+	}
+	c.connectNext()
+}
+
+// proxyHeader formats the PROXY header for c's client: the client's
+// address as source, the address it connected to as destination.
+func (c *conn) proxyHeader() ([]byte, error) {
+	peer, err := unix.Getpeername(c.cli.fd)
+	if err != nil {
+		return nil, fmt.Errorf("getpeername: %w", err)
+	}
+	local, err := unix.Getsockname(c.cli.fd)
+	if err != nil {
+		return nil, fmt.Errorf("getsockname: %w", err)
+	}
+	v := byte(1)
+	if c.l.s.cfg.ProxyProtocol == ProxyV2 {
+		v = 2
+	}
+	return proxyproto.HeaderProxyFromAddrs(v, sockaddrToAddr(peer), sockaddrToAddr(local)).Format()
+}

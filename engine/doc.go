@@ -1,0 +1,89 @@
+// Package engine is l4lb's data plane: it accepts client connections on
+// TCP addresses and UNIX socket paths, sniffs each HTTP request head
+// (package sniff), routes it (package affinity), connects to the chosen
+// backend and pipes bytes both ways until either side is done.
+//
+// # Usage
+//
+//	b := affinity.NewBalancer()
+//	b.Update([]affinity.Backend{{Endpoint: "tcp://10.0.0.5:3000"}, {Endpoint: "unix:/run/meteor.sock.1.sock"}})
+//	s, err := engine.New(engine.Config{Listen: []string{":8080"}, Balancer: b, Logger: logger})
+//	if err != nil { ... }
+//	if err := s.Start(); err != nil { ... }
+//	...
+//	s.Shutdown(ctx) // stop accepting, drain until ctx is done
+//
+// # Model
+//
+// The server runs Config.Loops event loops, each an epoll set on a locked
+// OS thread (golang.org/x/sys/unix). Every TCP address gets one
+// SO_REUSEPORT listening socket per loop, so the kernel spreads new
+// connections over the loops; a UNIX path is bound once and polled by all
+// loops with EPOLLEXCLUSIVE. A connection stays on the loop that accepted
+// it, together with its backend connection: no locks, no goroutine per
+// connection, no cross-thread hand-off.
+//
+// A connection is a small state machine (conn_linux.go):
+//
+//	accept -> sniff the first head (header timeout)
+//	       -> route: a key (sticky cookie or SockJS session) is hashed to
+//	          its backend; keyless requests go by load
+//	       -> non-blocking connect (connect timeout); a refusing or
+//	          silent candidate is skipped for the next in affinity's order
+//	       -> PROXY v1/v2 header if configured, then the sniffed bytes
+//	       -> HTTP: every later head on the keep-alive connection is
+//	          found by following request framing (Content-Length,
+//	          chunked), sniffed and routed again (httpflow.go); a 101
+//	          answer to an Upgrade request, or a first request that is
+//	          not HTTP at all, turns the pair into a raw tunnel
+//	       -> close both, release the backend's active-connection count
+//
+// Responses stay in order: the next request goes to a backend only after
+// the previous response has ended (response framing is tracked: length,
+// chunked, HEAD/204/304/1xx without body, until-close). A pipelining
+// client is therefore served one request at a time, never misrouted. When
+// a request's key lives on another backend than the connection's current
+// one, the old backend connection is closed, not kept for reuse: a client
+// connection holds at most two fds, and no pool of parked connections has
+// to be aged.
+//
+// Bytes that are not HTTP (a raw TCP protocol) are piped to a backend
+// chosen by load: l4lb is a layer-4 balancer. Protocols where the server
+// speaks first are not supported: a connection that sends nothing is
+// closed by the header timeout.
+//
+// # Data path and memory bounds
+//
+// Each direction moves bytes only while they are in flight: it borrows a
+// 64 KiB buffer from the loop's pool (HTTP, where heads are parsed) or a
+// pipe for splice(2) (tunnels), and returns it as soon as the destination
+// took everything. While a destination answers EAGAIN, its source's read
+// interest is dropped until the destination is writable again, so a
+// connection never holds more than one buffer or pipe per direction
+// whatever its peers do, and TCP flow control pushes back on the fast
+// peer. An idle connection holds no buffer, no pipe and no HTTP state: its
+// two sockets and about 400 bytes of state.
+//
+// Half-close is propagated (a FIN from one side becomes shutdown(SHUT_WR)
+// on the other once the bytes before it are delivered); a reset is
+// propagated as a reset (SO_LINGER 0). Timeouts live in one sorted list per
+// kind and loop (timer.go), not in a goroutine or runtime timer per
+// connection.
+//
+// # Errors answered by the engine
+//
+// The engine answers a minimal HTTP/1.1 response with Connection: close and
+// closes: 400 for a malformed or smuggling-shaped head (both Content-Length
+// and Transfer-Encoding, conflicting lengths) or for bytes that are not HTTP
+// after a first HTTP request, 414 and 431 for heads over the sniffer's
+// limits, 503 when the balancer has no backend, 502 when every candidate
+// refused, 504 when a candidate timed out and none was left. It then drains
+// the client's input for up to two seconds before closing, so the answer
+// is not destroyed by a reset.
+//
+// # What it does not do
+//
+// It does not terminate TLS, rewrite heads (no X-Forwarded-For yet),
+// cache, retry a request on another backend after bytes were sent, or
+// balance UDP. It runs on Linux only.
+package engine

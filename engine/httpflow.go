@@ -1,0 +1,444 @@
+package engine
+
+import (
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
+)
+
+// flowState is where one direction of an HTTP connection is in its
+// message framing (RFC 9112 §6: a message body is delimited by
+// Content-Length, by chunked transfer coding, or by the connection's close
+// for responses only).
+type flowState uint8
+
+const (
+	stHead       flowState = iota // reading a head
+	stRoute                       // up: a whole head waits to be routed and forwarded
+	stBody                        // Content-Length body, rem bytes left
+	stChunked                     // chunked body
+	stUntilClose                  // down: body ends when the backend closes
+	stUpgrade                     // up: an Upgrade request went out; wait for 101 or not
+	stErrWait                     // up: an invalid head waits for the response in flight
+	stTunnel                      // raw bytes
+)
+
+// httpState is the framing state of a connection that is not (yet) a
+// tunnel. It is dropped when the connection becomes one, so an idle
+// WebSocket costs nothing of it.
+type httpState struct {
+	upSt, downSt       flowState
+	upScan, downScan   sniff.Scan
+	upChunk, downChunk sniff.ChunkedBody
+	upRem, downRem     int64
+
+	cur        reqInfo // the head in stRoute
+	routed     bool    // cur's backend is chosen (connected or connecting)
+	reqPending bool    // a request went out and its final response has not ended
+	reqHEAD    bool    // ... and it was a HEAD request
+	reqUpgrade bool    // ... and it asked for an upgrade
+	requests   int     // heads forwarded so far
+	headTimer  bool    // the header timer runs for the head being read
+	errStatus  int     // stErrWait: the status to answer
+}
+
+// reqInfo is what routing and framing need of a sniffed request head; the
+// loop's scratch sniff.Request is reused by other connections.
+type reqInfo struct {
+	headLen int
+	hash    uint64
+	keyed   bool
+	head    bool
+	upgrade bool
+	chunked bool
+	length  int64
+}
+
+func newHTTPState() *httpState { return &httpState{} }
+
+func (h *httpState) resetDown() {
+	h.downSt = stHead
+	h.downScan.Reset()
+	h.downChunk = sniff.ChunkedBody{}
+	h.downRem = 0
+	h.routed = false
+	if h.reqPending {
+		h.reqPending = false
+	}
+}
+
+// classify advances f.p over the bytes whose framing is known. It reports
+// whether anything changed.
+func (c *conn) classify(f *flow, up bool) bool {
+	if c.tunnel || c.phase == phTunnel {
+		if f.p < f.w {
+			f.p = f.w
+			return true
+		}
+		return false
+	}
+	if c.h == nil || f.buf == nil {
+		return false
+	}
+	if up {
+		return c.classifyUp(f)
+	}
+	return c.classifyDown(f)
+}
+
+func (c *conn) classifyUp(f *flow) bool {
+	h, l := c.h, c.l
+	progress := false
+	for {
+		switch h.upSt {
+		case stHead:
+			if f.p == f.w {
+				return progress
+			}
+			req := &l.req
+			switch l.s.sniffer.Request(&h.upScan, f.buf[f.p:f.w], req) {
+			case sniff.NeedMore:
+				if c.phase == phHTTP && !h.headTimer {
+					l.arm(c, timerHeader)
+					h.headTimer = true
+				}
+				return progress
+			case sniff.Done:
+				h.cur = reqInfo{
+					headLen: req.HeadLen,
+					keyed:   req.KeyKind != sniff.KeyNone,
+					head:    string(req.Method) == "HEAD",
+					upgrade: req.Upgrade,
+					chunked: req.Chunked,
+					length:  req.ContentLength,
+				}
+				if h.cur.keyed {
+					h.cur.hash = affinity.HashKey(req.Key)
+				}
+				if l.s.debug {
+					l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
+						"key", string(req.Key), "remote", c.cli.fd)
+				}
+				h.upSt, h.routed = stRoute, false
+				h.upScan.Reset()
+				progress = true
+			case sniff.NotHTTP:
+				if c.phase == phSniff && h.requests == 0 {
+					// Not HTTP: a layer-4 balancer pipes it,
+					// routed by load.
+					c.tunnel = true
+					f.p = f.w
+					c.connectKeyless()
+					return true
+				}
+				c.fail(400)
+				return false
+			default: // Invalid
+				status := req.Status
+				if status == 0 {
+					status = 400
+				}
+				if h.reqPending {
+					h.errStatus, h.upSt = status, stErrWait
+					return progress
+				}
+				c.fail(status)
+				return false
+			}
+		case stRoute:
+			if !h.routed {
+				// Responses stay in order: the next request goes out
+				// only after the previous response ended (a pipelining
+				// client is served one request at a time).
+				if h.reqPending || f.r < f.p {
+					return progress
+				}
+				c.route()
+				if c.phase == phClosed || c.phase == phFailing {
+					return false
+				}
+			}
+			if c.phase != phHTTP {
+				return progress // connecting
+			}
+			c.forwardHead(f)
+			progress = true
+		case stBody:
+			n := int64(f.w - f.p)
+			if n == 0 {
+				return progress
+			}
+			if n > h.upRem {
+				n = h.upRem
+			}
+			f.p += int(n)
+			h.upRem -= n
+			progress = true
+			if h.upRem == 0 {
+				h.upSt = stHead
+			}
+		case stChunked:
+			if f.p == f.w {
+				return progress
+			}
+			n, done, err := h.upChunk.Scan(f.buf[f.p:f.w])
+			if err != nil {
+				c.abort(&c.cli)
+				return false
+			}
+			f.p += n
+			progress = progress || n > 0
+			if !done {
+				return progress
+			}
+			h.upChunk = sniff.ChunkedBody{}
+			h.upSt = stHead
+		default: // stUpgrade, stErrWait, stTunnel
+			return progress
+		}
+	}
+}
+
+// forwardHead releases the routed head in f to the backend and sets up
+// the request's body framing.
+func (c *conn) forwardHead(f *flow) {
+	h := c.h
+	f.p += h.cur.headLen
+	h.requests++
+	h.reqPending, h.reqHEAD, h.reqUpgrade = true, h.cur.head, h.cur.upgrade
+	h.routed = false
+	switch {
+	case h.cur.chunked:
+		h.upSt = stChunked
+		h.upChunk = sniff.ChunkedBody{}
+	case h.cur.length > 0:
+		h.upSt, h.upRem = stBody, h.cur.length
+	case h.cur.upgrade:
+		h.upSt = stUpgrade
+	default:
+		h.upSt = stHead
+	}
+	if h.headTimer || c.tkind != timerIdle {
+		h.headTimer = false
+		c.l.arm(c, timerIdle)
+	}
+}
+
+func (c *conn) classifyDown(f *flow) bool {
+	h, l := c.h, c.l
+	progress := false
+	for {
+		switch h.downSt {
+		case stHead:
+			if f.p == f.w {
+				return progress
+			}
+			resp := &l.resp
+			switch l.s.sniffer.Response(&h.downScan, f.buf[f.p:f.w], h.reqHEAD, resp) {
+			case sniff.NeedMore:
+				return progress
+			case sniff.Done:
+			default:
+				c.fail(502)
+				return false
+			}
+			f.p += resp.HeadLen
+			h.downScan.Reset()
+			progress = true
+			if resp.StatusCode == 101 && h.reqUpgrade {
+				c.becomeTunnel()
+				f.p = f.w
+				return true
+			}
+			if resp.Interim {
+				continue // 100 Continue and friends: the final response follows
+			}
+			if h.upSt == stUpgrade {
+				h.upSt = stHead // upgrade refused: plain HTTP goes on
+			}
+			switch resp.Body {
+			case sniff.Length:
+				if resp.ContentLength > 0 {
+					h.downSt, h.downRem = stBody, resp.ContentLength
+					continue
+				}
+			case sniff.Chunked:
+				h.downSt = stChunked
+				h.downChunk = sniff.ChunkedBody{}
+				continue
+			case sniff.UntilClose:
+				h.downSt = stUntilClose
+				continue
+			}
+			if !c.respDone() {
+				return false
+			}
+		case stBody:
+			n := int64(f.w - f.p)
+			if n == 0 {
+				return progress
+			}
+			if n > h.downRem {
+				n = h.downRem
+			}
+			f.p += int(n)
+			h.downRem -= n
+			progress = true
+			if h.downRem == 0 {
+				h.downSt = stHead
+				if !c.respDone() {
+					return false
+				}
+			}
+		case stChunked:
+			if f.p == f.w {
+				return progress
+			}
+			n, done, err := h.downChunk.Scan(f.buf[f.p:f.w])
+			if err != nil {
+				c.abort(&c.be)
+				return false
+			}
+			f.p += n
+			progress = progress || n > 0
+			if !done {
+				return progress
+			}
+			h.downSt = stHead
+			h.downChunk = sniff.ChunkedBody{}
+			if !c.respDone() {
+				return false
+			}
+		default: // stUntilClose, stTunnel
+			if f.p < f.w {
+				f.p = f.w
+				progress = true
+			}
+			return progress
+		}
+	}
+}
+
+// respDone runs when a final response ended. It reports false if the
+// connection stopped being HTTP (an error answer was queued).
+func (c *conn) respDone() bool {
+	h := c.h
+	h.reqPending = false
+	if h.errStatus != 0 {
+		c.fail(h.errStatus)
+		return false
+	}
+	return true
+}
+
+// becomeTunnel turns an upgraded connection (101) into a raw tunnel and
+// drops its HTTP state.
+func (c *conn) becomeTunnel() {
+	c.tunnel = true
+	c.phase = phTunnel
+	c.l.s.stats.tunnels.Add(1)
+	if c.up.p < c.up.w {
+		c.up.p = c.up.w // bytes the client sent after its upgrade request
+	}
+	c.h = nil
+}
+
+// route picks the backend for the head in stRoute: the current backend
+// when it still is the key's first candidate (or the request has no key),
+// otherwise a new connection to the candidates in order.
+func (c *conn) route() {
+	h, l := c.h, c.l
+	snap := l.s.cfg.Balancer.Snapshot()
+	if snap == nil || snap.Len() == 0 {
+		c.fail(503)
+		return
+	}
+	if h.cur.keyed {
+		l.cands = snap.Candidates(h.cur.hash, l.cands[:0])
+	} else {
+		l.cands = snap.PickCandidates(l.cands[:0])
+	}
+	if len(l.cands) == 0 {
+		c.fail(503)
+		return
+	}
+	h.routed = true
+	if c.be.fd >= 0 && c.member != nil {
+		if !h.cur.keyed || c.member.Backend().Endpoint == l.cands[0].Backend().Endpoint {
+			return
+		}
+		// The key lives elsewhere: this request, and this client
+		// connection from now on, go to its backend. The old backend
+		// connection is closed rather than parked for reuse: an fd
+		// bound per client stays at 2, and nothing needs to track
+		// parked connections' lifetimes.
+		l.s.stats.switches.Add(1)
+		c.closeBackend()
+		h.routed = true
+	}
+	c.startConnect(l.cands)
+}
+
+// connectKeyless routes a raw tunnel by load.
+func (c *conn) connectKeyless() {
+	l := c.l
+	snap := l.s.cfg.Balancer.Snapshot()
+	if snap == nil || snap.Len() == 0 {
+		c.fail(503)
+		return
+	}
+	l.cands = snap.PickCandidates(l.cands[:0])
+	if len(l.cands) == 0 {
+		c.fail(503)
+		return
+	}
+	c.startConnect(l.cands)
+}
+
+// settleHTTP handles end of stream on either side of an HTTP connection.
+// It reports whether run should take another pass.
+func (c *conn) settleHTTP() bool {
+	h := c.h
+	if c.down.eof && !c.down.pending() {
+		switch {
+		case h.reqPending && h.downSt == stHead && c.down.p == c.down.w && c.down.r == 0:
+			// The backend closed without answering.
+			c.fail(502)
+			return true
+		case h.reqPending || h.downSt != stHead || c.down.p < c.down.w:
+			// The response ends with the connection (no length), or
+			// was cut short: either way the client's connection ends.
+			c.close(false)
+			return false
+		}
+		// An idle keep-alive backend connection closed; the next
+		// request connects again.
+		c.closeBackend()
+		if h.upSt == stRoute {
+			h.routed = false
+		}
+		return true
+	}
+	if c.up.eof && !c.up.pending() {
+		switch h.upSt {
+		case stHead, stErrWait, stUpgrade:
+			if !h.reqPending {
+				if !c.down.pending() {
+					c.close(false)
+				}
+				return false
+			}
+			if !c.up.shut && c.be.fd >= 0 {
+				shutdownWrite(c.be.fd)
+				c.up.shut = true
+			}
+		case stBody, stChunked:
+			c.close(false) // request cut short
+			return false
+		}
+	}
+	if c.l.stopping && !h.reqPending && h.upSt == stHead && c.up.p == c.up.w &&
+		!c.up.pending() && !c.down.pending() {
+		c.close(false)
+	}
+	return false
+}

@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
+	"golang.org/x/sys/unix"
+)
+
+// maxEvents is how many epoll events one epoll_wait returns at most.
+const maxEvents = 256
+
+// acceptBatch bounds the accepts per readiness event so that one busy
+// listener cannot starve the connections already on the loop.
+const acceptBatch = 64
+
+// loop is one event loop: an epoll set on a locked OS thread that owns the
+// connections it accepted, their backend connections, its share of the
+// listening sockets, a buffer pool and a pipe pool. Everything on a loop
+// runs on its thread; other goroutines reach it only through post.
+type loop struct {
+	s    *Server
+	idx  int
+	epfd int
+	evfd int // eventfd that wakes epoll_wait for posted tasks
+
+	mu    sync.Mutex
+	tasks []func()
+
+	lnfds    []int   // listening sockets this loop polls
+	sharedLn []bool  // parallel to lnfds: a UNIX socket other loops poll too
+	socks    []*sock // by fd: the sockets of this loop's connections
+	nconns   int
+	stopping bool // Shutdown: close connections as soon as they are idle
+	done     bool
+
+	base   time.Time
+	now    int64 // ns since base, refreshed once per wakeup
+	timers [numTimers]timerList
+
+	bufs  [][]byte // free buffers, all of size bufSize
+	pipes []pipe   // free pipes
+	bufSize int
+
+	// Scratch space for the connection being processed; nothing here
+	// outlives one call.
+	req   sniff.Request
+	resp  sniff.Response
+	cands []*affinity.Member
+
+	addrs map[string]backendAddr // resolved backend endpoints
+}
+
+// sock is one socket of a connection, client or backend side.
+type sock struct {
+	fd       int
+	ev       uint32 // interest registered with epoll; 0 = not registered
+	canRead  bool   // epoll said readable since the last EAGAIN
+	canWrite bool   // no EAGAIN since the last writable event
+	c        *conn
+}
+
+func newLoop(s *Server, idx int) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("engine: loop %d: %w", idx, os.NewSyscallError("epoll_create1", err))
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("engine: loop %d: %w", idx, os.NewSyscallError("eventfd", err))
+	}
+	l := &loop{s: s, idx: idx, epfd: epfd, evfd: evfd, base: time.Now()}
+	l.bufSize = defaultBufSize
+	if n := s.cfg.Sniff.MaxHeadBytes + s.cfg.Sniff.MaxRequestLineBytes + 4096; n > l.bufSize {
+		l.bufSize = n
+	}
+	l.timers[timerHeader].dur = int64(s.headerTimeout)
+	l.timers[timerConnect].dur = int64(s.connectTimeout)
+	l.timers[timerIdle].dur = int64(s.idleTimeout)
+	l.timers[timerLinger].dur = lingerTimeout
+	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
+		l.closeFds()
+		return nil, err
+	}
+	for _, ln := range s.listeners {
+		fd := ln.fdFor(idx)
+		ev := uint32(unix.EPOLLIN)
+		if ln.unix {
+			ev |= unix.EPOLLEXCLUSIVE
+		}
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
+			l.closeFds()
+			return nil, err
+		}
+		l.lnfds = append(l.lnfds, fd)
+		l.sharedLn = append(l.sharedLn, ln.unix)
+	}
+	return l, nil
+}
+
+func (l *loop) ctl(op, fd int, ev uint32) error {
+	e := unix.EpollEvent{Events: ev, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, op, fd, &e); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+func (l *loop) closeFds() {
+	unix.Close(l.evfd)
+	unix.Close(l.epfd)
+	for _, p := range l.pipes {
+		p.close()
+	}
+	l.pipes = nil
+}
+
+// post runs f on the loop's thread. Safe for concurrent use.
+func (l *loop) post(f func()) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, f)
+	l.mu.Unlock()
+	var one = [8]byte{1}
+	unix.Write(l.evfd, one[:])
+}
+
+func (l *loop) runTasks() {
+	var b [8]byte
+	unix.Read(l.evfd, b[:])
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, f := range tasks {
+		f()
+	}
+}
+
+// run is the loop's body; it returns after stop.
+func (l *loop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	events := make([]unix.EpollEvent, maxEvents)
+	for !l.done {
+		n, err := unix.EpollWait(l.epfd, events, l.nextTimeout())
+		l.now = int64(time.Since(l.base))
+		if err != nil && err != unix.EINTR {
+			l.s.log.Error("epoll_wait failed; loop stops", "loop", l.idx, "err", err)
+			break
+		}
+		for i := 0; i < n; i++ {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			if fd == l.evfd {
+				l.runTasks()
+				continue
+			}
+			if fd < len(l.socks) && l.socks[fd] != nil {
+				s := l.socks[fd]
+				if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 {
+					s.canRead = true
+				}
+				if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					s.canWrite = true
+				}
+				s.c.event(s)
+				continue
+			}
+			if l.isListener(fd) {
+				l.accept(fd)
+			}
+		}
+		l.expire()
+	}
+	l.closeAll()
+	l.closeFds()
+}
+
+func (l *loop) isListener(fd int) bool {
+	for _, f := range l.lnfds {
+		if f == fd {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loop) accept(lfd int) {
+	for i := 0; i < acceptBatch; i++ {
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				// Out of fds: the pending connection stays queued and
+				// the level-triggered listener wakes us again. Log
+				// at most once a second.
+				l.s.log.Warn("accept failed", "listener", lfd, "err", err)
+			}
+			return
+		}
+		l.s.stats.accepted.Add(1)
+		l.s.stats.active.Add(1)
+		newConn(l, fd)
+	}
+}
+
+// register adds or changes s's epoll interest to ev (0 removes it).
+func (l *loop) setInterest(s *sock, ev uint32) {
+	if s.fd < 0 || s.ev == ev {
+		return
+	}
+	var err error
+	switch {
+	case s.ev == 0:
+		err = l.ctl(unix.EPOLL_CTL_ADD, s.fd, ev)
+	case ev == 0:
+		err = l.ctl(unix.EPOLL_CTL_DEL, s.fd, 0)
+	default:
+		err = l.ctl(unix.EPOLL_CTL_MOD, s.fd, ev)
+	}
+	if err != nil {
+		l.s.log.Error("epoll_ctl failed", "err", err)
+	}
+	s.ev = ev
+}
+
+// track makes s's fd dispatch to s.
+func (l *loop) track(s *sock) {
+	for s.fd >= len(l.socks) {
+		l.socks = append(l.socks, make([]*sock, len(l.socks)+1024)...)
+	}
+	l.socks[s.fd] = s
+}
+
+// closeSock unregisters and closes s's fd.
+func (l *loop) closeSock(s *sock) {
+	if s.fd < 0 {
+		return
+	}
+	// close(2) removes the fd from the epoll set; no EPOLL_CTL_DEL needed.
+	if s.fd < len(l.socks) {
+		l.socks[s.fd] = nil
+	}
+	unix.Close(s.fd)
+	s.fd, s.ev, s.canRead, s.canWrite = -1, 0, false, false
+}
+
+// stopAccepting removes the loop's listeners from its epoll set. Runs on
+// the loop. The Server closes the sockets once every loop has done so.
+func (l *loop) stopAccepting() {
+	for _, fd := range l.lnfds {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	l.lnfds = nil
+	l.stopping = true
+	for _, s := range l.socks {
+		if s != nil && s == &s.c.cli {
+			s.c.drainIdle()
+		}
+	}
+}
+
+// stop closes every connection and ends run. Runs on the loop.
+func (l *loop) stop() { l.done = true }
+
+func (l *loop) closeAll() {
+	for _, s := range l.socks {
+		if s != nil && s == &s.c.cli {
+			s.c.close(false)
+		}
+	}
+}

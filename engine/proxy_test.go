@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// startRemoteAddrServer serves HTTP behind a go-proxyproto listener and
+// answers each request with the client address it believes in.
+func startRemoteAddrServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// USE: the header is optional, so "off" shows up as the balancer's
+	// own address instead of a refused connection.
+	pl := &proxyproto.Listener{Listener: ln, ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+		return proxyproto.USE, nil
+	}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	})}
+	go srv.Serve(pl)
+	t.Cleanup(func() { srv.Close() })
+	return "tcp://" + ln.Addr().String()
+}
+
+func TestProxyProtocol(t *testing.T) {
+	backend := startRemoteAddrServer(t)
+	for _, pp := range []ProxyProtocol{ProxyOff, ProxyV1, ProxyV2} {
+		t.Run(pp.String(), func(t *testing.T) {
+			s := startServer(t, Config{Balancer: newBalancer(t, backend), ProxyProtocol: pp})
+			c := dial(t, s.Addrs()[0])
+			br := bufio.NewReader(c)
+			// Two requests: the header goes once, at the start of the
+			// backend connection, never again mid-stream.
+			for i := 0; i < 2; i++ {
+				fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				client := c.LocalAddr().String()
+				if pp == ProxyOff {
+					if string(got) == client {
+						t.Fatalf("backend saw the client address %s without PROXY", got)
+					}
+					continue
+				}
+				if string(got) != client {
+					t.Fatalf("backend saw %s; want the client's %s", got, client)
+				}
+			}
+		})
+	}
+}
