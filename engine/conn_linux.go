@@ -36,9 +36,9 @@ type conn struct {
 	tunnel bool // raw tunnel decided (may still be connecting)
 	status int  // engine response to send in phFailing
 
-	tkind          timerKind
-	tprev, tnext   *conn
-	deadline       int64
+	tkind        timerKind
+	tprev, tnext *conn
+	deadline     int64
 }
 
 // flow is one direction's bytes in flight: buf[r:p] is ready to be written

@@ -43,8 +43,8 @@ type loop struct {
 	now    int64 // ns since base, refreshed once per wakeup
 	timers [numTimers]timerList
 
-	bufs  [][]byte // free buffers, all of size bufSize
-	pipes []pipe   // free pipes
+	bufs    [][]byte // free buffers, all of size bufSize
+	pipes   []pipe   // free pipes
 	bufSize int
 
 	// Scratch space for the connection being processed; nothing here

@@ -64,7 +64,7 @@ func childMain() {
 // fakeTB lets newBalancer run outside a test.
 type fakeTB struct{ testing.TB }
 
-func (fakeTB) Helper()                       {}
+func (fakeTB) Helper()                      {}
 func (fakeTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
 // child is a balancer running in a child process.

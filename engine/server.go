@@ -17,10 +17,10 @@ import (
 // Server is a running (or ready to run) balancer: listeners, event loops
 // and the connections they carry. Its methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	sniffer *sniff.Sniffer
-	log     *slog.Logger
-	debug   bool
+	cfg                                        Config
+	sniffer                                    *sniff.Sniffer
+	log                                        *slog.Logger
+	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
 
 	mu        sync.Mutex

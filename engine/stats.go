@@ -25,10 +25,10 @@ type Stats struct {
 
 // counters is the live, atomically updated form of Stats.
 type counters struct {
-	accepted, active, tunnels                            atomic.Int64
-	backendConnects, backendFailures, switches           atomic.Int64
-	s400, s414, s431, s502, s503, s504                   atomic.Int64
-	headerTimeouts, idleTimeouts                         atomic.Int64
+	accepted, active, tunnels                  atomic.Int64
+	backendConnects, backendFailures, switches atomic.Int64
+	s400, s414, s431, s502, s503, s504         atomic.Int64
+	headerTimeouts, idleTimeouts               atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
