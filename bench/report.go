@@ -301,6 +301,9 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "%s run, %s, %d rounds, %.0f s; %s, %d cores, %.0f GiB, kernel %s, fd limit %d, %s; %s; load average at start %s\n\n",
 		rep.Plan.Mode, rep.Date.Format(time.RFC3339), rep.Plan.Rounds, rep.Seconds, rep.Machine.CPU, rep.Machine.Cores,
 		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.LoadAvg)
+	if lo, hi := rep.loadRange(); hi > 0 {
+		fmt.Fprintf(&b, "1-minute load average at the start of each run: %.1f to %.1f (2 cores; above 2 means other work competed).\n\n", lo, hi)
+	}
 	fmt.Fprintf(&b, "threads %d, maxconn %d, PROXY %s. Cells: median [min–max] over valid rounds; ▲ l4lb better, ▼ worse (beyond 5%%).\n\n",
 		rep.Settings.Threads, rep.Settings.MaxConn, rep.Settings.ProxyProtocol)
 	b.WriteString(rep.table())
@@ -347,4 +350,14 @@ func (rep *report) correctness() string {
 		}
 	}
 	return b.String()
+}
+
+func (rep *report) loadRange() (lo, hi float64) {
+	for i, r := range rep.Records {
+		if i == 0 || r.LoadAvg < lo {
+			lo = r.LoadAvg
+		}
+		hi = max(hi, r.LoadAvg)
+	}
+	return lo, hi
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type record struct {
 	Target   string          `json:"target"`
 	Scenario string          `json:"scenario"`
 	Result   *loadgen.Result `json:"result,omitempty"`
+	// LoadAvg is the 1-minute load average when the run started: other
+	// work on the machine shows here.
+	LoadAvg float64 `json:"loadavg_1m"`
 	// Invalid says why the run is left out of the medians; empty if valid.
 	Invalid string `json:"invalid,omitempty"`
 	// CPU seconds (utime+stime from /proc/<pid>/stat) spent during the run
@@ -228,7 +232,7 @@ func (e *env) backendCPU() time.Duration {
 
 // measure runs one step through rt as a loadgen child process.
 func (e *env) measure(ctx context.Context, rt *running, st step, round int) *record {
-	rec := &record{Round: round, Target: rt.name, Scenario: st.Scenario}
+	rec := &record{Round: round, Target: rt.name, Scenario: st.Scenario, LoadAvg: loadAvg1()}
 	var before usage
 	var smp *sampler
 	if rt.proc != nil {
@@ -329,4 +333,18 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 		w.fn()
 	}
 	return n, err
+}
+
+// loadAvg1 is the 1-minute load average from /proc/loadavg, 0 if unknown.
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

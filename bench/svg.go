@@ -47,6 +47,9 @@ func (rep *report) svg() string {
 			inv = "⁻¹"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%s%s</text>`+"\n", labelW-10, y+rowH/2+4, html.EscapeString(label), inv)
+		if r.VsHAProxy <= 0 && r.VsDirect <= 0 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#c53030">no ratio: %s</text>`+"\n", x(1)+6, y+rowH/2+4, html.EscapeString(missing(r)))
+		}
 		for j, v := range []struct {
 			ratio float64
 			color string
@@ -80,4 +83,16 @@ func (rep *report) svg() string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// missing says why a row has no ratio.
+func missing(r row) string {
+	c, ok := r.Cells[targetL4LB]
+	switch {
+	case !ok:
+		return "l4lb not run"
+	case c.N == 0:
+		return fmt.Sprintf("l4lb invalid in all %d rounds", c.Invalid)
+	}
+	return "no HAProxy or direct figure"
 }
