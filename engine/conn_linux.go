@@ -34,6 +34,7 @@ type conn struct {
 	dial   *dialState       // non-nil while connecting
 	phase  phase
 	tunnel bool // raw tunnel decided (may still be connecting)
+	queued bool // on l.ready
 	status int  // engine response to send in phFailing
 
 	tkind        timerKind
@@ -90,7 +91,9 @@ const maxSteps = 16
 // run moves bytes both ways until nothing more can be done now, then
 // settles half-closes and epoll interest. Runs on the loop.
 func (c *conn) run() {
+	more := false
 	for pass := 0; pass < 4; pass++ {
+		more = false
 		for i := 0; i < maxSteps; i++ {
 			progress := c.step(&c.up, &c.cli, &c.be, true)
 			if c.phase == phClosed {
@@ -105,6 +108,7 @@ func (c *conn) run() {
 			if !progress {
 				break
 			}
+			more = i == maxSteps-1
 		}
 		if !c.settle() {
 			break
@@ -115,6 +119,13 @@ func (c *conn) run() {
 	}
 	c.updateInterest()
 	c.l.touch(c)
+	if more && !c.queued {
+		// Out of budget with work left that no epoll event may announce
+		// (bytes read, destination still writable): run again after
+		// this round of events.
+		c.queued = true
+		c.l.ready = append(c.l.ready, c)
+	}
 }
 
 // canRead reports whether f's source may be read now. Reading stops while

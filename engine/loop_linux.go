@@ -36,6 +36,8 @@ type loop struct {
 	sharedLn []bool  // parallel to lnfds: a UNIX socket other loops poll too
 	socks    []*sock // by fd: the sockets of this loop's connections
 	nconns   int
+	ready    []*conn // connections that ran out of budget with work left
+	spare    []*conn // the other ready slice, reused
 	stopping bool // Shutdown: close connections as soon as they are idle
 	done     bool
 
@@ -148,7 +150,11 @@ func (l *loop) run() {
 	defer runtime.UnlockOSThread()
 	events := make([]unix.EpollEvent, maxEvents)
 	for !l.done {
-		n, err := unix.EpollWait(l.epfd, events, l.nextTimeout())
+		timeout := l.nextTimeout()
+		if len(l.ready) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.epfd, events, timeout)
 		l.now = int64(time.Since(l.base))
 		if err != nil && err != unix.EINTR {
 			l.s.log.Error("epoll_wait failed; loop stops", "loop", l.idx, "err", err)
@@ -177,9 +183,27 @@ func (l *loop) run() {
 			}
 		}
 		l.expire()
+		l.runReady()
 	}
 	l.closeAll()
 	l.closeFds()
+}
+
+// runReady gives the connections that ran out of budget another turn.
+func (l *loop) runReady() {
+	if len(l.ready) == 0 {
+		return
+	}
+	ready := l.ready
+	l.ready = l.spare[:0]
+	for i, c := range ready {
+		ready[i] = nil
+		c.queued = false
+		if c.phase != phClosed {
+			c.run()
+		}
+	}
+	l.spare = ready[:0]
 }
 
 func (l *loop) isListener(fd int) bool {

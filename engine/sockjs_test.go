@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/l4lb/l4lb/tools/echobackend"
 )
@@ -73,7 +74,10 @@ func startSockJSBackends(t *testing.T) []string {
 	t.Helper()
 	var eps []string
 	for _, n := range []string{"a", "b", "c"} {
-		eps = append(eps, startHTTP(t, echobackend.Handler(n)))
+		// Meteor's 60 s disconnect delay: under -race, 200 concurrent
+		// sessions can take longer than sockjs-go's default 5 s between
+		// two polls.
+		eps = append(eps, startHTTP(t, echobackend.New(n, echobackend.Options{DisconnectDelay: time.Minute})))
 	}
 	return eps
 }
