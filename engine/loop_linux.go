@@ -38,7 +38,7 @@ type loop struct {
 	nconns   int
 	ready    []*conn // connections that ran out of budget with work left
 	spare    []*conn // the other ready slice, reused
-	stopping bool // Shutdown: close connections as soon as they are idle
+	stopping bool    // Shutdown: close connections as soon as they are idle
 	done     bool
 
 	base   time.Time
