@@ -33,7 +33,7 @@ func quickPlan() plan {
 		{Scenario: "connrate", Workers: 16, Duration: d},
 		{Scenario: "keepalive", Workers: 32, Duration: d},
 		{Scenario: "polling", Workers: 16, Duration: d},
-		{Scenario: "ws-idle", Duration: 4 * time.Second, Conns: 1000, Interval: time.Second},
+		{Scenario: "ws-idle", Duration: 3 * time.Second, Conns: 1000, Interval: time.Second},
 		{Scenario: "bulk", Workers: 4, Duration: d, Size: 16 << 20},
 	}}
 }
