@@ -1,7 +1,11 @@
 package loadgen
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -89,4 +93,43 @@ func TestReadResponseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadResponse compares readResponse with net/http.ReadResponse as the
+// oracle: when both accept a response, they must agree on its status and
+// body.
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\nX-Backend: a\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody until close",
+		"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, s := net.Pipe()
+		defer c.Close()
+		go func() {
+			s.Write(in)
+			s.Close()
+		}()
+		hc := newHTTPConn(c, 5*time.Second)
+		got, err := hc.readResponse(nil)
+		if err != nil {
+			return
+		}
+		want, werr := http.ReadResponse(bufio.NewReader(bytes.NewReader(in)), &http.Request{Method: "GET"})
+		if werr != nil {
+			return
+		}
+		body, berr := io.ReadAll(want.Body)
+		if berr != nil {
+			return
+		}
+		if got.status != want.StatusCode || !bytes.Equal(got.body, body) {
+			t.Fatalf("readResponse(%q) = %d %q; net/http reads %d %q", in, got.status, got.body, want.StatusCode, body)
+		}
+	})
 }
