@@ -146,6 +146,19 @@ func run(ctx context.Context, o options) error {
 				if ctx.Err() != nil {
 					break
 				}
+				if rt.proc != nil {
+					if gone, perr := rt.proc.exited(); gone {
+						// A crashed balancer is news, not noise: note it,
+						// and restart it so the next scenarios still run.
+						msg := fmt.Sprintf("exited in round %d before %s: %v; log tail: %s", round, st.Scenario, perr, tail(rt.proc.log.Name(), 3))
+						logf("%s %s", t, msg)
+						notes[t] += msg + "\n"
+						if rt, err = e.startTarget(t); err != nil {
+							notes[t] += "restart failed: " + err.Error() + "\n"
+							break
+						}
+					}
+				}
 				rec := e.measure(ctx, rt, st, round)
 				records = append(records, rec)
 				logf("round %d %-8s %s", round, t, rec.line())
@@ -347,4 +360,14 @@ func loadAvg1() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// tail returns the last n lines of the file at path, joined by " | ".
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
 }
