@@ -8,12 +8,25 @@ import (
 // step is one scenario as the harness runs it: the same loadgen arguments
 // for every target.
 type step struct {
+	// Name labels the step in the table; empty means Scenario.
+	Name     string        `json:"name,omitempty"`
 	Scenario string        `json:"scenario"`
 	Workers  int           `json:"workers,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 	Conns    int           `json:"conns,omitempty"`       // ws-idle
 	Interval time.Duration `json:"interval_ns,omitempty"` // ws-idle
 	Size     int64         `json:"size,omitempty"`        // bulk
+	// PollConns and SessionsPerConn shape polling (0: loadgen's defaults,
+	// 2 connections shared by 4 sessions per worker).
+	PollConns       int `json:"poll_conns,omitempty"`
+	SessionsPerConn int `json:"sessions_per_conn,omitempty"`
+}
+
+func (s step) name() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.Scenario
 }
 
 // plan is a whole run's shape.
@@ -44,6 +57,11 @@ func fullPlan() plan {
 		{Scenario: "connrate", Workers: 16, Duration: d},
 		{Scenario: "keepalive", Workers: 32, Duration: d},
 		{Scenario: "polling", Workers: 16, Duration: d},
+		// One session on one keep-alive connection per worker, a single
+		// tab: no request changes backend. Against "polling", where
+		// sessions share connections and nearly every request does, it
+		// shows what switching backends mid-connection costs.
+		{Name: "polling-1tab", Scenario: "polling", Workers: 16, Duration: d, PollConns: 1, SessionsPerConn: 1},
 		// 8000 connections (16000 balancer fds of the 20000 allowed), each
 		// sending every 4 s: 2000 messages/s, idle enough that the
 		// figure is about holding connections, not about throughput.
@@ -64,6 +82,9 @@ func (s step) args(targets []string, label string) []string {
 	}
 	if s.Size > 0 {
 		a = append(a, "-size", strconv.FormatInt(s.Size, 10))
+	}
+	if s.PollConns > 0 {
+		a = append(a, "-poll-conns", strconv.Itoa(s.PollConns), "-sessions-per-conn", strconv.Itoa(s.SessionsPerConn))
 	}
 	return a
 }

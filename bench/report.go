@@ -161,7 +161,7 @@ func buildReport(p plan, o options, m machine, records []*record, notes map[stri
 		Notes: notes, Seconds: took.Seconds(), Records: records}
 	for _, st := range p.Steps {
 		for _, mt := range metricsFor(st.Scenario) {
-			rw := row{Scenario: st.Scenario, Metric: mt, Cells: map[string]cell{}}
+			rw := row{Scenario: st.name(), Metric: mt, Cells: map[string]cell{}}
 			for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
 				if mt.balancerOnly && t == targetDirect {
 					continue
@@ -169,7 +169,7 @@ func buildReport(p plan, o options, m machine, records []*record, notes map[stri
 				var vals []float64
 				c := cell{}
 				for _, r := range records {
-					if r.Target != t || r.Scenario != st.Scenario {
+					if r.Target != t || r.Scenario != st.name() {
 						continue
 					}
 					if !r.valid() {
@@ -335,7 +335,7 @@ func (rep *report) correctness() string {
 			var ops, errs, mis, sess, retries int64
 			n := 0
 			for _, r := range rep.Records {
-				if r.Target == t && r.Scenario == st.Scenario && r.Result != nil {
+				if r.Target == t && r.Scenario == st.name() && r.Result != nil {
 					n++
 					ops += r.Result.Ops
 					errs += r.Result.Errors
@@ -345,7 +345,7 @@ func (rep *report) correctness() string {
 				}
 			}
 			if n > 0 {
-				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", st.Scenario, t, ops, errs, mis, sess, retries)
+				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", st.name(), t, ops, errs, mis, sess, retries)
 			}
 		}
 	}

@@ -74,7 +74,7 @@ func run(ctx context.Context, o options) error {
 		p.Rounds = o.rounds
 	}
 	if len(o.scenarios) > 0 {
-		p.Steps = slices.DeleteFunc(p.Steps, func(s step) bool { return !slices.Contains(o.scenarios, s.Scenario) })
+		p.Steps = slices.DeleteFunc(p.Steps, func(s step) bool { return !slices.Contains(o.scenarios, s.name()) })
 		if len(p.Steps) == 0 {
 			return fmt.Errorf("--scenarios %q: none of %v", o.scenarios, loadgen.Scenarios)
 		}
@@ -138,7 +138,7 @@ func run(ctx context.Context, o options) error {
 				logf("round %d: %s did not start: %v", round, t, err)
 				notes[t] = "did not start: " + firstLine(err.Error())
 				for _, st := range p.Steps {
-					records = append(records, &record{Round: round, Target: t, Scenario: st.Scenario, Invalid: "target did not start"})
+					records = append(records, &record{Round: round, Target: t, Scenario: st.name(), Invalid: "target did not start"})
 				}
 				continue
 			}
@@ -150,7 +150,7 @@ func run(ctx context.Context, o options) error {
 					if gone, perr := rt.proc.exited(); gone {
 						// A crashed balancer is news, not noise: note it,
 						// and restart it so the next scenarios still run.
-						msg := fmt.Sprintf("exited in round %d before %s: %v; log tail: %s", round, st.Scenario, perr, tail(rt.proc.log.Name(), 3))
+						msg := fmt.Sprintf("exited in round %d before %s: %v; log tail: %s", round, st.name(), perr, tail(rt.proc.log.Name(), 3))
 						logf("%s %s", t, msg)
 						notes[t] += msg + "\n"
 						if rt, err = e.startTarget(t); err != nil {
@@ -245,7 +245,7 @@ func (e *env) backendCPU() time.Duration {
 
 // measure runs one step through rt as a loadgen child process.
 func (e *env) measure(ctx context.Context, rt *running, st step, round int) *record {
-	rec := &record{Round: round, Target: rt.name, Scenario: st.Scenario, LoadAvg: loadAvg1()}
+	rec := &record{Round: round, Target: rt.name, Scenario: st.name(), LoadAvg: loadAvg1()}
 	var before usage
 	var smp *sampler
 	if rt.proc != nil {
@@ -313,10 +313,10 @@ func (e *env) measure(ctx context.Context, rt *running, st step, round int) *rec
 // line is a one-line progress report of rec.
 func (r *record) line() string {
 	if r.Result == nil {
-		return fmt.Sprintf("%-9s INVALID: %s", r.Scenario, r.Invalid)
+		return fmt.Sprintf("%-12s INVALID: %s", r.Scenario, r.Invalid)
 	}
 	res := r.Result
-	s := fmt.Sprintf("%-9s %9.0f %s/s p50 %6.0fµs p99 %7.0fµs err %d mis %d cpu %.2fs",
+	s := fmt.Sprintf("%-12s %9.0f %s/s p50 %6.0fµs p99 %7.0fµs err %d mis %d cpu %.2fs",
 		r.Scenario, res.Rate, res.Unit, res.Latency.P50, res.Latency.P99, res.Errors, res.Misroutes, r.BalancerCPU)
 	if res.Bytes > 0 {
 		s += fmt.Sprintf(" %.0f MB/s", res.BytesPerSec/1e6)
