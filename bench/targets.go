@@ -106,8 +106,11 @@ func renderHAProxy(s settings, listen string, backends []string) (string, error)
 // ensureHAProxy returns the path of haproxy, installing the Debian package
 // when it is missing and we are root.
 func ensureHAProxy(logf func(string, ...any)) (string, error) {
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p, nil
+	// Debian installs it in /usr/sbin, which a non-root PATH may lack.
+	for _, name := range []string{"haproxy", "/usr/sbin/haproxy"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
 	}
 	if os.Geteuid() != 0 {
 		return "", fmt.Errorf("haproxy is not installed; run: sudo apt-get install -y haproxy")
@@ -120,7 +123,7 @@ func ensureHAProxy(logf func(string, ...any)) (string, error) {
 			return "", fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	return exec.LookPath("haproxy")
+	return exec.LookPath("/usr/sbin/haproxy")
 }
 
 // startHAProxy starts haproxy in the foreground (-db: no daemon, no
