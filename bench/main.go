@@ -33,6 +33,7 @@ type options struct {
 	scenarios []string
 	out       string
 	keep      bool
+	l4lbBin   string
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&targets, "targets", "direct,haproxy,l4lb", "targets to run, comma-separated")
 	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
+	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
 	flag.Parse()
 	o.settings.Prefix = "/sockjs"

@@ -151,9 +151,11 @@ type report struct {
 	Plan     plan              `json:"plan"`
 	Targets  []string          `json:"targets"`
 	Notes    map[string]string `json:"notes,omitempty"`
-	Seconds  float64           `json:"seconds"`
-	Rows     []row             `json:"rows"`
-	Records  []*record         `json:"records"`
+	// L4LBSource says which l4lb was measured.
+	L4LBSource string    `json:"l4lb_source,omitempty"`
+	Seconds    float64   `json:"seconds"`
+	Rows       []row     `json:"rows"`
+	Records    []*record `json:"records"`
 }
 
 func buildReport(p plan, o options, m machine, records []*record, notes map[string]string, took time.Duration) *report {
@@ -303,6 +305,9 @@ func (rep *report) markdown() string {
 		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.LoadAvg)
 	if lo, hi := rep.loadRange(); hi > 0 {
 		fmt.Fprintf(&b, "1-minute load average at the start of each run: %.1f to %.1f (2 cores; above 2 means other work competed).\n\n", lo, hi)
+	}
+	if rep.L4LBSource != "" {
+		fmt.Fprintf(&b, "l4lb built from %s.\n\n", rep.L4LBSource)
 	}
 	fmt.Fprintf(&b, "threads %d, maxconn %d, PROXY %s. Cells: median [min–max] over valid rounds; ▲ l4lb better, ▼ worse (beyond 5%%).\n\n",
 		rep.Settings.Threads, rep.Settings.MaxConn, rep.Settings.ProxyProtocol)

@@ -102,7 +102,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(o.targets, targetL4LB) {
+	source := ""
+	if slices.Contains(o.targets, targetL4LB) && o.l4lbBin != "" {
+		e.l4lb, source = o.l4lbBin, "prebuilt "+o.l4lbBin
+	} else if slices.Contains(o.targets, targetL4LB) {
+		source = describeSource(root)
 		if e.l4lb, err = e.build("./cmd/l4lb", "l4lb"); err != nil {
 			logf("l4lb does not build; its column stays empty: %v", err)
 			notes[targetL4LB] = "build failed: " + firstLine(err.Error())
@@ -170,6 +174,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("interrupted after %s", time.Since(started).Round(time.Second))
 	}
 	rep := buildReport(p, o, m, records, notes, time.Since(started))
+	rep.L4LBSource = source
 	return rep.write(o.out)
 }
 
@@ -370,4 +375,18 @@ func tail(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// describeSource names the checkout l4lb is built from: the commit, and
+// whether engine/ or cmd/ have uncommitted changes.
+func describeSource(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "working tree (not a git checkout)"
+	}
+	s := "commit " + strings.TrimSpace(string(out))
+	if dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "engine", "cmd", "sniff", "affinity", "registry").Output(); err == nil && len(bytes.TrimSpace(dirty)) > 0 {
+		s += " plus uncommitted changes in engine/cmd/sniff/affinity/registry"
+	}
+	return s
 }
