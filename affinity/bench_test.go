@@ -56,6 +56,7 @@ func BenchmarkPickParallel(b *testing.B) {
 		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
 			s := mustSnapshot(b, backends(n))
 			b.ReportAllocs()
+			b.ResetTimer() // RunParallel, unlike b.Loop, counts the setup
 			b.RunParallel(func(pb *testing.PB) {
 				var m *Member
 				for pb.Next() {
