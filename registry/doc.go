@@ -32,8 +32,9 @@
 // # The collection, and the compatibility promise
 //
 // Collection "clusterEndpoints" (MongoConfig.Collection) in the database
-// named by the URL's path, or "test" (DefaultDatabase) if it names none,
-// which is where the Node driver, and so meteorhacks:cluster, wrote then.
+// named by the URL's path, or "admin" (DefaultDatabase) if it names none,
+// which is where the Node driver of its time, and so meteorhacks:cluster,
+// wrote then. Name the database in the URL.
 // One document per instance and service:
 //
 //	{

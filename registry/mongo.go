@@ -19,10 +19,12 @@ import (
 
 // Defaults of MongoConfig and RegisterConfig.
 const (
-	// DefaultDatabase is used when the discovery URL names no database:
-	// the Node driver's and the mongo shell's default, so it is where
-	// meteorhacks:cluster wrote when CLUSTER_DISCOVERY_URL named none.
-	DefaultDatabase = "test"
+	// DefaultDatabase is used when the discovery URL names no database.
+	// The Node driver of meteorhacks:cluster's time (1.x/2.x, whose
+	// url_parser defaults dbName to "admin") handed Meteor that database,
+	// so that is where its instances wrote when CLUSTER_DISCOVERY_URL
+	// named none.
+	DefaultDatabase = "admin"
 	// DefaultCollection is meteorhacks:cluster's collection.
 	DefaultCollection = "clusterEndpoints"
 	// DefaultPingInterval is meteorhacks:cluster's heartbeat period, and
@@ -220,7 +222,12 @@ func (w *mongoWatch) run(ctx context.Context) error {
 	w.streaming = make(chan bool, 1)
 	streaming := false
 	if !m.cfg.NoChangeStream {
-		go w.watchChanges(ctx)
+		// Watch does not return before the stream's goroutine has.
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { w.watchChanges(ctx) })
+		defer wg.Wait()
+		defer cancel()
 	}
 	defer func() {
 		if w.failing {

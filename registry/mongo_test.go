@@ -108,8 +108,8 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	mustPing(t, coll, "web", "http://127.0.0.1:3002", now.Add(-10*time.Second), float64(5000),
 		bson.E{Key: "weight", Value: int32(3)}, bson.E{Key: "state", Value: "draining"})
 	mustPing(t, coll, "web", "unix:/run/app/meteor.sock", now, int64(5000))
-	mustPing(t, coll, "web", "http://127.0.0.1:3004", now.Add(-25*time.Second), int32(5000)) // stale: 25s >= 5s+15s
-	mustPing(t, coll, "web", "http://127.0.0.1:3005", now.Add(-time.Hour), int32(5000))     // long stale
+	mustPing(t, coll, "web", "http://127.0.0.1:3004", now.Add(-25*time.Second), int32(5000))  // stale: 25s >= 5s+15s
+	mustPing(t, coll, "web", "http://127.0.0.1:3005", now.Add(-time.Hour), int32(5000))       // long stale
 	mustPing(t, coll, "web", "http://127.0.0.1:3006", now.Add(-50*time.Second), int32(60000)) // live: 50s < 60s+15s
 	mustPing(t, coll, "web", "not an endpoint", now, int32(5000))
 	mustPing(t, coll, "api", "http://127.0.0.1:4001", now, int32(5000))
@@ -128,6 +128,9 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "not an endpoint") {
 		t.Errorf("log does not mention the malformed endpoint document:\n%s", logs.String())
+	}
+	if !srv.Real {
+		eventually(t, 5*time.Second, "fallback to polling logged", containsLog(logs, "change streams unavailable, polling"))
 	}
 	api := startWatch(t, m, "api")
 	api.waitFor([]string{"tcp://127.0.0.1:4001"}, 10*time.Second)
