@@ -167,7 +167,7 @@ func (c *conn) step(f *flow, src, dst *sock, up bool) bool {
 		f.buf, f.r, f.p, f.w = nil, 0, 0, 0
 	}
 	if src.fd >= 0 && src.canRead && c.canRead(f, up) {
-		if c.phase == phTunnel && useSplice && f.buf == nil {
+		if c.phase == phTunnel && c.l.s.path == pathSplice && f.buf == nil {
 			if c.spliceIn(f, src, dst) {
 				progress = true
 			}

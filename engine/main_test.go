@@ -38,6 +38,9 @@ func childMain() {
 	loops, _ := strconv.Atoi(os.Getenv("L4LB_CHILD_LOOPS"))
 	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Balancer: newBalancer(fakeTB{}, eps...), Loops: loops})
 	if err == nil {
+		if os.Getenv("L4LB_CHILD_PATH") == "buffer" {
+			s.path = pathBuffer
+		}
 		err = s.Start()
 	}
 	if err != nil {
@@ -77,8 +80,13 @@ type child struct {
 
 func startChild(t *testing.T, loops int, endpoints ...string) *child {
 	t.Helper()
+	return startChildEnv(t, loops, nil, endpoints...)
+}
+
+func startChildEnv(t *testing.T, loops int, env []string, endpoints ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"=1",
 		"L4LB_CHILD_BACKENDS="+strings.Join(endpoints, ","),
 		"L4LB_CHILD_LOOPS="+strconv.Itoa(loops))
 	stdin, err := cmd.StdinPipe()
@@ -171,4 +179,19 @@ func (c *child) fds(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// cpu returns the child's user+system CPU time.
+func (c *child) cpu(t *testing.T) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields of the whole line, in clock ticks (100 Hz).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -31,6 +31,7 @@ type Server struct {
 	wg        sync.WaitGroup // one per running loop
 
 	stats counters
+	path  dataPath // set before Start only
 }
 
 // ErrServerClosed is returned by Start after Shutdown.
@@ -54,7 +55,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger}
+	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

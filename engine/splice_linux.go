@@ -2,10 +2,21 @@ package engine
 
 import "golang.org/x/sys/unix"
 
-// useSplice selects splice(2) through a pooled pipe for tunnel bytes;
-// otherwise tunnels use read/write through a pooled buffer like HTTP
-// traffic does. See doc.go for the measurement behind the choice.
-var useSplice = true
+// dataPath is how a tunnel moves bytes.
+type dataPath uint8
+
+const (
+	// pathSplice: splice(2) through a pipe borrowed while bytes are in
+	// flight.
+	pathSplice dataPath = iota
+	// pathBuffer: read(2)/write(2) through a pooled buffer, as HTTP
+	// traffic always does.
+	pathBuffer
+)
+
+// defaultDataPath is the tunnel data path; see doc.go for the measurement
+// behind the choice. Tests and benchmarks override Server.path.
+const defaultDataPath = pathSplice
 
 // spliceMax is the most one splice moves: the default pipe capacity.
 const spliceMax = 64 << 10

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"io"
+	"net"
+	"testing"
+)
+
+// startFixedHTTP starts a backend that answers every read with one fixed
+// keep-alive response, allocation-free, so that AllocsPerRun sees only the
+// client's and the balancer's allocations.
+func startFixedHTTP(t testing.TB, resp string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				out := []byte(resp)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// TestAllocs proves the steady-state paths allocate nothing: a tunnel
+// round trip, and a keep-alive HTTP request that is sniffed, keyed, routed
+// (to the same backend) and framed.
+func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	t.Run("tunnel round trip", func(t *testing.T) {
+		s := startServer(t, Config{Balancer: newBalancer(t, startEcho(t))})
+		c := dial(t, s.Addrs()[0])
+		msg := []byte("\x00 sixteen bytes.")
+		buf := make([]byte, len(msg))
+		roundTrip := func() {
+			c.Write(msg)
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		roundTrip()
+		if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+			t.Errorf("AllocsPerRun(tunnel round trip) = %v; want 0", n)
+		}
+	})
+	t.Run("keep-alive request", func(t *testing.T) {
+		resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+		s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp))})
+		c := dial(t, s.Addrs()[0])
+		req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")
+		buf := make([]byte, len(resp))
+		exchange := func() {
+			c.Write(req)
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exchange()
+		if n := testing.AllocsPerRun(200, exchange); n != 0 {
+			t.Errorf("AllocsPerRun(keep-alive request) = %v; want 0", n)
+		}
+	})
+}
