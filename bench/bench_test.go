@@ -115,6 +115,13 @@ func TestBuildReport(t *testing.T) {
 	if !strings.Contains(md, "round 2 l4lb keepalive: error rate") {
 		t.Errorf("markdown() does not list the invalid run:\n%s", md)
 	}
+	if v := rep.verdict(); v != "" {
+		t.Errorf("verdict() = %q for keepalive errors; want \"\" (only session scenarios count)", v)
+	}
+	rep.Records = append(rep.Records, fakeRecord(1, targetHAProxy, "polling", 1000, 0, 1, 0.01))
+	if v := rep.verdict(); !strings.Contains(v, "haproxy polling: 1 misroutes") {
+		t.Errorf("verdict() = %q after a HAProxy polling misroute; want it named", v)
+	}
 	if err := xml.Unmarshal([]byte(rep.svg()), new(struct{})); err != nil {
 		t.Errorf("svg() is not well-formed XML: %v", err)
 	}

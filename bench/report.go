@@ -313,6 +313,11 @@ func (rep *report) markdown() string {
 		rep.Settings.Threads, rep.Settings.MaxConn, rep.Settings.ProxyProtocol)
 	b.WriteString(rep.table())
 	b.WriteString("\n" + rep.correctness())
+	if v := rep.verdict(); v != "" {
+		b.WriteString("\nCorrectness check FAILED: " + v + "\n")
+	} else {
+		b.WriteString("\nCorrectness check passed: SockJS sessions through the balancers saw no misroute and no error.\n")
+	}
 	var invalid []string
 	for _, r := range rep.Records {
 		if !r.valid() {
@@ -365,4 +370,20 @@ func (rep *report) loadRange() (lo, hi float64) {
 		hi = max(hi, r.LoadAvg)
 	}
 	return lo, hi
+}
+
+// verdict checks the session scenarios through the balancers: any misroute
+// or error there fails the run, whatever the speed figures say. It returns
+// "" when the check passes.
+func (rep *report) verdict() string {
+	var bad []string
+	for _, r := range rep.Records {
+		if r.Target == targetDirect || r.Result == nil || !strings.HasPrefix(r.Scenario, "polling") && r.Scenario != "connrate" {
+			continue
+		}
+		if r.Result.Misroutes > 0 || r.Result.Errors > 0 {
+			bad = append(bad, fmt.Sprintf("round %d %s %s: %d misroutes, %d errors", r.Round, r.Target, r.Scenario, r.Result.Misroutes, r.Result.Errors))
+		}
+	}
+	return strings.Join(bad, "; ")
 }

@@ -175,7 +175,13 @@ func run(ctx context.Context, o options) error {
 	}
 	rep := buildReport(p, o, m, records, notes, time.Since(started))
 	rep.L4LBSource = source
-	return rep.write(o.out)
+	if err := rep.write(o.out); err != nil {
+		return err
+	}
+	if v := rep.verdict(); v != "" {
+		return fmt.Errorf("correctness check failed: %s", v)
+	}
+	return nil
 }
 
 // build compiles pkg from the module into the work directory.
