@@ -79,6 +79,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("--scenarios %q: none of %v", o.scenarios, loadgen.Scenarios)
 		}
 	}
+	// A run that leaves out rounds, scenarios or targets is not a full or
+	// quick run and is named so (and git-ignored).
+	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < 3 {
+		p.Mode += "-custom"
+	}
 	if o.out == "" {
 		o.out = filepath.Join(root, "bench", "results")
 	}
