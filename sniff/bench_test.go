@@ -79,12 +79,14 @@ func BenchmarkRequest(b *testing.B) {
 			var sc Scan
 			b.SetBytes(int64(len(h.head)))
 			b.ReportAllocs()
+			cpu := startCPU(b)
 			for b.Loop() {
 				sc.Reset()
 				if s.Request(&sc, h.head, &sinkRequest) != Done {
 					b.Fatal("not Done")
 				}
 			}
+			cpu.stop(0, "")
 		})
 	}
 }
@@ -97,6 +99,7 @@ func BenchmarkRequestBytewise(b *testing.B) {
 		b.Run(h.name, func(b *testing.B) {
 			var sc Scan
 			b.ReportAllocs()
+			cpu := startCPU(b)
 			for b.Loop() {
 				sc.Reset()
 				for i := 1; i <= len(h.head); i++ {
@@ -104,6 +107,7 @@ func BenchmarkRequestBytewise(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(h.head)), "ns/call")
+			cpu.stop(len(h.head), "call")
 		})
 	}
 }
@@ -116,12 +120,14 @@ func BenchmarkResponse(b *testing.B) {
 	var sc Scan
 	b.SetBytes(int64(len(head)))
 	b.ReportAllocs()
+	cpu := startCPU(b)
 	for b.Loop() {
 		sc.Reset()
 		if s.Response(&sc, head, false, &sinkResponse) != Done {
 			b.Fatal("not Done")
 		}
 	}
+	cpu.stop(0, "")
 }
 
 // BenchmarkChunked walks a chunked body of 1 KiB chunks.
@@ -129,12 +135,14 @@ func BenchmarkChunked(b *testing.B) {
 	body := []byte(strings.Repeat("400\r\n"+strings.Repeat("x", 1024)+"\r\n", 64) + "0\r\n\r\n")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	cpu := startCPU(b)
 	for b.Loop() {
 		var c ChunkedBody
 		if _, done, _ := c.Scan(body); !done {
 			b.Fatal("not done")
 		}
 	}
+	cpu.stop(0, "")
 }
 
 // TestAllocs: the hot paths do not allocate.

@@ -24,12 +24,12 @@ import "errors"
 type ChunkedBody struct {
 	state    uint8
 	digits   uint8  // hex digits of the current size
+	err      uint8  // index in chunkErrors, 0 for none
+	doneFlag bool   //
 	lineLen  uint16 // bytes of the current framing line so far
 	trailer  uint16 // bytes of the trailer section so far
 	size     int64  // current chunk size, then data left in it
 	excess   int64  // framing overhead, as net/http counts it
-	err      error
-	doneFlag bool
 }
 
 const (
@@ -60,7 +60,19 @@ var (
 	errChunkCRLF     = errors.New("sniff: chunked body: missing CRLF")
 	errChunkExcess   = errors.New("sniff: chunked body: too much framing overhead")
 	errTrailer       = errors.New("sniff: chunked body: malformed trailer section")
+
+	// chunkErrors lets a ChunkedBody keep its error in a byte, so that it
+	// holds no pointer.
+	chunkErrors = [...]error{nil, errChunkSize, errChunkTooLarge, errChunkLine, errChunkCRLF, errChunkExcess, errTrailer}
 )
+
+func (c *ChunkedBody) setErr(err error) {
+	for i, e := range chunkErrors {
+		if e == err {
+			c.err = uint8(i)
+		}
+	}
+}
 
 // Scan consumes the framing and data in p, the bytes that follow what
 // earlier calls consumed. The first n bytes of p belong to the body; n is
@@ -68,8 +80,8 @@ var (
 // trailer section have ended: p[n:] is the next message. After done or an
 // error, Scan returns 0 and the same outcome again.
 func (c *ChunkedBody) Scan(p []byte) (n int, done bool, err error) {
-	if c.doneFlag || c.err != nil {
-		return 0, c.doneFlag, c.err
+	if c.doneFlag || c.err != 0 {
+		return 0, c.doneFlag, chunkErrors[c.err]
 	}
 	i := 0
 	for i < len(p) {
@@ -86,7 +98,7 @@ func (c *ChunkedBody) Scan(p []byte) (n int, done bool, err error) {
 		b := p[i]
 		i++
 		if err := c.step(b); err != nil {
-			c.err = err
+			c.setErr(err)
 			return i - 1, false, err
 		}
 		if c.doneFlag {

@@ -3,6 +3,7 @@ package sniff
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 )
 
 // Field lines, RFC 9112 §5:
@@ -34,6 +35,37 @@ var tchar = func() (t [256]bool) {
 	return t
 }()
 
+// tchar01 is tchar as 0 or 1, so that eight lookups can be and-ed with
+// one branch.
+var tchar01 = func() (t [256]uint8) {
+	for c, ok := range tchar {
+		if ok {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// tokenEnd returns the index of the first byte of b that is not a tchar, or
+// len(b).
+func tokenEnd(b []byte) int {
+	const ones = 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := b[i : i+8 : i+8]
+		t := uint64(tchar01[w[0]]) | uint64(tchar01[w[1]])<<8 | uint64(tchar01[w[2]])<<16 |
+			uint64(tchar01[w[3]])<<24 | uint64(tchar01[w[4]])<<32 | uint64(tchar01[w[5]])<<40 |
+			uint64(tchar01[w[6]])<<48 | uint64(tchar01[w[7]])<<56
+		if t != ones {
+			return i + bits.TrailingZeros64(^t&ones)>>3
+		}
+	}
+	for i < len(b) && tchar[b[i]] {
+		i++
+	}
+	return i
+}
+
 func isToken(s string) bool {
 	if s == "" {
 		return false
@@ -46,38 +78,58 @@ func isToken(s string) bool {
 	return true
 }
 
-func isTokenBytes(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tchar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether every byte of v is HTAB, SP, VCHAR or obs-text:
-// no control byte other than HTAB, no DEL. It tests eight bytes at a time
-// and looks closer only at a block that holds a byte below 0x20 (usually a
-// tab) or a DEL.
-func validValue(v []byte) bool {
+// ctlIndex returns the index of the first control byte (below 0x20) or DEL
+// in b, or -1. It tests eight bytes at a time: in a word, the lowest byte
+// flagged by the classic has-less-than and has-zero tricks is exact (only
+// flags above it can be false), so the lowest flag is the answer.
+func ctlIndex(b []byte) int {
 	const ones = 0x0101010101010101
 	const highs = 0x8080808080808080
 	i := 0
+	for ; i+16 <= len(b); i += 16 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := binary.LittleEndian.Uint64(b[i+8:])
+		dx, dy := x^(ones*0x7f), y^(ones*0x7f)
+		mx := ((x-ones*0x20)&^x | (dx-ones)&^dx) & highs
+		my := ((y-ones*0x20)&^y | (dy-ones)&^dy) & highs
+		if mx|my != 0 {
+			if mx != 0 {
+				return i + bits.TrailingZeros64(mx)>>3
+			}
+			return i + 8 + bits.TrailingZeros64(my)>>3
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		del := x ^ (ones * 0x7f)
+		if m := ((x-ones*0x20)&^x | (del-ones)&^del) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// validValue reports whether every byte of v is HTAB, SP, VCHAR or
+// obs-text: no control byte other than HTAB, no DEL. It or-s the flags of
+// ctlIndex's tricks over the whole value without branching, and looks at
+// single bytes only when some flag is set (usually a tab).
+func validValue(v []byte) bool {
+	const ones = 0x0101010101010101
+	const highs = 0x8080808080808080
+	var m uint64
+	i := 0
 	for ; i+8 <= len(v); i += 8 {
 		x := binary.LittleEndian.Uint64(v[i:])
-		below := (x - ones*0x20) &^ x & highs // some byte < 0x20
 		del := x ^ (ones * 0x7f)
-		del = (del - ones) &^ del & highs // some byte == 0x7f
-		if below|del != 0 {
-			for _, c := range v[i : i+8] {
-				if !validValueByte(c) {
-					return false
-				}
-			}
-		}
+		m |= (x-ones*0x20)&^x | (del-ones)&^del
+	}
+	if m&highs != 0 {
+		i = 0
 	}
 	for _, c := range v[i:] {
 		if !validValueByte(c) {
@@ -89,6 +141,82 @@ func validValue(v []byte) bool {
 
 func validValueByte(c byte) bool {
 	return c >= 0x20 && c != 0x7f || c == '\t'
+}
+
+// Results of nextField.
+const (
+	fieldMore = iota // buf ends inside a line
+	fieldLine        // a field line ends
+	fieldEnd         // the blank line ends the head
+	fieldBad         // the line breaks RFC 9112 §5
+)
+
+// nextField reads the field line at sc.line, from where earlier calls
+// stopped (sc.pos), in one pass: the name up to the colon, then the value
+// up to its line end, every byte checked on the way (a line end is the
+// first control byte that is not a tab, so finding it and checking the
+// value are the same scan). For fieldLine and fieldEnd it returns where the
+// line's content ends (ce) and its LF (lf); the name is
+// buf[sc.line:sc.nameEnd] and the value buf[sc.nameEnd+1:ce]. A line is
+// refused as soon as its first bad byte arrives: that verdict depends only
+// on the bytes before it, so it is the same however the bytes arrive.
+func (sc *Scan) nextField(buf []byte) (res, ce, lf int) {
+	p, ls := int(sc.pos), int(sc.line)
+	if int(sc.nameEnd) <= ls { // in the name
+		if p == ls {
+			if p >= len(buf) {
+				return fieldMore, 0, 0
+			}
+			switch buf[p] {
+			case '\n':
+				return fieldEnd, p, p
+			case '\r':
+				if p+1 >= len(buf) {
+					return fieldMore, 0, 0
+				}
+				if buf[p+1] == '\n' {
+					return fieldEnd, p, p + 1
+				}
+				return fieldBad, 0, 0
+			}
+		}
+		p += tokenEnd(buf[p:])
+		if p == len(buf) {
+			sc.pos = int32(p)
+			return fieldMore, 0, 0
+		}
+		// Not a colon: obs-fold, whitespace before the colon, a byte that
+		// is not a tchar, no colon at all.
+		if buf[p] != ':' || p == ls {
+			return fieldBad, 0, 0
+		}
+		sc.nameEnd = int32(p)
+		p++
+	}
+	for {
+		i := ctlIndex(buf[p:])
+		if i < 0 {
+			sc.pos = int32(len(buf))
+			return fieldMore, 0, 0
+		}
+		p += i
+		switch buf[p] {
+		case '\t':
+			p++
+			continue
+		case '\n':
+			return fieldLine, p, p
+		case '\r':
+			if p+1 >= len(buf) {
+				sc.pos = int32(p)
+				return fieldMore, 0, 0
+			}
+			if buf[p+1] == '\n' {
+				return fieldLine, p, p + 1
+			}
+		}
+		return fieldBad, 0, 0
+	}
 }
 
 func isOWS(c byte) bool { return c == ' ' || c == '\t' }
@@ -115,21 +243,26 @@ func trimBounds(buf []byte, i, j int) (int, int) {
 	return i, j
 }
 
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// equalFold reports whether b equals the lower-case ASCII string s, ignoring
-// ASCII case.
+// equalFold reports whether b equals s, ignoring ASCII case. s is lower
+// case, of letters, digits and '-'. Setting bit 0x20 lower-cases a letter
+// and keeps a digit or '-'; the only other bytes it maps onto them are
+// control bytes, which never get here (field names are tokens, values have
+// been checked).
 func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != s[i] {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if x|0x2020202020202020 != y {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i]|0x20 != s[i] {
 			return false
 		}
 	}
@@ -156,7 +289,7 @@ func fieldKind(name []byte) int {
 			return hHost
 		}
 	case 6:
-		switch lower(name[0]) {
+		switch name[0] | 0x20 {
 		case 'c':
 			if equalFold(name, "cookie") {
 				return hCookie
@@ -167,7 +300,7 @@ func fieldKind(name []byte) int {
 			}
 		}
 	case 7:
-		switch lower(name[0]) {
+		switch name[0] | 0x20 {
 		case 'u':
 			if equalFold(name, "upgrade") {
 				return hUpgrade
@@ -214,18 +347,11 @@ func forEachElement(v []byte, f func(e []byte)) {
 // listHas reports whether the comma-separated list v has the lower-case
 // token t as an element, ignoring ASCII case.
 func listHas(v []byte, t string) bool {
-	for len(v) > 0 {
-		e := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			e, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		if equalFold(trimOWS(e), t) {
-			return true
-		}
-	}
-	return false
+	found := false
+	forEachElement(v, func(e []byte) {
+		found = found || equalFold(e, t)
+	})
+	return found
 }
 
 // parseContentLength parses Content-Length = 1*DIGIT (RFC 9110 §8.6), as

@@ -95,6 +95,9 @@ const tlsHandshake = 0x16
 // Request does not allocate, except once for an IPv6 literal in an
 // absolute-form target.
 func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
+	if sc.flags&fResponse != 0 {
+		panic("sniff: Request called with a Scan in use for a response")
+	}
 	if len(buf) > s.maxHead {
 		buf = buf[:s.maxHead]
 	}
@@ -137,25 +140,57 @@ func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
 			sc.pos++
 			sc.state = stRequestLine
 		case stRequestLine:
+			// The line ends at its first control byte, which must be its
+			// LF or the CR before it (a control byte anywhere else makes
+			// the line bad, so finding the end and checking are one scan).
 			bound := s.lineBound()
-			lf := sc.lineEnd(buf, bound)
-			if lf < 0 {
+			end := min(len(buf), bound)
+			p := int(sc.pos)
+			i := ctlIndex(buf[p:end])
+			if i < 0 {
+				sc.pos = int32(end)
 				if len(buf) >= bound {
 					return s.lineTooLong(sc, req)
 				}
 				return NeedMore
 			}
-			s.requestLine(sc, buf, lf)
-		case stFields:
-			lf := sc.lineEnd(buf, s.maxHead)
-			if lf < 0 {
-				if len(buf) >= s.maxHead {
-					sc.fail(431)
-					continue
+			p += i
+			switch {
+			case buf[p] == '\n':
+				s.requestLine(sc, buf, p, p)
+			case buf[p] == '\r' && p+1 < len(buf) && buf[p+1] == '\n':
+				s.requestLine(sc, buf, p, p+1)
+			case buf[p] == '\r' && p+1 == len(buf):
+				sc.pos = int32(p) // look at the CR again with the next byte
+				if len(buf) >= bound {
+					return s.lineTooLong(sc, req)
 				}
 				return NeedMore
+			default:
+				s.badRequestLine(sc, buf, p)
 			}
-			s.requestField(sc, buf, lf)
+		case stFields:
+			for sc.state == stFields {
+				switch res, ce, lf := sc.nextField(buf); res {
+				case fieldMore:
+					if len(buf) >= s.maxHead {
+						sc.fail(431)
+						break
+					}
+					return NeedMore
+				case fieldLine:
+					if kind := fieldKind(buf[sc.line:sc.nameEnd]); kind != hOther {
+						s.requestField(sc, buf, kind, ce, lf)
+					} else {
+						sc.next(lf)
+					}
+				case fieldEnd:
+					sc.headLen = int32(lf + 1)
+					s.endRequest(sc, buf)
+				default:
+					sc.fail(400)
+				}
+			}
 		case stTLS:
 			if st := s.tls(sc, buf); st == NeedMore {
 				return NeedMore
@@ -179,12 +214,25 @@ func (s *Sniffer) lineTooLong(sc *Scan, req *Request) Status {
 	return s.result(sc, nil, req)
 }
 
+// badRequestLine ends a request line that has a control byte at p, other
+// than its line end: 400 if what came before looks like HTTP (an
+// origin-form target, or " HTTP/"), else NotHTTP. Only the bytes before p
+// decide, so the verdict is the same however the bytes arrive.
+func (s *Sniffer) badRequestLine(sc *Scan, buf []byte, p int) {
+	ts := int(sc.methodEnd) + 1
+	if ts < p && buf[ts] == '/' || bytes.Contains(buf[ts-1:p], []byte(" HTTP/")) {
+		sc.fail(400)
+	} else {
+		sc.finish(NotHTTP)
+	}
+}
+
 // requestLine reads request-line = method SP request-target SP
 // HTTP-version (RFC 9112 §3), split at the first two spaces as net/http
-// does. A line that does not end in an HTTP version is NotHTTP (a PROXY
-// protocol header, HTTP/0.9, another protocol); so is HTTP/2's preface.
-func (s *Sniffer) requestLine(sc *Scan, buf []byte, lf int) {
-	ce := contentEnd(buf, 0, lf)
+// does; the line's content ends at ce, its LF is at lf. A line that does
+// not end in an HTTP version is NotHTTP (a PROXY protocol header, HTTP/0.9,
+// another protocol); so is HTTP/2's preface.
+func (s *Sniffer) requestLine(sc *Scan, buf []byte, ce, lf int) {
 	if ce > s.maxLine {
 		sc.fail(414)
 		return
@@ -197,7 +245,7 @@ func (s *Sniffer) requestLine(sc *Scan, buf []byte, lf int) {
 	}
 	te := ts + sp
 	proto := buf[te+1 : ce]
-	if !bytes.HasPrefix(proto, []byte("HTTP/")) {
+	if len(proto) < 5 || string(proto[:5]) != "HTTP/" {
 		if bytes.Contains(buf[ts:ce], []byte(" HTTP/")) {
 			sc.fail(400) // e.g. a space in the target
 		} else {
@@ -228,46 +276,12 @@ func (s *Sniffer) requestLine(sc *Scan, buf []byte, lf int) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// fieldLine splits the field line buf[ls:le] into the end of its name and
-// the bounds of its value without surrounding whitespace. It reports false
-// for anything RFC 9112 §5 (see field.go) does not allow.
-func fieldLine(buf []byte, ls, le int) (nameEnd, vs, ve int, ok bool) {
-	colon := bytes.IndexByte(buf[ls:le], ':')
-	if colon <= 0 {
-		return 0, 0, 0, false
-	}
-	nameEnd = ls + colon
-	for _, c := range buf[ls:nameEnd] {
-		if !tchar[c] {
-			return 0, 0, 0, false
-		}
-	}
-	if !validValue(buf[nameEnd+1 : le]) {
-		return 0, 0, 0, false
-	}
-	vs, ve = trimBounds(buf, nameEnd+1, le)
-	return nameEnd, vs, ve, true
-}
-
-func (s *Sniffer) requestField(sc *Scan, buf []byte, lf int) {
-	ls := int(sc.line)
-	le := contentEnd(buf, ls, lf)
-	if le == ls {
-		sc.headLen = int32(lf + 1)
-		s.endRequest(sc, buf)
-		return
-	}
-	if isOWS(buf[ls]) {
-		sc.fail(400) // obs-fold, or whitespace before the first field
-		return
-	}
-	nameEnd, vs, ve, ok := fieldLine(buf, ls, le)
-	if !ok {
-		sc.fail(400)
-		return
-	}
+// requestField acts on a field line of a kind the sniffer cares about, that
+// nextField found: content ending at ce, LF at lf.
+func (s *Sniffer) requestField(sc *Scan, buf []byte, kind, ce, lf int) {
+	vs, ve := trimBounds(buf, int(sc.nameEnd)+1, ce)
 	v := buf[vs:ve]
-	switch fieldKind(buf[ls:nameEnd]) {
+	switch kind {
 	case hHost:
 		if sc.flags&fHost != 0 {
 			sc.fail(400) // more than one Host (RFC 9112 §3.2)
@@ -286,7 +300,7 @@ func (s *Sniffer) requestField(sc *Scan, buf []byte, lf int) {
 			s.cookieLine(sc, buf, vs, ve)
 		}
 	case hContentLength, hTransferEncoding, hConnection, hTrailer:
-		if !sc.framingField(buf[ls:nameEnd], v) {
+		if !sc.framingField(kind, v) {
 			sc.fail(400)
 			return
 		}
@@ -307,8 +321,8 @@ func (s *Sniffer) requestField(sc *Scan, buf []byte, lf int) {
 // Content-Length or Transfer-Encoding field (equal values included: a
 // recipient may not be the only one reading them), a malformed
 // Content-Length, or a transfer coding other than "chunked" (RFC 9112 §6).
-func (sc *Scan) framingField(name, v []byte) bool {
-	switch fieldKind(name) {
+func (sc *Scan) framingField(kind int, v []byte) bool {
+	switch kind {
 	case hContentLength:
 		if sc.flags&fContentLength != 0 {
 			return false

@@ -68,6 +68,9 @@ type Response struct {
 // response; a status code that is not three digits; a control byte in the
 // reason phrase.
 func (s *Sniffer) Response(sc *Scan, buf []byte, requestWasHEAD bool, resp *Response) Status {
+	if sc.state != stStart && sc.flags&fResponse == 0 {
+		panic("sniff: Response called with a Scan in use for a request")
+	}
 	if len(buf) > s.maxHead {
 		buf = buf[:s.maxHead]
 	}
@@ -93,24 +96,38 @@ func (s *Sniffer) Response(sc *Scan, buf []byte, requestWasHEAD bool, resp *Resp
 			}
 			statusLine(sc, buf, lf)
 		case stFields:
-			lf := sc.lineEnd(buf, s.maxHead)
-			if lf < 0 {
-				if len(buf) >= s.maxHead {
+			for sc.state == stFields {
+				switch res, ce, lf := sc.nextField(buf); res {
+				case fieldMore:
+					if len(buf) >= s.maxHead {
+						sc.finish(Invalid)
+						break
+					}
+					return NeedMore
+				case fieldLine:
+					vs, ve := trimBounds(buf, int(sc.nameEnd)+1, ce)
+					if !sc.framingField(fieldKind(buf[sc.line:sc.nameEnd]), buf[vs:ve]) {
+						sc.finish(Invalid)
+						break
+					}
+					sc.next(lf)
+				case fieldEnd:
+					sc.headLen = int32(lf + 1)
+					if sc.framingOK() {
+						sc.finish(Done)
+					} else {
+						sc.finish(Invalid)
+					}
+				default:
 					sc.finish(Invalid)
-					continue
 				}
-				return NeedMore
 			}
-			responseField(sc, buf, lf)
 		case stFinal:
 			*resp = Response{}
 			if sc.final == Done {
 				fillResponse(sc, requestWasHEAD, resp)
 			}
 			return sc.final
-		default:
-			// A Scan used for a request head: a caller's bug.
-			panic("sniff: Response called with a Scan in use for a request")
 		}
 	}
 }
@@ -141,30 +158,6 @@ func statusLine(sc *Scan, buf []byte, lf int) {
 	}
 	sc.next(lf)
 	sc.state = stFields
-}
-
-func responseField(sc *Scan, buf []byte, lf int) {
-	ls := int(sc.line)
-	le := contentEnd(buf, ls, lf)
-	if le == ls {
-		sc.headLen = int32(lf + 1)
-		if !sc.framingOK() {
-			sc.finish(Invalid)
-			return
-		}
-		sc.finish(Done)
-		return
-	}
-	if isOWS(buf[ls]) {
-		sc.finish(Invalid)
-		return
-	}
-	nameEnd, vs, ve, ok := fieldLine(buf, ls, le)
-	if !ok || !sc.framingField(buf[ls:nameEnd], buf[vs:ve]) {
-		sc.finish(Invalid)
-		return
-	}
-	sc.next(lf)
 }
 
 // fillResponse applies RFC 9112 §6.3 in net/http's order.

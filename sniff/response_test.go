@@ -120,16 +120,29 @@ func TestResponseCorpus(t *testing.T) {
 	}
 }
 
-func TestResponseScanMisuse(t *testing.T) {
+// TestScanMisuse: a Scan holds a request head or a response head, never
+// both; mixing them up is a caller's bug and panics.
+func TestScanMisuse(t *testing.T) {
 	s := newSniffer(t, testConfig)
-	var sc Scan
 	var req Request
-	s.Request(&sc, []byte("GET"), &req)
-	defer func() {
-		if recover() == nil {
-			t.Errorf("Response with a request's Scan did not panic")
-		}
-	}()
 	var resp Response
-	s.Response(&sc, []byte("HTTP/1.1 200 OK\r\n\r\n"), false, &resp)
+	mustPanic := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", name)
+			}
+		}()
+		f()
+	}
+	for _, partial := range []string{"GET", "GET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"} {
+		var sc Scan
+		s.Request(&sc, []byte(partial), &req)
+		mustPanic("Response after Request("+partial+")", func() { s.Response(&sc, []byte("HTTP/1.1 200 OK\r\n\r\n"), false, &resp) })
+	}
+	for _, partial := range []string{"HTTP", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 200 OK\r\n\r\n"} {
+		var sc Scan
+		s.Response(&sc, []byte(partial), false, &resp)
+		mustPanic("Request after Response("+partial+")", func() { s.Request(&sc, []byte("GET / HTTP/1.1\r\n\r\n"), &req) })
+	}
 }

@@ -24,6 +24,7 @@ type Scan struct {
 	cookie uint8 // bit i: cookie slot i is filled
 
 	methodEnd int32 // method is buf[:methodEnd]
+	nameEnd   int32 // the colon of the field line being read
 	path      span  // request-target path, without query
 	uriHost   span  // host of an absolute-form or authority-form target
 	host      span  // value of the Host field

@@ -15,20 +15,17 @@ import "bytes"
 // Meteor (ddp-server's stream_server.js) also serves its raw WebSocket at
 // ROOT_URL_PATH_PREFIX + '/websocket[/]'.
 
-// Which transports spread a session over several requests, and so need
-// the session id as key (ARCHITECTURE.md, "Which traffic needs a key").
-var transports = [...]struct {
-	name    string
-	polling bool
-}{
-	{"xhr", true},
-	{"xhr_send", true},
-	{"xhr_streaming", true},
-	{"eventsource", true},
-	{"htmlfile", true},
-	{"jsonp", true},
-	{"jsonp_send", true},
-	{"websocket", false},
+// transport reports whether t is a SockJS transport, and whether it
+// spreads a session over several requests, so that the session id must be
+// the key (ARCHITECTURE.md, "Which traffic needs a key").
+func transport(t []byte) (known, polling bool) {
+	switch string(t) {
+	case "xhr", "xhr_send", "xhr_streaming", "eventsource", "htmlfile", "jsonp", "jsonp_send":
+		return true, true
+	case "websocket":
+		return true, false
+	}
+	return false, false
 }
 
 // sockJS sets req.SockJS, req.PrefixIndex and req.RawWebSocket from
@@ -42,7 +39,9 @@ func (s *Sniffer) sockJS(req *Request) (polling bool) {
 		path = path[:i]
 	}
 	for _, p := range s.prefixes {
-		if !bytes.HasPrefix(path, p.path) {
+		// Every prefix starts with '/' and has a second byte: a cheap
+		// look at it spares most comparisons.
+		if len(path) < len(p.path) || path[1] != p.path[1] || !bytes.Equal(path[:len(p.path)], p.path) {
 			continue
 		}
 		rest := path[len(p.path):]
@@ -59,19 +58,17 @@ func (s *Sniffer) sockJS(req *Request) (polling bool) {
 			req.RawWebSocket = true
 			return false
 		}
-		server, session, transport, ok := sessionPath(rest)
+		server, session, t, ok := sessionPath(rest)
 		if !ok {
 			return false
 		}
-		for _, t := range transports {
-			if string(transport) == t.name {
-				req.SockJS.Server = server
-				req.SockJS.Session = session
-				req.SockJS.Transport = transport
-				return t.polling
-			}
+		known, polling := transport(t)
+		if known {
+			req.SockJS.Server = server
+			req.SockJS.Session = session
+			req.SockJS.Transport = t
 		}
-		return false
+		return polling
 	}
 	for _, p := range s.prefixes {
 		if p.meteorWS == nil || !bytes.HasPrefix(path, p.meteorWS) {
@@ -89,26 +86,27 @@ func (s *Sniffer) sockJS(req *Request) (polling bool) {
 // sessionPath splits "/<server>/<session>/<transport>", where server and
 // session are [^/.]+ and transport is [^/]+.
 func sessionPath(rest []byte) (server, session, transport []byte, ok bool) {
-	var seg [3][]byte
-	for i := range seg {
-		if len(rest) < 2 || rest[0] != '/' {
-			return nil, nil, nil, false
-		}
-		rest = rest[1:]
-		n := bytes.IndexByte(rest, '/')
-		if i == 2 {
-			if n >= 0 {
+	if len(rest) < 6 || rest[0] != '/' {
+		return nil, nil, nil, false
+	}
+	var cut [2]int
+	n := 0
+	for i := 1; i < len(rest); i++ {
+		switch rest[i] {
+		case '/':
+			if n == 2 {
 				return nil, nil, nil, false
 			}
-			n = len(rest)
-		} else if n <= 0 {
-			return nil, nil, nil, false
-		}
-		seg[i] = rest[:n:n]
-		rest = rest[n:]
-		if i < 2 && bytes.IndexByte(seg[i], '.') >= 0 {
-			return nil, nil, nil, false
+			cut[n] = i
+			n++
+		case '.':
+			if n < 2 {
+				return nil, nil, nil, false
+			}
 		}
 	}
-	return seg[0], seg[1], seg[2], true
+	if n != 2 || cut[0] == 1 || cut[1] == cut[0]+1 || cut[1] == len(rest)-1 {
+		return nil, nil, nil, false
+	}
+	return rest[1:cut[0]:cut[0]], rest[cut[0]+1 : cut[1] : cut[1]], rest[cut[1]+1:], true
 }

@@ -25,13 +25,8 @@ import (
 // reports false when the target is refused.
 func (sc *Scan) parseTarget(buf []byte, ts, te int, connect bool) bool {
 	t := buf[ts:te]
-	if len(t) == 0 {
+	if len(t) == 0 || ctlIndex(t) >= 0 {
 		return false
-	}
-	for _, c := range t {
-		if c < ' ' || c == 0x7f {
-			return false
-		}
 	}
 	q := te // end of the target without its query
 	if i := bytes.IndexByte(t, '?'); i >= 0 {
@@ -113,14 +108,15 @@ func (sc *Scan) authority(buf []byte, as, q int, http bool) bool {
 // checkPath records buf[ps:pe] as the path after checking its
 // percent-encoding (RFC 3986 §2.1), as net/url does.
 func (sc *Scan) checkPath(buf []byte, ps, pe int) bool {
-	p := buf[ps:pe]
-	for i := 0; i < len(p); i++ {
-		if p[i] == '%' {
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return false
-			}
-			i += 2
+	for p := buf[ps:pe]; ; {
+		i := bytes.IndexByte(p, '%')
+		if i < 0 {
+			break
 		}
+		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			return false
+		}
+		p = p[i+3:]
 	}
 	sc.setPath(ps, pe)
 	return true
