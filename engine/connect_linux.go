@@ -40,7 +40,7 @@ func (c *conn) connectNext() {
 		fd, err := l.dialStart(m)
 		if err != nil {
 			l.s.stats.backendFailures.Add(1)
-			l.s.log.Debug("backend connect failed", "backend", m.Backend().Endpoint, "err", err)
+			l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
 			continue
 		}
 		c.be = sock{fd: fd, c: c}
@@ -118,7 +118,14 @@ func (l *loop) resolve(m *affinity.Member) (backendAddr, error) {
 // connected runs when the connecting backend socket became writable.
 func (c *conn) connected() {
 	errno, err := unix.GetsockoptInt(c.be.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil || errno != 0 {
+	if err == nil && errno != 0 {
+		err = unix.Errno(errno)
+	}
+	if err != nil {
+		if c.member != nil {
+			c.l.warn("backend connect failed", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
+				"err", fmt.Errorf("dial backend %s: connect: %w", c.member.Backend().Endpoint, err))
+		}
 		c.connectFailed(false)
 		return
 	}
@@ -137,7 +144,7 @@ func (c *conn) connected() {
 	if l.s.cfg.ProxyProtocol != ProxyOff {
 		hdr, err := c.proxyHeader()
 		if err != nil {
-			l.s.log.Warn("proxy header", "err", err)
+			l.warn("proxy header", "remote", c.remote(), "err", err)
 		}
 		c.up.pre = hdr
 	}
@@ -148,8 +155,9 @@ func (c *conn) connectFailed(timedOut bool) {
 	l := c.l
 	l.s.stats.backendFailures.Add(1)
 	if c.member != nil {
-		if l.s.debug {
-			l.s.log.Debug("backend connect failed", "backend", c.member.Backend().Endpoint, "timeout", timedOut)
+		if timedOut {
+			l.warn("backend connect timed out", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
+				"timeout", l.s.connectTimeout)
 		}
 		c.member.Release()
 		c.member = nil
@@ -177,4 +185,20 @@ func (c *conn) proxyHeader() ([]byte, error) {
 		v = 2
 	}
 	return proxyproto.HeaderProxyFromAddrs(v, sockaddrToAddr(peer), sockaddrToAddr(local)).Format()
+}
+
+// remote returns the client's address for logs ("" if unknown). It costs
+// a getpeername(2), so it is called on error paths only.
+func (c *conn) remote() string {
+	if c.cli.fd < 0 {
+		return ""
+	}
+	sa, err := unix.Getpeername(c.cli.fd)
+	if err != nil {
+		return ""
+	}
+	if a := sockaddrToAddr(sa); a != nil {
+		return a.String()
+	}
+	return ""
 }

@@ -116,7 +116,7 @@ func (c *conn) classifyUp(f *flow) bool {
 				}
 				if l.s.debug {
 					l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
-						"key", string(req.Key), "remote", c.cli.fd)
+						"key", string(req.Key), "remote", c.remote())
 				}
 				h.upSt, h.routed = stRoute, false
 				h.upScan.Reset()

@@ -56,6 +56,25 @@ type loop struct {
 	cands []*affinity.Member
 
 	addrs map[string]backendAddr // resolved backend endpoints
+
+	lastWarn int64 // l.now of the last warn; see warn
+}
+
+// warnEvery is the least time between two warnings of one loop, so that a
+// backend going down under load does not flood the log.
+const warnEvery = int64(time.Second)
+
+// warn logs at Warn level at most once per warnEvery; the rest is counted
+// in Stats only.
+func (l *loop) warn(msg string, args ...any) {
+	if l.lastWarn != 0 && l.now-l.lastWarn < warnEvery {
+		return
+	}
+	l.lastWarn = l.now
+	if l.lastWarn == 0 {
+		l.lastWarn = 1
+	}
+	l.s.log.Warn(msg, args...)
 }
 
 // sock is one socket of a connection, client or backend side.
@@ -206,6 +225,17 @@ func (l *loop) runReady() {
 	l.spare = ready[:0]
 }
 
+func (l *loop) listenerName(fd int) string {
+	for _, ln := range l.s.listeners {
+		for _, f := range ln.fds {
+			if f == fd {
+				return ln.addr.String()
+			}
+		}
+	}
+	return ""
+}
+
 func (l *loop) isListener(fd int) bool {
 	for _, f := range l.lnfds {
 		if f == fd {
@@ -223,9 +253,8 @@ func (l *loop) accept(lfd int) {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 				// Out of fds: the pending connection stays queued and
-				// the level-triggered listener wakes us again. Log
-				// at most once a second.
-				l.s.log.Warn("accept failed", "listener", lfd, "err", err)
+				// the level-triggered listener wakes us again.
+				l.warn("accept failed", "listener", l.listenerName(lfd), "err", os.NewSyscallError("accept4", err))
 			}
 			return
 		}
@@ -250,7 +279,7 @@ func (l *loop) setInterest(s *sock, ev uint32) {
 		err = l.ctl(unix.EPOLL_CTL_MOD, s.fd, ev)
 	}
 	if err != nil {
-		l.s.log.Error("epoll_ctl failed", "err", err)
+		l.warn("epoll_ctl failed", "err", err)
 	}
 	s.ev = ev
 }
