@@ -245,12 +245,15 @@ func (w *mongoWatch) run(ctx context.Context) error {
 		case <-w.trigger:
 		case <-timer.C:
 		}
+		start := time.Now()
 		w.poll(ctx)
 		next := m.cfg.PollInterval
 		if streaming {
 			next = m.cfg.ResyncInterval
 		}
-		timer.Reset(next)
+		// Polls start every interval however long a query takes, but a
+		// slow server still gets a breather between them.
+		timer.Reset(max(next-time.Since(start), next/4))
 	}
 }
 

@@ -241,11 +241,21 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 	bal.waitServed(t, 20*time.Second, "b1", "b2", "b3")
 
 	started := time.Now()
-	startRegister(t, srv.URL, b4.url)
-	took := bal.waitServed(t, 10*time.Second, "b4").Sub(started)
-	t.Logf("a fourth instance received new keyless connections %v after its l4lb register started", took)
-	if took > 2*time.Second {
-		t.Errorf("fourth instance served after %v; want within 2s", took)
+	p4 := startRegister(t, srv.URL, b4.url)
+	// Registered: the sidecar logs its first successful heartbeat.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p4.out.String(), "msg=heartbeating") {
+		if time.Now().After(deadline) {
+			t.Fatalf("l4lb register b4: no heartbeat within 10s:\n%s", p4.out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	registered := time.Now()
+	servedAt := bal.waitServed(t, 10*time.Second, "b4")
+	t.Logf("a fourth instance received new keyless connections %v after it registered (%v after its l4lb register started)",
+		servedAt.Sub(registered), servedAt.Sub(started))
+	if took := servedAt.Sub(registered); took > 2*time.Second {
+		t.Errorf("fourth instance served %v after it registered; want within 2s", took)
 	}
 
 	conn, br := bal.tunnelTo(t, "b1")
