@@ -147,9 +147,10 @@ func (c *conn) classifyUp(f *flow) bool {
 		case stRoute:
 			if !h.routed {
 				// Responses stay in order: the next request goes out
-				// only after the previous response ended (a pipelining
-				// client is served one request at a time).
-				if h.reqPending || f.r < f.p {
+				// only after the previous response ended and reached
+				// the client (a pipelining client is served one request
+				// at a time, and a switch never drops response bytes).
+				if h.reqPending || f.r < f.p || c.down.pending() {
 					return progress
 				}
 				c.route()

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l4lb/l4lb/sniff"
+	"golang.org/x/sys/unix"
+)
+
+// TestPipelining sends several requests for different backends in one
+// write: they are answered in order, each by its key's backend, and an
+// invalid head after them gets its 400 only after the earlier responses.
+func TestPipelining(t *testing.T) {
+	var eps []string
+	for _, n := range []string{"a", "b", "c"} {
+		eps = append(eps, startHTTP(t, framingBackend(n)))
+	}
+	s := startServer(t, Config{Balancer: newBalancer(t, eps...), Sniff: sniff.Config{Cookies: []string{"route"}}})
+	c := dial(t, s.Addrs()[0])
+	var batch strings.Builder
+	keys := []string{"k1", "k2", "k3", "k4", "k5", "k6", "k1", "k2"}
+	for i, k := range keys {
+		fmt.Fprintf(&batch, "GET /%d HTTP/1.1\r\nHost: x\r\nCookie: route=%s\r\n\r\n", i, k)
+	}
+	batch.WriteString("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+	io.WriteString(c, batch.String())
+	br := bufio.NewReader(c)
+	backendOf := map[string]string{}
+	for i, k := range keys {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		f := strings.Fields(string(body))
+		if len(f) != 2 || f[1] != fmt.Sprintf("/%d", i) {
+			t.Fatalf("response %d = %q; want the answer to /%d", i, body, i)
+		}
+		if prev, ok := backendOf[k]; ok && prev != f[0] {
+			t.Fatalf("key %s served by %s and %s", k, prev, f[0])
+		}
+		backendOf[k] = f[0]
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 400 {
+		t.Fatalf("response to the invalid head = %v, %v; want 400", resp, err)
+	}
+	expectClosed(t, c, 5*time.Second)
+}
+
+// TestResetPropagation: a client that resets its connection makes the
+// balancer reset the backend connection, not close it cleanly.
+func TestResetPropagation(t *testing.T) {
+	got := make(chan error, 1)
+	backend := startPeerServer(t, func(c net.Conn) {
+		buf := make([]byte, 64)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				got <- err
+				return
+			}
+		}
+	})
+	s := startServer(t, Config{Balancer: newBalancer(t, backend)})
+	c := dial(t, s.Addrs()[0])
+	io.WriteString(c, "\x00hello")
+	time.Sleep(100 * time.Millisecond) // let the tunnel reach the backend; no signal crosses it
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	select {
+	case err := <-got:
+		if !errors.Is(err, unix.ECONNRESET) {
+			t.Fatalf("backend read error = %v; want connection reset", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("backend saw nothing")
+	}
+}
+
+// blackhole returns an endpoint whose SYNs are never answered: a listener
+// with a full accept queue that nobody accepts from.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	// Fill the queue; later SYNs are dropped.
+	for i := 0; i < 4; i++ {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return "tcp://" + addr
+}
+
+func TestConnectTimeout(t *testing.T) {
+	s := startServer(t, Config{Balancer: newBalancer(t, blackhole(t)), ConnectTimeout: 300 * time.Millisecond})
+	c := dial(t, s.Addrs()[0])
+	start := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := readStatus(t, c); got != 504 {
+		t.Fatalf("status = %d; want 504", got)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("504 after %v; want it after the 300ms connect timeout", d)
+	}
+	if st := s.Stats(); st.Status504 != 1 {
+		t.Errorf("Stats().Status504 = %d; want 1", st.Status504)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	s := startServer(t, Config{Balancer: newBalancer(t, startEcho(t)), IdleTimeout: 300 * time.Millisecond})
+	c := dial(t, s.Addrs()[0])
+	msg := []byte("\x00ping")
+	// Activity keeps the tunnel open past the timeout...
+	for i := 0; i < 6; i++ {
+		c.Write(msg)
+		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+			t.Fatalf("echo %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// ...silence closes it.
+	start := time.Now()
+	expectClosed(t, c, 5*time.Second)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("closed after %v of silence; want about 300ms", d)
+	}
+	if st := s.Stats(); st.IdleTimeouts != 1 {
+		t.Errorf("Stats().IdleTimeouts = %d; want 1", st.IdleTimeouts)
+	}
+}
