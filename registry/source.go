@@ -31,10 +31,11 @@ func NormalizeEndpoint(s string) (string, error) {
 		if strings.HasPrefix(rest, "//") {
 			rest = rest[2:]
 		}
-		if !strings.HasPrefix(rest, "/") || len(rest) < 2 {
-			return "", fmt.Errorf("normalize endpoint %q: unix socket path must be absolute", s)
+		path := filepath.Clean(rest)
+		if !strings.HasPrefix(rest, "/") || path == "/" || strings.ContainsRune(path, 0) {
+			return "", fmt.Errorf("normalize endpoint %q: want an absolute unix socket path", s)
 		}
-		return "unix:" + filepath.Clean(rest), nil
+		return "unix:" + path, nil
 	}
 	hostport := in
 	for _, scheme := range []string{"tcp://", "http://"} {
@@ -71,7 +72,7 @@ func splitHostPort(s string) (host, port string, ok bool) {
 	} else if strings.Contains(host, ":") {
 		return "", "", false // unbracketed IPv6
 	}
-	if strings.ContainsAny(host, "/?#@[] ") {
+	if strings.ContainsAny(host, "/?#@[]") || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return "", "", false
 	}
 	n := 0
