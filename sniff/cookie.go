@@ -20,35 +20,44 @@ const maxCookieCount = 3000
 // cookieLine looks for the configured cookies in the Cookie value
 // buf[vs:ve].
 func (s *Sniffer) cookieLine(sc *Scan, buf []byte, vs, ve int) {
-	sc.cookieCount += int32(bytes.Count(buf[vs:ve], []byte{';'})) + 1
 	all := uint8(1)<<s.numCookies - 1
-	for p := vs; p < ve && sc.cookie != all; {
+	parts := int32(1)
+	p := vs
+	for p < ve {
+		if sc.cookie == all {
+			// Every cookie found: only net/http's count remains.
+			parts += int32(bytes.Count(buf[p:ve], []byte{';'}))
+			break
+		}
 		pe := ve
 		if i := bytes.IndexByte(buf[p:ve], ';'); i >= 0 {
 			pe = p + i
+			parts++
 		}
 		ps, pe2 := trimBounds(buf, p, pe)
 		p = pe + 1
-		if ps == pe2 {
+		// name "=" value; a part without "=" is a name with an empty
+		// value.
+		eq := ps
+		for eq < pe2 && buf[eq] != '=' {
+			eq++
+		}
+		ns, ne := trimBounds(buf, ps, eq)
+		if ns == ne {
 			continue
 		}
-		eq := bytes.IndexByte(buf[ps:pe2], '=')
-		ns, ne, vs, ve := ps, pe2, pe2, pe2
-		if eq >= 0 {
-			ne, vs = ps+eq, ps+eq+1
-		}
-		ns, ne = trimBounds(buf, ns, ne)
 		name := buf[ns:ne]
 		for i := 0; i < s.numCookies; i++ {
 			if sc.cookie&(1<<i) != 0 || string(name) != s.cookies[i] {
 				continue
 			}
-			if vs, ve, ok := cookieValue(buf, vs, ve); ok {
+			if vs, ve, ok := cookieValue(buf, min(eq+1, pe2), pe2); ok {
 				sc.cookies[i] = span{int32(vs), int32(ve)}
 				sc.cookie |= 1 << i
 			}
 		}
 	}
+	sc.cookieCount += parts
 }
 
 // cookieValue strips the quotes of buf[vs:ve] and checks its bytes, as

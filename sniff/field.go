@@ -47,7 +47,8 @@ var tchar01 = func() (t [256]uint8) {
 }()
 
 // tokenEnd returns the index of the first byte of b that is not a tchar, or
-// len(b).
+// len(b). It looks up eight bytes per branch and finds the failing one
+// with a bit scan.
 func tokenEnd(b []byte) int {
 	const ones = 0x0101010101010101
 	i := 0

@@ -21,11 +21,12 @@ import (
 // in its host (net/url decodes it, so the host would not be a slice of the
 // head).
 
-// parseTarget sets sc.path and sc.uriHost from the target buf[ts:te]. It
-// reports false when the target is refused.
+// parseTarget sets sc.path and sc.uriHost from the target buf[ts:te],
+// which holds no control byte (the request line was cut at its first one).
+// It reports false when the target is refused.
 func (sc *Scan) parseTarget(buf []byte, ts, te int, connect bool) bool {
 	t := buf[ts:te]
-	if len(t) == 0 || ctlIndex(t) >= 0 {
+	if len(t) == 0 {
 		return false
 	}
 	q := te // end of the target without its query
