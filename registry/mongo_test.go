@@ -268,3 +268,34 @@ func TestNewMongoRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestMongoChangeStream runs only against a real MongoDB replica set
+// (L4LB_TEST_MONGODB_URL): with polling slowed to an hour, inserts and
+// deletes still reach the set at once, through the change stream.
+func TestMongoChangeStream(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	if !srv.Real {
+		t.Skip("FerretDB has no change streams; set " + registrytest.EnvURL + " to a MongoDB replica set")
+	}
+	coll := testCollection(t, srv)
+	mustPing(t, coll, "web", "http://127.0.0.1:3001", time.Now(), int32(5000))
+	m, logs := newTestMongo(t, srv, MongoConfig{PollInterval: time.Hour, ResyncInterval: time.Hour})
+	w := startWatch(t, m, "web")
+	w.waitFor([]string{"tcp://127.0.0.1:3001"}, 10*time.Second)
+	time.Sleep(time.Second) // the stream opens after the first poll; nothing signals it
+	if strings.Contains(logs.String(), "change streams unavailable") {
+		t.Skip("this MongoDB has no change streams (standalone?)")
+	}
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", time.Now(), int32(5000))
+	w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002"}, 5*time.Second)
+	// A heartbeat makes no event worth a query, but a state change does.
+	mustPing(t, coll, "web", "http://127.0.0.1:3002", time.Now(), int32(5000), bson.E{Key: "state", Value: "draining"})
+	set, _ := w.waitFor([]string{"tcp://127.0.0.1:3001", "tcp://127.0.0.1:3002"}, 5*time.Second)
+	if set[1].State != affinity.Draining {
+		t.Errorf("after a state change: %v; want 3002 draining", set)
+	}
+	if _, err := coll.DeleteOne(context.Background(), bson.D{{Key: "endpoint", Value: "http://127.0.0.1:3001"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor([]string{"tcp://127.0.0.1:3002"}, 5*time.Second)
+}

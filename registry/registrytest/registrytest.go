@@ -26,6 +26,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // EnvURL names a real MongoDB to test against instead of devmongo.
@@ -72,7 +75,9 @@ func NewServer(t testing.TB) *Server {
 	t.Helper()
 	db := "l4lbtest_" + randomHex(6)
 	if u := os.Getenv(EnvURL); u != "" {
-		return &Server{URL: withDatabase(u, db), Database: db, Real: true, t: t}
+		s := &Server{URL: withDatabase(u, db), Database: db, Real: true, t: t}
+		t.Cleanup(func() { dropDatabase(t, s.URL, db) })
+		return s
 	}
 	bin := devmongo(t)
 	s := &Server{Database: db, dir: t.TempDir(), t: t}
@@ -222,6 +227,21 @@ func withDatabase(u, db string) string {
 		out += "?" + query
 	}
 	return out
+}
+
+// dropDatabase removes a test's database from a real MongoDB.
+func dropDatabase(t testing.TB, url, db string) {
+	client, err := mongo.Connect(options.Client().ApplyURI(url))
+	if err != nil {
+		t.Logf("registrytest: drop %s: %v", db, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer client.Disconnect(ctx)
+	if err := client.Database(db).Drop(ctx); err != nil {
+		t.Logf("registrytest: drop %s: %v", db, err)
+	}
 }
 
 func randomHex(n int) string {
