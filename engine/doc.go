@@ -16,10 +16,11 @@
 // # Model
 //
 // The server runs Config.Loops event loops, each an epoll set on a locked
-// OS thread (golang.org/x/sys/unix). Every TCP address gets one
-// SO_REUSEPORT listening socket per loop, so the kernel spreads new
-// connections over the loops; a UNIX path is bound once and polled by all
-// loops with EPOLLEXCLUSIVE. A connection stays on the loop that accepted
+// OS thread (golang.org/x/sys/unix). A TCP address with a fixed port gets
+// one SO_REUSEPORT listening socket per loop, so the kernel spreads new
+// connections over the loops; a UNIX path, or a TCP port 0 (tests), is
+// bound once and polled by all loops with EPOLLEXCLUSIVE. A connection
+// stays on the loop that accepted
 // it, together with its backend connection: no locks, no goroutine per
 // connection, no cross-thread hand-off.
 //

@@ -34,13 +34,16 @@ func readStatus(t *testing.T, c net.Conn) int {
 	return resp.StatusCode
 }
 
-// expectClosed reads until EOF and fails if it does not come in time.
-func expectClosed(t *testing.T, c net.Conn, within time.Duration) {
+// expectClosed reads until EOF and fails if it does not come in time. It
+// returns what was read.
+func expectClosed(t *testing.T, c net.Conn, within time.Duration) string {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(within))
-	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+	var b strings.Builder
+	if _, err := io.Copy(&b, c); err != nil && !isReset(err) {
 		t.Fatalf("waiting for close: %v", err)
 	}
+	return b.String()
 }
 
 func isReset(err error) bool { return err != nil && strings.Contains(err.Error(), "reset") }
@@ -103,9 +106,9 @@ func TestHeaderTimeout(t *testing.T) {
 		c := dial(t, s.Addrs()[0])
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
 		start := time.Now()
-		expectClosed(t, c, 5*time.Second)
-		if d := time.Since(start); d < 200*time.Millisecond {
-			t.Errorf("closed after %v; want about the 300ms header timeout", d)
+		got := expectClosed(t, c, 5*time.Second)
+		if d := time.Since(start); d < 200*time.Millisecond || got != "" {
+			t.Errorf("closed after %v with %q; want silence, then close after the 300ms header timeout", d, got)
 		}
 	})
 	t.Run("idle tunnel outlives it", func(t *testing.T) {

@@ -14,15 +14,20 @@ import (
 // net.core.somaxconn).
 const listenBacklog = 4096
 
-// listener is one configured address: for TCP one SO_REUSEPORT socket per
-// loop (the kernel spreads new connections over them), for a UNIX path one
-// socket shared by every loop with EPOLLEXCLUSIVE (a path can be bound
-// only once).
+// listener is one configured address. A TCP address with a fixed port
+// gets one SO_REUSEPORT socket per loop (the kernel spreads new
+// connections over them, and another l4lb process may bind the same port
+// for a restart). A UNIX path, which can be bound only once, and a TCP
+// address with port 0 get one socket that every loop polls with
+// EPOLLEXCLUSIVE: port 0 asks for a port of our own, and SO_REUSEPORT
+// would let the kernel's automatic port choice land on a port another
+// SO_REUSEPORT socket of the same user already listens on.
 type listener struct {
-	spec string
-	addr net.Addr
-	unix bool
-	fds  []int // TCP: fds[i] belongs to loop i; UNIX: fds[0] for all
+	spec   string
+	addr   net.Addr
+	unix   bool
+	shared bool  // one socket polled by every loop
+	fds    []int // per loop, or fds[0] for all when shared
 }
 
 func isUnixSpec(s string) bool { return strings.Contains(s, "/") }
@@ -31,7 +36,7 @@ func isUnixSpec(s string) bool { return strings.Contains(s, "/") }
 func listen(spec string, n int) (*listener, error) {
 	ln := &listener{spec: spec}
 	if isUnixSpec(spec) {
-		ln.unix = true
+		ln.unix, ln.shared = true, true
 		fd, err := listenUnix(spec)
 		if err != nil {
 			return nil, fmt.Errorf("listen unix %s: %w", spec, err)
@@ -44,8 +49,12 @@ func listen(spec string, n int) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %s: %w", spec, err)
 	}
+	if ta.Port == 0 {
+		ln.shared = true
+		n = 1
+	}
 	for i := 0; i < n; i++ {
-		fd, err := listenTCP(ta)
+		fd, err := listenTCP(ta, !ln.shared)
 		if err != nil {
 			ln.close()
 			return nil, fmt.Errorf("listen tcp %s: %w", spec, err)
@@ -58,15 +67,12 @@ func listen(spec string, n int) (*listener, error) {
 				return nil, fmt.Errorf("listen tcp %s: getsockname: %w", spec, err)
 			}
 			ln.addr = sockaddrToAddr(sa)
-			// Port 0: the other loops' sockets join the port the
-			// kernel picked for the first.
-			ta = ln.addr.(*net.TCPAddr)
 		}
 	}
 	return ln, nil
 }
 
-func listenTCP(ta *net.TCPAddr) (int, error) {
+func listenTCP(ta *net.TCPAddr, reusePort bool) (int, error) {
 	family := unix.AF_INET
 	var sa unix.Sockaddr
 	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
@@ -85,7 +91,11 @@ func listenTCP(ta *net.TCPAddr) (int, error) {
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	for _, opt := range []int{unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+	opts := []int{unix.SO_REUSEADDR}
+	if reusePort {
+		opts = append(opts, unix.SO_REUSEPORT)
+	}
+	for _, opt := range opts {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
 			unix.Close(fd)
 			return -1, os.NewSyscallError("setsockopt", err)
@@ -125,7 +135,7 @@ func listenUnix(path string) (int, error) {
 
 // fdFor returns the listening fd loop i polls.
 func (ln *listener) fdFor(i int) int {
-	if ln.unix {
+	if ln.shared {
 		return ln.fds[0]
 	}
 	return ln.fds[i]

@@ -33,7 +33,6 @@ type loop struct {
 	tasks []func()
 
 	lnfds    []int   // listening sockets this loop polls
-	sharedLn []bool  // parallel to lnfds: a UNIX socket other loops poll too
 	socks    []*sock // by fd: the sockets of this loop's connections
 	nconns   int
 	ready    []*conn // connections that ran out of budget with work left
@@ -41,9 +40,10 @@ type loop struct {
 	stopping bool    // Shutdown: close connections as soon as they are idle
 	done     bool
 
-	base   time.Time
-	now    int64 // ns since base, refreshed once per wakeup
-	timers [numTimers]timerList
+	base       time.Time
+	now        int64 // ns since base, refreshed once per wakeup
+	timers     [numTimers]timerList
+	touchSlack int64
 
 	bufs    [][]byte // free buffers, all of size bufSize
 	pipes   []pipe   // free pipes
@@ -105,6 +105,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	l.timers[timerConnect].dur = int64(s.connectTimeout)
 	l.timers[timerIdle].dur = int64(s.idleTimeout)
 	l.timers[timerLinger].dur = lingerTimeout
+	l.touchSlack = min(maxTouchSlack, l.timers[timerIdle].dur/10)
 	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
 		l.closeFds()
 		return nil, err
@@ -112,7 +113,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	for _, ln := range s.listeners {
 		fd := ln.fdFor(idx)
 		ev := uint32(unix.EPOLLIN)
-		if ln.unix {
+		if ln.shared {
 			ev |= unix.EPOLLEXCLUSIVE
 		}
 		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
@@ -120,7 +121,6 @@ func newLoop(s *Server, idx int) (*loop, error) {
 			return nil, err
 		}
 		l.lnfds = append(l.lnfds, fd)
-		l.sharedLn = append(l.sharedLn, ln.unix)
 	}
 	return l, nil
 }

@@ -22,8 +22,9 @@ const (
 // and might destroy the response before the client read it).
 const lingerTimeout = 2e9 // ns
 
-// touchSlack is how stale an idle deadline may get before touch moves it.
-const touchSlack = 100e6 // ns
+// maxTouchSlack is how stale an idle deadline may get before touch moves
+// it; a tenth of the idle timeout when that is shorter.
+const maxTouchSlack = 100e6 // ns
 
 type timerList struct {
 	head, tail *conn
@@ -54,7 +55,7 @@ func (l *loop) arm(c *conn, k timerKind) {
 // when its deadline is more than touchSlack old, so a busy connection
 // costs one comparison per event; the list stays sorted either way.
 func (l *loop) touch(c *conn) {
-	if c.tkind == timerIdle && c.deadline < l.now+l.timers[timerIdle].dur-touchSlack {
+	if c.tkind == timerIdle && c.deadline < l.now+l.timers[timerIdle].dur-l.touchSlack {
 		l.arm(c, timerIdle)
 	}
 }

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"testing"
 )
 
@@ -24,5 +26,32 @@ func TestTunnelEcho(t *testing.T) {
 	}
 	if st := s.Stats(); st.Tunnels != 1 || st.BackendConnects != 1 {
 		t.Errorf("Stats() = %+v; want 1 tunnel, 1 backend connect", st)
+	}
+}
+
+// TestFixedPortListener covers the per-loop SO_REUSEPORT sockets a fixed
+// port gets (port 0 gets one shared socket).
+func TestFixedPortListener(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close() // the port may be taken meanwhile; then Start fails and the test says so
+	s := startServer(t, Config{Balancer: newBalancer(t, startEcho(t)), Listen: []string{addr}, Loops: 2})
+	if got := len(s.listeners[0].fds); got != 2 {
+		t.Fatalf("listening sockets for %s = %d; want one per loop (2)", addr, got)
+	}
+	if got := s.Addrs()[0].String(); got != addr {
+		t.Fatalf("Addrs()[0] = %s; want %s", got, addr)
+	}
+	for i := 0; i < 20; i++ {
+		c := dial(t, s.Addrs()[0])
+		msg := []byte(fmt.Sprintf("\x00conn %d", i))
+		c.Write(msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo %d = %q, %v", i, got, err)
+		}
 	}
 }
