@@ -283,6 +283,10 @@ const (
 	hTransferEncoding
 )
 
+// kindLengths has bit n set when some field name fieldKind knows has n
+// bytes, so that most lines skip the call.
+const kindLengths = 1<<4 | 1<<6 | 1<<7 | 1<<10 | 1<<14 | 1<<17
+
 func fieldKind(name []byte) int {
 	switch len(name) {
 	case 4:

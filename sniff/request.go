@@ -330,11 +330,13 @@ func (s *Sniffer) requestFields(sc *Scan, buf []byte) (more bool) {
 			sc.fail(400)
 			return false
 		}
-		if kind := fieldKind(buf[ls:nameEnd]); kind != hOther {
-			sc.line = int32(ls)
-			s.requestField(sc, buf, kind, ce, lf)
-			if sc.state != stFields {
-				return false
+		if n := nameEnd - ls; n < 64 && kindLengths>>n&1 != 0 {
+			if kind := fieldKind(buf[ls:nameEnd]); kind != hOther {
+				sc.line = int32(ls)
+				s.requestField(sc, buf, kind, ce, lf)
+				if sc.state != stFields {
+					return false
+				}
 			}
 		}
 		ls, p = lf+1, lf+1
