@@ -92,12 +92,14 @@ type MongoConfig struct {
 // for concurrent use: several services may be watched at once over one
 // client.
 type Mongo struct {
-	cfg       MongoConfig
-	live      liveness
-	client    *mongo.Client
-	coll      *mongo.Collection
-	log       *slog.Logger
-	indexOnce sync.Once
+	cfg    MongoConfig
+	live   liveness
+	client *mongo.Client
+	coll   *mongo.Collection
+	log    *slog.Logger
+
+	indexMu   sync.Mutex
+	indexDone bool // created, or refused for good
 }
 
 var _ Source = (*Mongo)(nil)
@@ -207,6 +209,7 @@ type mongoWatch struct {
 	last        []affinity.Backend // nil until the first set is known
 	failing     bool
 	failedAt    time.Time
+	failLogged  time.Time // last "failing" log line
 	holdUntil   time.Time // removals suppressed until then
 	keptEmpty   bool      // an empty result is being ignored (logged once)
 	nextSweep   time.Time
@@ -236,6 +239,7 @@ func (w *mongoWatch) run(ctx context.Context) error {
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var start time.Time // of the last poll
 	for {
 		select {
 		case <-ctx.Done():
@@ -243,9 +247,15 @@ func (w *mongoWatch) run(ctx context.Context) error {
 		case streaming = <-w.streaming:
 			continue // the next query comes at the new rate
 		case <-w.trigger:
+			// A burst of change events (a fleet restarting) must not
+			// turn into back-to-back queries.
+			if since := time.Since(start); since < minTriggerGap {
+				timer.Reset(minTriggerGap - since)
+				continue
+			}
 		case <-timer.C:
 		}
-		start := time.Now()
+		start = time.Now()
 		w.poll(ctx)
 		next := m.cfg.PollInterval
 		if streaming {
@@ -257,14 +267,19 @@ func (w *mongoWatch) run(ctx context.Context) error {
 	}
 }
 
+// minTriggerGap is the least time between a poll and one triggered by a
+// change event.
+const minTriggerGap = 100 * time.Millisecond
+
+// failLogEvery is how often a watch that keeps failing says so again.
+const failLogEvery = time.Minute
+
 // poll queries once and applies the result.
 func (w *mongoWatch) poll(ctx context.Context) {
 	m := w.m
-	m.indexOnce.Do(func() {
-		if !m.cfg.NoIndex {
-			m.ensureIndex(ctx, w.log)
-		}
-	})
+	if !m.cfg.NoIndex {
+		m.ensureIndex(ctx, w.log)
+	}
 	start := time.Now()
 	docs, err := m.query(ctx, w.service, start)
 	now := time.Now()
@@ -273,10 +288,15 @@ func (w *mongoWatch) poll(ctx context.Context) {
 			return
 		}
 		m.cfg.Metrics.pollFailed()
-		if !w.failing {
-			w.failing, w.failedAt = true, now
+		switch {
+		case !w.failing:
+			w.failing, w.failedAt, w.failLogged = true, now, now
 			m.cfg.Metrics.setFailing(1)
 			w.log.Warn("discovery query failed, keeping the last known set", "err", err, "backends", len(w.last))
+		case now.Sub(w.failLogged) >= failLogEvery:
+			w.failLogged = now
+			w.log.Warn("discovery still failing, keeping the last known set", "err", err, "backends", len(w.last),
+				"failed_for", now.Sub(w.failedAt).Round(time.Second))
 		}
 		return
 	}
@@ -378,14 +398,27 @@ func (m *Mongo) query(ctx context.Context, service string, now time.Time) ([]end
 	return docs, nil
 }
 
-// ensureIndex creates the index that makes query a range scan.
+// ensureIndex creates the index that makes query a range scan, once per
+// Mongo: it is retried at each poll while MongoDB is unreachable, and
+// given up (with a log line) when the server refuses it, for instance for
+// read-only credentials.
 func (m *Mongo) ensureIndex(ctx context.Context, log *slog.Logger) {
+	m.indexMu.Lock()
+	defer m.indexMu.Unlock()
+	if m.indexDone {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
 	defer cancel()
 	_, err := m.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: fieldService, Value: 1}, {Key: fieldTimestamp, Value: 1}},
 	})
-	if err != nil {
+	var se mongo.ServerError
+	switch {
+	case err == nil:
+		m.indexDone = true
+	case errors.As(err, &se) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err):
+		m.indexDone = true
 		log.Warn("cannot create the discovery index, polls will scan the collection", "err", err)
 	}
 }

@@ -132,6 +132,9 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	if !srv.Real {
 		eventually(t, 5*time.Second, "fallback to polling logged", containsLog(logs, "change streams unavailable, polling"))
 	}
+	if !hasDiscoveryIndex(t, coll) {
+		t.Errorf("no {serviceName: 1, timestamp: 1} index after the first poll")
+	}
 	api := startWatch(t, m, "api")
 	api.waitFor([]string{"tcp://127.0.0.1:4001"}, 10*time.Second)
 }
@@ -298,4 +301,49 @@ func TestMongoChangeStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitFor([]string{"tcp://127.0.0.1:3002"}, 5*time.Second)
+}
+
+// hasDiscoveryIndex reports whether the {serviceName, timestamp} index
+// exists.
+func hasDiscoveryIndex(t *testing.T, coll *mongo.Collection) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return false // the collection may not exist yet
+	}
+	want := bson.D{{Key: "serviceName", Value: int32(1)}, {Key: "timestamp", Value: int32(1)}}
+	for _, s := range specs {
+		var keys bson.D
+		if err := bson.Unmarshal(s.KeysDocument, &keys); err == nil && len(keys) == 2 &&
+			keys[0].Key == want[0].Key && keys[1].Key == want[1].Key {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMongoStartsWhileServerDown: a balancer may start before MongoDB; it
+// reports nothing until the first query works, then the set, and creates
+// its index then.
+func TestMongoStartsWhileServerDown(t *testing.T) {
+	srv := registrytest.NewServer(t)
+	if srv.Real {
+		t.Skip("needs a MongoDB the test can stop")
+	}
+	coll := testCollection(t, srv)
+	mustPing(t, coll, "web", "http://127.0.0.1:3001", time.Now(), int32(5000))
+	srv.Stop()
+	metrics := &Metrics{}
+	m, logs := newTestMongo(t, srv, MongoConfig{Metrics: metrics, QueryTimeout: 300 * time.Millisecond})
+	w := startWatch(t, m, "web")
+	eventually(t, 10*time.Second, "failure logged", containsLog(logs, "discovery query failed"))
+	w.quiet(0, "server down from the start")
+	srv.Restart()
+	w.waitFor([]string{"tcp://127.0.0.1:3001"}, 15*time.Second)
+	eventually(t, 5*time.Second, "index created", func() bool { return hasDiscoveryIndex(t, coll) })
+	if strings.Contains(logs.String(), "cannot create the discovery index") {
+		t.Errorf("index creation given up while the server was down:\n%s", logs.String())
+	}
 }
