@@ -1,21 +1,23 @@
+//go:build linux
+
 package sniff
 
 import (
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// threadCPU is the CPU time of the calling thread (getrusage
-// RUSAGE_THREAD).
+// threadCPU is the CPU time of the calling thread, to the nanosecond
+// (CLOCK_THREAD_CPUTIME_ID; getrusage counts in scheduler ticks).
 func threadCPU() time.Duration {
-	const rusageThread = 1
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // cpuTimer measures what a benchmark's loop costs in CPU time, reported as
