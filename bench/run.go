@@ -133,45 +133,54 @@ func run(ctx context.Context, o options) error {
 	started := time.Now()
 	var records []*record
 	for round := 1; round <= p.Rounds && ctx.Err() == nil; round++ {
-		// Rotate the order each round so no target always runs first,
-		// right after the backends are fresh, or last.
-		order := slices.Clone(o.targets)
-		k := (round - 1) % len(order)
-		order = append(order[k:], order[:k]...)
-		for _, t := range order {
-			if ctx.Err() != nil {
-				break
-			}
+		// Each round starts every balancer fresh, then runs each scenario
+		// through all targets back to back, so the targets of one
+		// scenario meet nearly the same conditions on a shared machine;
+		// the order rotates with the round and the scenario so that no
+		// target is always first or last.
+		running := map[string]*running{}
+		for _, t := range o.targets {
 			rt, err := e.startTarget(t)
 			if err != nil {
 				logf("round %d: %s did not start: %v", round, t, err)
-				notes[t] = "did not start: " + firstLine(err.Error())
-				for _, st := range p.Steps {
-					records = append(records, &record{Round: round, Target: t, Scenario: st.name(), Invalid: "target did not start"})
-				}
+				notes[t] += fmt.Sprintf("did not start in round %d: %s\n", round, firstLine(err.Error()))
 				continue
 			}
-			for _, st := range p.Steps {
+			running[t] = rt
+		}
+		for si, st := range p.Steps {
+			order := slices.Clone(o.targets)
+			k := (round - 1 + si) % len(order)
+			order = append(order[k:], order[:k]...)
+			for _, t := range order {
 				if ctx.Err() != nil {
 					break
 				}
-				if rt.proc != nil {
+				rt := running[t]
+				if rt != nil && rt.proc != nil {
 					if gone, perr := rt.proc.exited(); gone {
 						// A crashed balancer is news, not noise: note it,
 						// and restart it so the next scenarios still run.
 						msg := fmt.Sprintf("exited in round %d before %s: %v; log tail: %s", round, st.name(), perr, tail(rt.proc.log.Name(), 3))
 						logf("%s %s", t, msg)
 						notes[t] += msg + "\n"
-						if rt, err = e.startTarget(t); err != nil {
-							notes[t] += "restart failed: " + err.Error() + "\n"
-							break
+						rt, err = e.startTarget(t)
+						if err != nil {
+							notes[t] += "restart failed: " + firstLine(err.Error()) + "\n"
 						}
+						running[t] = rt
 					}
+				}
+				if rt == nil {
+					records = append(records, &record{Round: round, Target: t, Scenario: st.name(), Invalid: "target did not start"})
+					continue
 				}
 				rec := e.measure(ctx, rt, st, round)
 				records = append(records, rec)
 				logf("round %d %-8s %s", round, t, rec.line())
 			}
+		}
+		for _, rt := range running {
 			rt.stop()
 		}
 	}
