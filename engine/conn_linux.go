@@ -64,7 +64,7 @@ func newConn(l *loop, fd int) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // fails harmlessly on UNIX sockets
 	l.nconns++
 	l.track(&c.cli)
-	c.h = newHTTPState()
+	c.h = l.getHTTP()
 	l.arm(c, timerHeader)
 	l.setInterest(&c.cli, unix.EPOLLIN)
 }
@@ -401,7 +401,8 @@ func (c *conn) close(reset bool) {
 	c.closeBackend()
 	c.l.closeSock(&c.cli)
 	c.releaseFlow(&c.up)
-	c.dial, c.h = nil, nil
+	c.dropDial()
+	c.dropHTTP()
 	c.phase = phClosed
 	c.l.nconns--
 	c.l.s.stats.active.Add(-1)
@@ -439,7 +440,7 @@ func (c *conn) fail(status int) {
 		c.member.Release()
 		c.member = nil
 	}
-	c.dial = nil
+	c.dropDial()
 	c.status = status
 	c.phase = phFailing
 	c.l.disarm(c)
@@ -454,7 +455,7 @@ func (c *conn) sendError() {
 	c.down.pre = errorResponse(c.status)
 	c.releaseFlow(&c.up)
 	c.up.eof = false
-	c.h = nil
+	c.dropHTTP()
 	c.phase = phLinger
 }
 

@@ -25,7 +25,8 @@ type backendAddr struct {
 // startConnect connects to the first candidate that accepts; runs on the
 // loop. cands is copied.
 func (c *conn) startConnect(cands []*affinity.Member) {
-	c.dial = &dialState{cands: append([]*affinity.Member(nil), cands...)}
+	c.dial = c.l.getDial()
+	c.dial.cands = append(c.dial.cands, cands...)
 	c.phase = phConnecting
 	c.connectNext()
 }
@@ -132,10 +133,10 @@ func (c *conn) connected() {
 	l := c.l
 	l.s.stats.backendConnects.Add(1)
 	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c.dial = nil
+	c.dropDial()
 	if c.tunnel {
 		c.phase = phTunnel
-		c.h = nil
+		c.dropHTTP()
 		l.s.stats.tunnels.Add(1)
 	} else {
 		c.phase = phHTTP

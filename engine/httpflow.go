@@ -53,7 +53,56 @@ type reqInfo struct {
 	length  int64
 }
 
-func newHTTPState() *httpState { return &httpState{} }
+// maxFreeStates bounds the per-loop free lists of HTTP and dial states.
+const maxFreeStates = 1024
+
+// getHTTP returns a zeroed httpState from the loop's free list. States are
+// recycled because a connection that upgrades drops its state at once:
+// garbage from thousands of upgrades would otherwise grow the heap (and
+// the RSS) of a balancer holding idle WebSockets.
+func (l *loop) getHTTP() *httpState {
+	if n := len(l.freeHTTP); n > 0 {
+		h := l.freeHTTP[n-1]
+		l.freeHTTP = l.freeHTTP[:n-1]
+		return h
+	}
+	return &httpState{}
+}
+
+// dropHTTP returns c's HTTP state to the free list; c.h must not be used
+// afterwards (callers holding it return right away).
+func (c *conn) dropHTTP() {
+	if c.h == nil {
+		return
+	}
+	*c.h = httpState{}
+	if len(c.l.freeHTTP) < maxFreeStates {
+		c.l.freeHTTP = append(c.l.freeHTTP, c.h)
+	}
+	c.h = nil
+}
+
+func (l *loop) getDial() *dialState {
+	if n := len(l.freeDial); n > 0 {
+		d := l.freeDial[n-1]
+		l.freeDial = l.freeDial[:n-1]
+		return d
+	}
+	return &dialState{}
+}
+
+func (c *conn) dropDial() {
+	d := c.dial
+	if d == nil {
+		return
+	}
+	clear(d.cands)
+	*d = dialState{cands: d.cands[:0]}
+	if len(c.l.freeDial) < maxFreeStates {
+		c.l.freeDial = append(c.l.freeDial, d)
+	}
+	c.dial = nil
+}
 
 func (h *httpState) resetDown() {
 	h.downSt = stHead
@@ -340,7 +389,7 @@ func (c *conn) becomeTunnel() {
 	if c.up.p < c.up.w {
 		c.up.p = c.up.w // bytes the client sent after its upgrade request
 	}
-	c.h = nil
+	c.dropHTTP()
 }
 
 // route picks the backend for the head in stRoute: the current backend

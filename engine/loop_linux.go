@@ -57,6 +57,9 @@ type loop struct {
 
 	addrs map[string]backendAddr // resolved backend endpoints
 
+	freeHTTP []*httpState // see getHTTP
+	freeDial []*dialState
+
 	lastWarn int64 // l.now of the last warn; see warn
 }
 
