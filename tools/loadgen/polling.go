@@ -14,8 +14,9 @@ import (
 // session's; it is counted in Result.Misroutes, not Errors.
 var errMisroute = errors.New("misroute")
 
-// maxPolls bounds the polls that wait for one echo.
-const maxPolls = 5
+// maxPolls bounds the polls that wait for one echo; with the back-off after
+// refusals, about a second.
+const maxPolls = 10
 
 // closeAnotherConnection is the SockJS close code for a poll refused because
 // another one is attached to the session.
@@ -129,6 +130,7 @@ func (c *pollClient) step(sess *session) error {
 	}
 	// The echo of the previous send, "<home>:<path>#<seq-1>".
 	want := sess.path + "#" + strconv.Itoa(sess.seq-1)
+	refused := 0
 	for range maxPolls { // a heartbeat or a refusal ends a poll without data
 		resp, err := c.do(sess.path+"/xhr", nil)
 		if err != nil {
@@ -151,8 +153,12 @@ func (c *pollClient) step(sess *session) error {
 			// sockjs-go detaches a finished poll's receiver on another
 			// goroutine, so a poll that follows quickly can find it still
 			// attached and be refused; the session and its queued echo
-			// are intact, so poll again, as the backend asks.
+			// are intact. Nothing tells a client when the server's
+			// goroutine has run, so back off (1, 2, 4 … ms; on a loaded
+			// machine it can take a while) and poll again.
 			c.s.add(&c.s.retries, 1)
+			time.Sleep(time.Millisecond << refused)
+			refused++
 			continue
 		case f.Type == FrameArray:
 			return checkEcho(f.Messages, sess.home, want)
