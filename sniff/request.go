@@ -158,10 +158,12 @@ func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
 			switch {
 			case buf[p] == '\n':
 				s.requestLine(sc, buf, p, p)
-			case buf[p] == '\r' && p+1 < len(buf) && buf[p+1] == '\n':
+			case buf[p] == '\r' && p+1 < end && buf[p+1] == '\n':
 				s.requestLine(sc, buf, p, p+1)
-			case buf[p] == '\r' && p+1 == len(buf):
-				sc.pos = int32(p) // look at the CR again with the next byte
+			case buf[p] == '\r' && p+1 == end:
+				// What follows the CR decides, but it is not here yet, or
+				// it is past the bound (and so is the line's end).
+				sc.pos = int32(p)
 				if len(buf) >= bound {
 					return s.lineTooLong(sc, req)
 				}
@@ -170,12 +172,22 @@ func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
 				s.badRequestLine(sc, buf, p)
 			}
 		case stFields:
-			if s.requestFields(sc, buf) {
-				if len(buf) >= s.maxHead {
-					sc.fail(431)
-					continue
+			for sc.state == stFields {
+				switch res, ce, lf := sc.nextField(buf); res {
+				case fieldMore:
+					if len(buf) >= s.maxHead {
+						sc.fail(431)
+						break
+					}
+					return NeedMore
+				case fieldLine:
+					s.requestField(sc, buf, ce, lf)
+				case fieldEnd:
+					sc.headLen = int32(lf + 1)
+					s.endRequest(sc, buf)
+				default:
+					sc.fail(400)
 				}
-				return NeedMore
 			}
 		case stTLS:
 			if st := s.tls(sc, buf); st == NeedMore {
@@ -262,92 +274,21 @@ func (s *Sniffer) requestLine(sc *Scan, buf []byte, ce, lf int) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// requestFields reads field lines until the head ends, a line is refused,
-// or buf ends inside a line (it then reports true). It does what
-// nextField does (see there for the rules), with the dispatch to
-// requestField, in one loop with the positions in locals: it runs for
-// every line of every request.
-func (s *Sniffer) requestFields(sc *Scan, buf []byte) (more bool) {
-	p, ls, nameEnd := int(sc.pos), int(sc.line), int(sc.nameEnd)
-	for {
-		if nameEnd <= ls { // in the name
-			if p == ls {
-				if p >= len(buf) {
-					return true
-				}
-				if c := buf[p]; c == '\n' || c == '\r' {
-					if c == '\r' {
-						if p+1 >= len(buf) {
-							return true
-						}
-						if buf[p+1] != '\n' {
-							sc.fail(400)
-							return false
-						}
-						p++
-					}
-					sc.headLen = int32(p + 1)
-					s.endRequest(sc, buf)
-					return false
-				}
-			}
-			p += tokenEnd(buf[p:])
-			if p == len(buf) {
-				sc.pos = int32(p)
-				return true
-			}
-			// Not a colon: obs-fold, whitespace before the colon, a byte
-			// that is not a tchar, no colon at all.
-			if buf[p] != ':' || p == ls {
-				sc.fail(400)
-				return false
-			}
-			nameEnd = p
-			sc.nameEnd = int32(p)
-			p++
-		}
-		// The value ends at its first control byte other than a tab,
-		// which must be its line end.
-		i := ctlIndex(buf[p:])
-		for i >= 0 && buf[p+i] == '\t' {
-			p += i + 1
-			i = ctlIndex(buf[p:])
-		}
-		if i < 0 {
-			sc.pos = int32(len(buf))
-			return true
-		}
-		p += i
-		ce, lf := p, p
-		if buf[p] == '\r' {
-			if p+1 >= len(buf) {
-				sc.pos = int32(p)
-				return true
-			}
-			lf++
-		}
-		if buf[lf] != '\n' {
-			sc.fail(400)
-			return false
-		}
-		if n := nameEnd - ls; n < 64 && kindLengths>>n&1 != 0 {
-			if kind := fieldKind(buf[ls:nameEnd]); kind != hOther {
-				sc.line = int32(ls)
-				s.requestField(sc, buf, kind, ce, lf)
-				if sc.state != stFields {
-					return false
-				}
-			}
-		}
-		ls, p = lf+1, lf+1
-		sc.line, sc.pos = int32(ls), int32(ls)
+// requestField acts on the field line nextField found (name
+// buf[sc.line:sc.nameEnd], content ending at ce, LF at lf), and moves to
+// the next line. Most lines are of no interest: their name's length says so
+// without a look at the name.
+func (s *Sniffer) requestField(sc *Scan, buf []byte, ce, lf int) {
+	ls, nameEnd := int(sc.line), int(sc.nameEnd)
+	sc.next(lf)
+	if n := nameEnd - ls; n >= 64 || kindLengths>>n&1 == 0 {
+		return
 	}
-}
-
-// requestField acts on a field line of a kind the sniffer cares about:
-// name buf[sc.line:sc.nameEnd], content ending at ce, LF at lf.
-func (s *Sniffer) requestField(sc *Scan, buf []byte, kind, ce, lf int) {
-	vs, ve := trimBounds(buf, int(sc.nameEnd)+1, ce)
+	kind := fieldKind(buf[ls:nameEnd])
+	if kind == hOther {
+		return
+	}
+	vs, ve := trimBounds(buf, nameEnd+1, ce)
 	v := buf[vs:ve]
 	switch kind {
 	case hHost:

@@ -303,6 +303,11 @@ func TestRequestLimits(t *testing.T) {
 		{"request line one past", line(101) + "\r\nHost: a\r\n\r\n", Invalid, 414},
 		{"request line one past, bare LF", line(101) + "\nHost: a\r\n\r\n", Invalid, 414},
 		{"request line long, unfinished", line(300), Invalid, 414},
+		// The CR that would end a 101-byte line is the last byte the line
+		// may have: what follows it is past the limit and decides nothing.
+		{"CR just past the limit, then junk", line(101) + "\rX\r\n\r\n", Invalid, 414},
+		{"CR just past the limit, then LF", line(101) + "\r\nHost: a\r\n\r\n", Invalid, 414},
+		{"CR at the limit, then junk", line(100) + "\rX\r\nHost: a\r\n\r\n", Invalid, 400},
 		{"long method", strings.Repeat("G", 200), Invalid, 414},
 		{"head at the limit", "GET / HTTP/1.1\r\nHost: a\r\n" + field(1024-25-2-2) + "\r\n", Done, 0},
 		{"head one past", "GET / HTTP/1.1\r\nHost: a\r\n" + field(1024-25-2-1) + "\r\n", Invalid, 431},
