@@ -96,9 +96,10 @@
 // the last set stays in force; the failure is logged once when it starts
 // and once when it ends, and Metrics counts it (l4lb_registry_failing,
 // l4lb_registry_staleness_seconds). A query that succeeds but finds no
-// live endpoint never replaces a non-empty set, and for Grace after a
-// failure ends endpoints are only added, not removed: after an outage the
-// instances themselves may not have been able to heartbeat.
+// live endpoint never replaces a non-empty set, and after a failure ends
+// endpoints are only added, not removed, for as long as it lasted (at
+// most Grace): during an outage the instances themselves may not have
+// been able to heartbeat.
 //
 // Optionally (MongoConfig.DeleteStaleAfter, off by default) a watch
 // deletes its service's documents that have been stale that long.

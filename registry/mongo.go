@@ -189,9 +189,10 @@ func (m *Mongo) Close(ctx context.Context) error {
 // counted in Metrics). A query that succeeds but finds no live endpoint
 // never replaces a non-empty set: an empty set cannot serve anyone, while
 // the last known one may (this is what happens after an outage that also
-// kept the instances from heartbeating). For the same reason, for Grace
-// after a failure ends, endpoints are only added, not removed, giving
-// instances time to heartbeat again.
+// kept the instances from heartbeating). For the same reason, after a
+// failure ends, endpoints are only added, not removed, for as long as the
+// failure lasted (at most Grace), giving instances time to heartbeat
+// again.
 func (m *Mongo) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
 	w := &mongoWatch{m: m, service: service, update: update, log: m.log.With("service", service)}
 	return w.run(ctx)
@@ -304,7 +305,11 @@ func (w *mongoWatch) poll(ctx context.Context) {
 	if w.failing {
 		w.failing = false
 		m.cfg.Metrics.setFailing(-1)
-		w.holdUntil = now.Add(m.cfg.Grace)
+		// Instances heartbeat again within a pingInterval of MongoDB's
+		// return, and only an outage about as long as the grace can have
+		// made live ones look stale: hold removals as long as the
+		// failure lasted, at most Grace, so that a blip costs little.
+		w.holdUntil = now.Add(min(m.cfg.Grace, now.Sub(w.failedAt)))
 		w.log.Info("discovery query works again", "failed_for", now.Sub(w.failedAt).Round(time.Millisecond))
 	}
 	w.apply(w.liveSet(docs, now), now)

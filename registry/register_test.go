@@ -20,7 +20,7 @@ import (
 // findDoc returns the document of endpoint, or nil.
 func findDoc(t *testing.T, coll *mongo.Collection, endpoint string) bson.M {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	var doc bson.M
 	err := coll.FindOne(ctx, bson.D{{Key: "endpoint", Value: endpoint}}).Decode(&doc)
@@ -73,7 +73,7 @@ func TestRegister(t *testing.T) {
 				})
 			}()
 			var doc bson.M
-			eventually(t, 5*time.Second, "document written", func() bool { doc = findDoc(t, coll, tt.endpoint); return doc != nil })
+			eventually(t, patience, "document written", func() bool { doc = findDoc(t, coll, tt.endpoint); return doc != nil })
 			sum := sha1.Sum([]byte(tt.endpoint))
 			want := map[string]any{
 				"serviceName": "web", "endpoint": tt.endpoint, "endpointHash": hex.EncodeToString(sum[:]),
@@ -88,12 +88,12 @@ func TestRegister(t *testing.T) {
 			if !ok {
 				t.Fatalf("document timestamp = %#v; want a BSON date", doc["timestamp"])
 			}
-			eventually(t, 5*time.Second, "timestamp moves", func() bool {
+			eventually(t, patience, "timestamp moves", func() bool {
 				return findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime) > ts
 			})
 
 			tt.fail()
-			eventually(t, 5*time.Second, "check failure logged", containsLog(logs, "health check failed"))
+			eventually(t, patience, "check failure logged", containsLog(logs, "health check failed"))
 			ts = findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime)
 			time.Sleep(5 * interval) // no signal for a heartbeat that does not happen
 			if got := findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime); got != ts {

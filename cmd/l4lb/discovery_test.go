@@ -238,20 +238,20 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 	startRegister(t, srv.URL, b2.url)
 	startRegister(t, srv.URL, b3.url)
 	bal := startServe(t, "--discovery", srv.URL, "--service", "web")
-	bal.waitServed(t, 20*time.Second, "b1", "b2", "b3")
+	bal.waitServed(t, 30*time.Second, "b1", "b2", "b3")
 
 	started := time.Now()
 	p4 := startRegister(t, srv.URL, b4.url)
 	// Registered: the sidecar logs its first successful heartbeat.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(p4.out.String(), "msg=heartbeating") {
 		if time.Now().After(deadline) {
-			t.Fatalf("l4lb register b4: no heartbeat within 10s:\n%s", p4.out.String())
+			t.Fatalf("l4lb register b4: no heartbeat within 30s:\n%s", p4.out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	registered := time.Now()
-	servedAt := bal.waitServed(t, 10*time.Second, "b4")
+	servedAt := bal.waitServed(t, 30*time.Second, "b4")
 	t.Logf("a fourth instance received new keyless connections %v after it registered (%v after its l4lb register started)",
 		servedAt.Sub(registered), servedAt.Sub(started))
 	if took := servedAt.Sub(registered); took > 2*time.Second {
@@ -266,7 +266,7 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 	p1.terminate()
 	p1.wait(t)
 	// The balancer logs each new set; the next one must be b2, b3, b4.
-	line := bal.waitLog(t, offset, regexp.MustCompile(`msg="backend set"`), 10*time.Second)
+	line := bal.waitLog(t, offset, regexp.MustCompile(`msg="backend set"`), 30*time.Second)
 	for _, b := range []*namedBackend{b2, b3, b4} {
 		if !strings.Contains(line, b.endpoint()) {
 			t.Errorf("set after b1 deregistered lacks %s: %s", b.name, line)
@@ -315,11 +315,11 @@ func TestDiscoveryFailStatic(t *testing.T) {
 		startRegister(t, srv.URL, b.url)
 	}
 	bal := startServe(t, "--discovery", srv.URL, "--service", "web")
-	bal.waitServed(t, 20*time.Second, "b1", "b2", "b3")
+	bal.waitServed(t, 30*time.Second, "b1", "b2", "b3")
 
 	offset := len(bal.log.String())
 	srv.Stop()
-	bal.waitLog(t, offset, regexp.MustCompile(`discovery query failed`), 20*time.Second)
+	bal.waitLog(t, offset, regexp.MustCompile(`discovery query failed`), 30*time.Second)
 	served := map[string]int{}
 	for range 60 {
 		name, err := bal.get(t)
@@ -334,6 +334,6 @@ func TestDiscoveryFailStatic(t *testing.T) {
 
 	srv.Restart()
 	startRegister(t, srv.URL, b4.url)
-	bal.waitServed(t, 30*time.Second, "b4")
-	bal.waitLog(t, offset, regexp.MustCompile(`discovery query works again`), 10*time.Second)
+	bal.waitServed(t, 60*time.Second, "b4")
+	bal.waitLog(t, offset, regexp.MustCompile(`discovery query works again`), 30*time.Second)
 }
