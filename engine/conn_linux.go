@@ -233,8 +233,16 @@ func (c *conn) read(f *flow, src, dst *sock, up bool) bool {
 		f.eof = true
 		src.canRead = false
 		return true
-	default: // reset or socket error: pass the reset on
-		c.abort(src)
+	default:
+		if src == &c.be && c.phase == phHTTP && !c.h.reqPending && f.p == f.w {
+			// An idle keep-alive backend connection was reset (a
+			// backend restart): the client owes nothing and is owed
+			// nothing, so only the backend side goes, as on EOF.
+			f.eof = true
+			src.canRead = false
+			return true
+		}
+		c.abort(src) // pass the reset on
 		return false
 	}
 }

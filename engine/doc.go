@@ -63,7 +63,9 @@
 // connection never holds more than one buffer or pipe per direction
 // whatever its peers do, and TCP flow control pushes back on the fast
 // peer. An idle connection holds no buffer, no pipe and no HTTP state: its
-// two sockets and about 400 bytes of state.
+// two sockets and a 336-byte struct. TestIdleScale measures about 0.8 KiB
+// of balancer RSS per idle upgraded connection (5000 connections, 2 fds
+// each), against 3.3-4.7 KiB for HAProxy on this machine.
 //
 // Half-close is propagated (a FIN from one side becomes shutdown(SHUT_WR)
 // on the other once the bytes before it are delivered); a reset is

@@ -150,3 +150,42 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("Stats().IdleTimeouts = %d; want 1", st.IdleTimeouts)
 	}
 }
+
+// TestBackendClosesIdleKeepAlive: a backend that closes (or resets) its
+// idle keep-alive connection does not cost the client its connection; the
+// next request connects again.
+func TestBackendClosesIdleKeepAlive(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
+			backend := startPeerServer(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				if _, err := readHead(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if reset {
+					c.(*net.TCPConn).SetLinger(0)
+				}
+				c.Close()
+			})
+			s := startServer(t, Config{Balancer: newBalancer(t, backend)})
+			c := dial(t, s.Addrs()[0])
+			br := bufio.NewReader(c)
+			for i := 0; i < 3; i++ {
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if string(body) != "ok" {
+					t.Fatalf("request %d body = %q; want ok", i, body)
+				}
+				time.Sleep(200 * time.Millisecond) // let the backend's close arrive before the next request
+			}
+			if st := s.Stats(); st.BackendConnects != 3 {
+				t.Errorf("BackendConnects = %d; want 3 (one per request)", st.BackendConnects)
+			}
+		})
+	}
+}
