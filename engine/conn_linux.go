@@ -58,7 +58,9 @@ type flow struct {
 func (f *flow) pending() bool { return len(f.pre) > 0 || f.r < f.p || f.inPipe > 0 }
 
 func newConn(l *loop, fd int) {
-	c := &conn{l: l, cli: sock{fd: fd}, be: sock{fd: -1}}
+	// A fresh socket is writable: the first response goes out without
+	// waiting for an EPOLLOUT round trip.
+	c := &conn{l: l, cli: sock{fd: fd, canWrite: true}, be: sock{fd: -1}}
 	c.cli.c, c.be.c = c, c
 	c.up.pipe, c.down.pipe = pipe{-1, -1}, pipe{-1, -1}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // fails harmlessly on UNIX sockets
@@ -85,7 +87,7 @@ func (c *conn) event(s *sock) {
 
 // maxSteps bounds the work done for one connection per event so that a
 // fast pair cannot starve the loop's other connections; level-triggered
-// epoll brings it back.
+// epoll or the loop's ready list (see run) brings it back.
 const maxSteps = 16
 
 // run moves bytes both ways until nothing more can be done now, then
