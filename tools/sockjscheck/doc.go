@@ -1,0 +1,31 @@
+// Command sockjscheck runs real SockJS peers through l4lb and through HAProxy
+// and counts the sessions that complete, transport by transport. It is the
+// rerunnable form of the experiment in docs/ARCHITECTURE.md ("Every request
+// is routed"): sockjs-client 1.6.1 shares keep-alive connections between
+// sessions, so a balancer that routes only the first request of a connection
+// sends later sessions' requests to the wrong backend and they fail.
+//
+// Usage, from the repository root (needs node, npm, haproxy; installs the
+// pinned npm packages and the Debian haproxy package when missing):
+//
+//	go run ./tools/sockjscheck
+//	go run ./tools/sockjscheck -sessions 20 -l4lb-log-level debug
+//
+// It starts three sockjs-node 0.3.24 echo backends (each echo is
+// "<name>:<message>"), builds and starts l4lb, and starts HAProxy in http
+// mode (balance uri depth 3, hash-type consistent) as the reference. For each
+// target (one backend directly, HAProxy, l4lb) and each transport it runs
+// sockjs-client in Node with a small keep-alive pool shared by concurrent
+// sessions; a session completes when every message it sends comes back from
+// one backend. It prints "transport | direct | haproxy | l4lb" and exits 1
+// when l4lb completes fewer sessions than HAProxy for any transport, 2 when
+// the check itself could not run.
+//
+// Everything listens on 127.0.0.1. Every wait has a deadline and every
+// process it starts is killed at the end, on failure and on SIGINT too. The
+// run directory (printed at the end) keeps the backends' request logs split
+// per run, "<backend> <client port> <method> <url> <status>", which show
+// where each request of a failed session went.
+//
+// Not a test: CI's go test ./... does not run it, since it needs npm.
+package main

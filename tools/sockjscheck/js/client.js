@@ -1,0 +1,134 @@
+// Runs SockJS sessions with the real sockjs-client 1.6.1 in Node and prints
+// one JSON line with the outcome.
+//
+// usage: node client.js '<json config>'
+//   {url, transport, sessions, concurrency, messages, maxSockets,
+//    sessionTimeoutMs, traceFile}
+//
+// traceFile gets one line per HTTP request the client made:
+// "<start ms> <end ms|-> <session> <socket id> <local port> <method> <path> <status|error>",
+// to set beside the backends' request logs (their client port is our local port).
+//
+// sockjs-client's Node XHR driver (lib/transport/driver/xhr.js) and the
+// eventsource package both call http.request without an agent, so they use
+// http.globalAgent. Replacing it with a keep-alive agent with few sockets
+// makes concurrent sessions share connections the way browser tabs share a
+// per-host pool. The websocket transport (faye-websocket) dials its own
+// connection and shares nothing.
+'use strict';
+const http = require('http');
+const fs = require('fs');
+const crypto = require('crypto');
+
+const cfg = JSON.parse(process.argv[2]);
+http.globalAgent = new http.Agent({ keepAlive: true, maxSockets: cfg.maxSockets });
+const SockJS = require('sockjs-client');
+
+// Trace which sessions each pooled socket carried, to prove sharing.
+const sockIds = new WeakMap();
+const sockSessions = new Map(); // socket id -> Set of session ids ('-' if none)
+let requests = 0;
+let reused = 0;
+const trace = [];
+const t0 = Date.now();
+const origRequest = http.request;
+http.request = function tracedRequest(...args) {
+  const req = origRequest.apply(this, args);
+  const m = /\/sockjs\/[^/]+\/([^/]+)\//.exec(req.path || '');
+  const session = m ? m[1] : '-';
+  const t = { start: Date.now() - t0, end: '-', session, sock: '-', port: '-', method: req.method, path: req.path, status: 'pending' };
+  trace.push(t);
+  requests++;
+  req.on('socket', (s) => {
+    let id = sockIds.get(s);
+    if (id === undefined) {
+      id = sockSessions.size + 1;
+      sockIds.set(s, id);
+      sockSessions.set(id, new Set());
+    } else {
+      reused++;
+    }
+    sockSessions.get(id).add(session);
+    t.sock = id;
+    const port = () => { t.port = s.localPort; };
+    if (s.localPort) port(); else s.once('connect', port);
+  });
+  req.on('response', (res) => {
+    t.status = res.statusCode + '-headers';
+    res.on('end', () => { t.status = String(res.statusCode); t.end = Date.now() - t0; });
+  });
+  req.on('error', (e) => { t.status = 'error:' + e.code; t.end = Date.now() - t0; });
+  return req;
+};
+
+function runSession(i) {
+  return new Promise((resolve) => {
+    // Our own session ids (sockjs-client's format: 8 of [a-z0-9]) so that
+    // failures can be looked up in the traces.
+    const id = crypto.randomBytes(8).toString('hex').slice(0, 8);
+    const sock = new SockJS(cfg.url, null, { transports: [cfg.transport], sessionId: () => id });
+    let backend = null;
+    let sent = 0;
+    let done = false;
+    const finish = (err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try { sock.close(); } catch (e) { /* already closed */ }
+      resolve({ ok: !err, err: err ? `${id}: ${err}` : '', backend: backend || '' });
+    };
+    const timer = setTimeout(() => finish(`timeout after ${Math.max(sent - 1, 0)} echoes`), cfg.sessionTimeoutMs);
+    const send = () => { sent++; sock.send(`s${i}m${sent}`); };
+    sock.onopen = () => {
+      if (sock.transport !== cfg.transport) return finish(`opened with transport ${sock.transport}`);
+      send();
+    };
+    sock.onmessage = (e) => {
+      const at = String(e.data).indexOf(':');
+      const name = e.data.slice(0, at);
+      const msg = e.data.slice(at + 1);
+      if (msg !== `s${i}m${sent}`) return finish(`unexpected echo ${JSON.stringify(e.data)}`);
+      if (backend === null) backend = name;
+      if (name !== backend) return finish(`echo from ${name} after ${backend}`);
+      if (sent === cfg.messages) return finish(null);
+      send();
+    };
+    sock.onclose = (e) => finish(`closed ${e.code} ${e.reason} after ${Math.max(sent - 1, 0)} echoes`);
+  });
+}
+
+async function main() {
+  const results = new Array(cfg.sessions);
+  let next = 0;
+  const worker = async () => {
+    while (next < cfg.sessions) {
+      const i = next++;
+      results[i] = await runSession(i);
+    }
+  };
+  await Promise.all(Array.from({ length: cfg.concurrency }, worker));
+  let shared = 0;
+  for (const set of sockSessions.values()) {
+    set.delete('-');
+    if (set.size >= 2) shared++;
+  }
+  const out = {
+    transport: cfg.transport,
+    completed: results.filter((r) => r.ok).length,
+    sessions: cfg.sessions,
+    sockets: sockSessions.size,
+    requests,
+    reusedRequests: reused,
+    sharedSockets: shared,
+    failures: results.filter((r) => !r.ok).map((r) => r.err),
+    backends: results.map((r) => r.backend),
+  };
+  if (cfg.traceFile) {
+    fs.writeFileSync(cfg.traceFile, trace.map((t) =>
+      `${t.start} ${t.end} ${t.session} ${t.sock} ${t.port} ${t.method} ${t.path} ${t.status}`).join('\n') + '\n');
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+  // Pooled keep-alive sockets and closing sessions must not hold the exit.
+  process.exit(0);
+}
+main();

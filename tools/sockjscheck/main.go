@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The Node peers; written into the npm directory so that require() finds
+// the pinned packages.
+//
+//go:embed js
+var jsFiles embed.FS
+
+type options struct {
+	sessions       int
+	concurrency    int
+	messages       int
+	maxSockets     int
+	sessionTimeout time.Duration
+	total          time.Duration
+	transports     []string
+	targets        []string
+	npmDir         string
+	l4lbLogLevel   string
+}
+
+func main() {
+	var o options
+	var transports, targets string
+	flag.IntVar(&o.sessions, "sessions", 20, "sessions per transport and target")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "sessions open at once, sharing one keep-alive pool (like browser tabs)")
+	flag.IntVar(&o.messages, "messages", 5, "messages each session sends; each must be echoed by one backend")
+	flag.IntVar(&o.maxSockets, "max-sockets", 6, "keep-alive pool size of the Node client (a browser's per-host limit is 6)")
+	flag.DurationVar(&o.sessionTimeout, "session-timeout", 6*time.Second, "a session that has not got every echo by then has failed")
+	flag.DurationVar(&o.total, "timeout", 4*time.Minute, "deadline of the whole check, setup included")
+	flag.StringVar(&transports, "transports", "xhr-polling,xhr-streaming,eventsource,websocket", "sockjs-client transports to check, comma separated")
+	flag.StringVar(&targets, "targets", strings.Join(targetNames, ","), "targets to check, comma separated")
+	flag.StringVar(&o.npmDir, "npm-dir", filepath.Join(os.TempDir(), "sockjscheck-npm"), "where the pinned npm packages are installed")
+	flag.StringVar(&o.l4lbLogLevel, "l4lb-log-level", "warn", "l4lb --log-level (debug shows every routing decision in the run directory's l4lb.log)")
+	flag.Parse()
+	o.transports = strings.Split(transports, ",")
+	o.targets = strings.Split(targets, ",")
+	os.Exit(run(o))
+}
+
+// run returns the exit status: 0 when l4lb completes at least as many
+// sessions as HAProxy for every transport, 1 when it does not, 2 when the
+// check could not run.
+func run(o options) int {
+	ctx, cancel := context.WithTimeout(context.Background(), o.total)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var ps procs
+	defer ps.killAll()
+
+	c := &check{o: o, ps: &ps, results: map[string]map[string]*clientResult{}}
+	err := c.run(ctx)
+	if c.naive != nil {
+		c.naive.close()
+	}
+	c.printTable()
+	if c.runDir != "" {
+		fmt.Printf("\nlogs: %s\n", c.runDir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+		return 2
+	}
+	status := 0
+	for _, t := range o.transports {
+		h, l := c.results["haproxy"][t], c.results["l4lb"][t]
+		if h != nil && l != nil && l.Completed < h.Completed {
+			fmt.Fprintf(os.Stderr, "sockjscheck: %s: l4lb completed %d/%d sessions, haproxy %d/%d\n", t, l.Completed, l.Sessions, h.Completed, h.Sessions)
+			status = 1
+		}
+	}
+	return status
+}
+
+// first-request is the negative control (see firstRequestProxy).
+var targetNames = []string{"direct", "haproxy", "l4lb", "first-request"}
+
+// check holds one run's state: where things listen, and what was measured.
+type check struct {
+	o       options
+	ps      *procs
+	naive   *firstRequestProxy
+	runDir  string
+	urls    map[string]string // target -> SockJS URL
+	logs    requestLogs
+	results map[string]map[string]*clientResult // target -> transport -> result
+}
+
+// clientResult is the JSON line js/client.js prints.
+type clientResult struct {
+	Transport      string   `json:"transport"`
+	Completed      int      `json:"completed"`
+	Sessions       int      `json:"sessions"`
+	Sockets        int      `json:"sockets"`
+	Requests       int      `json:"requests"`
+	ReusedRequests int      `json:"reusedRequests"`
+	SharedSockets  int      `json:"sharedSockets"`
+	Failures       []string `json:"failures"`
+	Backends       []string `json:"backends"`
+}
+
+func (c *check) run(ctx context.Context) error {
+	if err := ensureApt(ctx, map[string]string{"haproxy": "haproxy"}); err != nil {
+		return err
+	}
+	if err := ensureNPM(ctx, c.o.npmDir); err != nil {
+		return err
+	}
+	if err := writeJS(c.o.npmDir); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "sockjscheck-run-")
+	if err != nil {
+		return fmt.Errorf("create run dir: %w", err)
+	}
+	c.runDir = dir
+	if err := c.startAll(ctx); err != nil {
+		return err
+	}
+	for _, t := range c.o.transports {
+		for _, target := range c.o.targets {
+			if c.urls[target] == "" {
+				return fmt.Errorf("unknown target %q (known: %s)", target, strings.Join(targetNames, ", "))
+			}
+			if err := c.runClient(ctx, target, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeJS copies the embedded Node peers into dir.
+func writeJS(dir string) error {
+	entries, err := jsFiles.ReadDir("js")
+	if err != nil {
+		return fmt.Errorf("read embedded js: %w", err)
+	}
+	for _, e := range entries {
+		b, err := jsFiles.ReadFile("js/" + e.Name())
+		if err != nil {
+			return fmt.Errorf("read embedded js/%s: %w", e.Name(), err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+	}
+	return nil
+}
+
+// runClient runs js/client.js against one target with one transport and
+// records the result and the backends' request log lines of that run.
+func (c *check) runClient(ctx context.Context, target, transport string) error {
+	cfg, _ := json.Marshal(map[string]any{
+		"url":              c.urls[target],
+		"transport":        transport,
+		"sessions":         c.o.sessions,
+		"concurrency":      c.o.concurrency,
+		"messages":         c.o.messages,
+		"maxSockets":       c.o.maxSockets,
+		"sessionTimeoutMs": c.o.sessionTimeout.Milliseconds(),
+		"traceFile":        filepath.Join(c.runDir, target+"-"+transport+".client"),
+	})
+	rounds := (c.o.sessions + c.o.concurrency - 1) / c.o.concurrency
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(rounds)*c.o.sessionTimeout+30*time.Second)
+	defer cancel()
+	c.logs.mark()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(c.o.npmDir, "client.js"), string(cfg))
+	cmd.Dir = c.o.npmDir
+	cmd.Env = append(os.Environ(), "NODE_ENV=production")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("node client.js %s %s (%s): %w\n%s", target, transport, c.urls[target], err, stderr.String())
+	}
+	var r clientResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return fmt.Errorf("parse client.js output for %s %s: %w: %q", target, transport, err, out)
+	}
+	if c.results[target] == nil {
+		c.results[target] = map[string]*clientResult{}
+	}
+	c.results[target][transport] = &r
+
+	// Aborted requests are logged when their connection closes; give the
+	// backends a moment.
+	time.Sleep(300 * time.Millisecond)
+	lines, err := c.logs.cut()
+	if err != nil {
+		return err
+	}
+	runLog := filepath.Join(c.runDir, target+"-"+transport+".requests")
+	if err := os.WriteFile(runLog, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", runLog, err)
+	}
+	split := splitSessions(lines)
+	fmt.Fprintf(os.Stderr, "%-13s %-14s %2d/%d  pool: %d sockets, %d/%d requests on a reused socket, %d sockets carried >1 session; sessions split over backends: %d\n",
+		target, transport, r.Completed, r.Sessions, r.Sockets, r.ReusedRequests, r.Requests, r.SharedSockets, len(split))
+	if len(r.Failures) > 0 {
+		fmt.Fprintf(os.Stderr, "              first failure: %s\n", r.Failures[0])
+	}
+	if len(split) > 0 {
+		fmt.Fprintf(os.Stderr, "              e.g. %s\n", strings.Join(split[:min(3, len(split))], ", "))
+	}
+	return nil
+}
+
+// printTable prints completed sessions per transport and target; "-" where
+// nothing was measured.
+func (c *check) printTable() {
+	fmt.Printf("\n| transport | %s |\n|%s\n", strings.Join(targetNames, " | "), strings.Repeat("---|", len(targetNames)+1))
+	for _, t := range c.o.transports {
+		cells := []string{t}
+		for _, target := range targetNames {
+			if r := c.results[target][t]; r != nil {
+				cells = append(cells, fmt.Sprintf("%d/%d", r.Completed, r.Sessions))
+			} else {
+				cells = append(cells, "-")
+			}
+		}
+		fmt.Printf("| %s |\n", strings.Join(cells, " | "))
+	}
+}
+
+var errNoModule = errors.New("no go.mod of github.com/l4lb/l4lb in this directory or above")
