@@ -244,13 +244,13 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 	p4 := startRegister(t, srv.URL, b4.url)
 	// Registered: the sidecar logs its first successful heartbeat.
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p4.out.String(), "msg=heartbeating") {
+	for p4.out.marked(markRegistered).IsZero() {
 		if time.Now().After(deadline) {
 			t.Fatalf("l4lb register b4: no heartbeat within 30s:\n%s", p4.out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	registered := time.Now()
+	registered := p4.out.marked(markRegistered)
 	servedAt := bal.waitServed(t, 30*time.Second, "b4")
 	t.Logf("a fourth instance received new keyless connections %v after it registered (%v after its l4lb register started)",
 		servedAt.Sub(registered), servedAt.Sub(started))

@@ -21,17 +21,43 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(registrytest.Main(m)) }
 
-// syncBuffer collects a subprocess's output for failure messages.
+// syncBuffer collects a subprocess's output, and notes when each of its
+// marks first appears in it.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	marks []string
+	at    map[string]time.Time
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	for _, m := range s.marks {
+		if _, seen := s.at[m]; !seen && bytes.Contains(s.b.Bytes(), []byte(m)) {
+			if s.at == nil {
+				s.at = map[string]time.Time{}
+			}
+			s.at[m] = time.Now()
+		}
+	}
+	return n, err
 }
+
+// marked returns when mark appeared, or the zero time.
+func (s *syncBuffer) marked(mark string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at[mark]
+}
+
+// Marks in the sidecar's log: its first heartbeat is written (the
+// instance is registered), and its document is deleted.
+const (
+	markRegistered   = "msg=heartbeating"
+	markDeregistered = "msg=deregistered"
+)
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
@@ -50,7 +76,7 @@ type registerProc struct {
 // kills it when the test ends if it is still running.
 func startRegister(t *testing.T, discovery, endpoint string, args ...string) *registerProc {
 	t.Helper()
-	p := &registerProc{out: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &registerProc{out: &syncBuffer{marks: []string{markRegistered, markDeregistered}}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(l4lbBinary(t), append([]string{"register", "--service", "web", "--interval", "200ms", "--log-level", "debug"}, args...)...)
 	// Flags through the environment, as meteorhacks:cluster users set them.
 	p.cmd.Env = append(os.Environ(), "CLUSTER_DISCOVERY_URL="+discovery, "CLUSTER_ENDPOINT_URL="+endpoint)
@@ -92,8 +118,16 @@ func (p *registerProc) wait(t *testing.T) {
 type setWatcher struct {
 	mu     sync.Mutex
 	latest []string
-	at     time.Time // when latest arrived
+	at     time.Time            // when latest arrived
+	first  map[string]time.Time // when each endpoint was first in a set
 	change chan struct{}
+}
+
+// firstSeen returns when endpoint was first in a set, or the zero time.
+func (w *setWatcher) firstSeen(endpoint string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first[endpoint]
 }
 
 func watchDiscovery(t *testing.T, url string, grace time.Duration) *setWatcher {
@@ -107,7 +141,7 @@ func watchDiscovery(t *testing.T, url string, grace time.Duration) *setWatcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &setWatcher{change: make(chan struct{}, 1)}
+	w := &setWatcher{change: make(chan struct{}, 1), first: map[string]time.Time{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -117,8 +151,14 @@ func watchDiscovery(t *testing.T, url string, grace time.Duration) *setWatcher {
 			for i, b := range set {
 				eps[i] = b.Endpoint
 			}
+			now := time.Now()
 			w.mu.Lock()
-			w.latest, w.at = eps, time.Now()
+			w.latest, w.at = eps, now
+			for _, ep := range eps {
+				if _, ok := w.first[ep]; !ok {
+					w.first[ep] = now
+				}
+			}
 			w.mu.Unlock()
 			select {
 			case w.change <- struct{}{}:
@@ -174,25 +214,42 @@ func TestRegisterCommand(t *testing.T) {
 
 	started := time.Now()
 	pa := startRegister(t, srv.URL, a.URL, "--check", "http")
-	startRegister(t, srv.URL, b.URL, "--check", "tcp")
-	startRegister(t, srv.URL, c.URL, "--check", "off")
+	pb := startRegister(t, srv.URL, b.URL, "--check", "tcp")
+	pc := startRegister(t, srv.URL, c.URL, "--check", "off")
 	all := sorted(tcpEndpoint(a.URL), tcpEndpoint(b.URL), tcpEndpoint(c.URL))
-	took := w.waitFor(t, all, 30*time.Second).Sub(started)
-	t.Logf("3 instances appeared %v after their sidecars were started", took)
-	if took > 2*time.Second {
-		t.Errorf("registered instances appeared after %v; want within 2s", took)
+	appeared := w.waitFor(t, all, 30*time.Second)
+	t.Logf("3 instances appeared %v after their sidecars were started", appeared.Sub(started))
+	// From registration (the first heartbeat written) to the set: starting
+	// three race-instrumented processes on a loaded machine is not the
+	// discovery's time.
+	for _, r := range []struct {
+		p   *registerProc
+		url string
+	}{{pa, a.URL}, {pb, b.URL}, {pc, c.URL}} {
+		registered, seen := r.p.out.marked(markRegistered), w.firstSeen(tcpEndpoint(r.url))
+		if registered.IsZero() {
+			t.Fatalf("sidecar of %s logged no heartbeat", r.url)
+		}
+		if took := seen.Sub(registered); took > 2*time.Second {
+			t.Errorf("%s appeared %v after it registered; want within 2s", r.url, took)
+		}
 	}
 
 	stopped := time.Now()
 	pa.terminate()
-	// "At once": the next poll (50 ms) after the delete; allow 1.5 s,
-	// still short of staleness.
-	took = w.waitFor(t, sorted(tcpEndpoint(b.URL), tcpEndpoint(c.URL)), 30*time.Second).Sub(stopped)
-	t.Logf("deregistered instance left %v after SIGTERM to its sidecar", took)
-	if took > 1500*time.Millisecond {
-		t.Errorf("deregistered instance left the set after %v; want within 1.5s", took)
-	}
+	left := w.waitFor(t, sorted(tcpEndpoint(b.URL), tcpEndpoint(c.URL)), 30*time.Second)
 	pa.wait(t)
+	// "At once": the next poll (50 ms) after the sidecar deleted its
+	// document (it may even be seen before the sidecar's log line).
+	deregistered := pa.out.marked(markDeregistered)
+	if deregistered.IsZero() {
+		t.Fatalf("sidecar of %s did not log its deregistration", a.URL)
+	}
+	took := left.Sub(deregistered)
+	t.Logf("deregistered instance left %v after SIGTERM to its sidecar, %v after the sidecar deleted its document", left.Sub(stopped), took)
+	if took > time.Second {
+		t.Errorf("deregistered instance left the set %v after its document was deleted; want within 1s", took)
+	}
 
 	// b's instance stops accepting: its sidecar stops heartbeating and the
 	// document goes stale after pingInterval (200 ms) + grace (2 s).
