@@ -117,3 +117,33 @@ func TestRequestFraming(t *testing.T) {
 		t.Errorf("Stats() = %+v; want one connection with switches", st)
 	}
 }
+
+// TestByteAtATime sends requests one byte per write: heads, a chunked body
+// and the switch between backends must survive any split.
+func TestByteAtATime(t *testing.T) {
+	var eps []string
+	for _, n := range []string{"a", "b", "c"} {
+		eps = append(eps, startHTTP(t, framingBackend(n)))
+	}
+	s := startServer(t, Config{Balancer: newBalancer(t, eps...), Sniff: sniff.Config{Cookies: []string{"route"}}})
+	c := dial(t, s.Addrs()[0])
+	br := bufio.NewReader(c)
+	body := "hello, chunked world"
+	sum := sha256.Sum256([]byte(body))
+	for _, k := range []string{"k1", "k2", "k3", "k4"} {
+		req := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: x\r\nCookie: route=%s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nf\r\n, chunked world\r\n0\r\n\r\n", k)
+		for i := 0; i < len(req); i++ {
+			if _, err := c.Write([]byte{req[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("key %s: %v", k, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		if !strings.HasSuffix(string(got), hex.EncodeToString(sum[:])) {
+			t.Fatalf("key %s: body %q; want the SHA-256 of %q", k, got, body)
+		}
+	}
+}

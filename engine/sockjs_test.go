@@ -86,8 +86,26 @@ func startSockJSBackends(t *testing.T) []string {
 // real sockjs-go servers, each session on one backend, spread over all.
 func TestSockJSStickiness(t *testing.T) {
 	const sessions = 200
-	s := startServer(t, Config{Balancer: newBalancer(t, startSockJSBackends(t)...)})
+	eps := startSockJSBackends(t)
+	s := startServer(t, Config{Balancer: newBalancer(t, eps...)})
 	base := "http://" + s.Addrs()[0].String()
+
+	// The control: the real server answers a misrouted xhr_send with 404,
+	// so a session on the wrong backend cannot go unnoticed below.
+	direct := "http://" + strings.TrimPrefix(eps[0], "tcp://")
+	if _, err := sockjsSession(http.DefaultClient, direct, 0, 999999); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(strings.Replace(direct, strings.TrimPrefix(eps[0], "tcp://"), strings.TrimPrefix(eps[1], "tcp://"), 1)+
+		echobackend.Prefix+"/000/sess999999/xhr_send", "text/plain", strings.NewReader(`["x"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("xhr_send on the wrong backend = %d; want 404", resp.StatusCode)
+	}
+
 	for k, tc := range []struct {
 		name      string
 		transport *http.Transport
