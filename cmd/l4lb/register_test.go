@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -19,7 +20,13 @@ import (
 	"github.com/l4lb/l4lb/registry/registrytest"
 )
 
-func TestMain(m *testing.M) { os.Exit(registrytest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := registrytest.Main(m) // runs the tests, removes devmongo
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath)) // the l4lb built by l4lbBinary
+	}
+	os.Exit(code)
+}
 
 // syncBuffer collects a subprocess's output, and notes when each of its
 // marks first appears in it.
