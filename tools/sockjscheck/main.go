@@ -33,6 +33,7 @@ type options struct {
 	targets        []string
 	npmDir         string
 	l4lbLogLevel   string
+	browser        bool
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.StringVar(&targets, "targets", strings.Join(targetNames, ","), "targets to check, comma separated")
 	flag.StringVar(&o.npmDir, "npm-dir", filepath.Join(os.TempDir(), "sockjscheck-npm"), "where the pinned npm packages are installed")
 	flag.StringVar(&o.l4lbLogLevel, "l4lb-log-level", "warn", "l4lb --log-level (debug shows every routing decision in the run directory's l4lb.log)")
+	flag.BoolVar(&o.browser, "chromium", true, "also run the sessions from headless Chromium (Debian chromium)")
 	flag.Parse()
 	o.transports = strings.Split(transports, ",")
 	o.targets = strings.Split(targets, ",")
@@ -79,7 +81,7 @@ func run(o options) int {
 		return 2
 	}
 	status := 0
-	for _, t := range o.transports {
+	for _, t := range c.rows {
 		h, l := c.results["haproxy"][t], c.results["l4lb"][t]
 		if h != nil && l != nil && l.Completed < h.Completed {
 			fmt.Fprintf(os.Stderr, "sockjscheck: %s: l4lb completed %d/%d sessions, haproxy %d/%d\n", t, l.Completed, l.Sessions, h.Completed, h.Sessions)
@@ -100,7 +102,19 @@ type check struct {
 	runDir  string
 	urls    map[string]string // target -> SockJS URL
 	logs    requestLogs
-	results map[string]map[string]*clientResult // target -> transport -> result
+	results map[string]map[string]*clientResult // target -> row -> result
+	rows    []string                            // table rows: "<transport>" (Node), "chromium <transport>"
+}
+
+// record keeps r as the result of target in row.
+func (c *check) record(target, row string, r *clientResult) {
+	if !contains(c.rows, row) {
+		c.rows = append(c.rows, row)
+	}
+	if c.results[target] == nil {
+		c.results[target] = map[string]*clientResult{}
+	}
+	c.results[target][row] = r
 }
 
 // clientResult is the JSON line js/client.js prints.
@@ -117,7 +131,11 @@ type clientResult struct {
 }
 
 func (c *check) run(ctx context.Context) error {
-	if err := ensureApt(ctx, map[string]string{"haproxy": "haproxy"}); err != nil {
+	apt := map[string]string{"haproxy": "haproxy"}
+	if c.o.browser {
+		apt["chromium"] = "chromium"
+	}
+	if err := ensureApt(ctx, apt); err != nil {
 		return err
 	}
 	if err := ensureNPM(ctx, c.o.npmDir); err != nil {
@@ -140,6 +158,13 @@ func (c *check) run(ctx context.Context) error {
 				return fmt.Errorf("unknown target %q (known: %s)", target, strings.Join(targetNames, ", "))
 			}
 			if err := c.runClient(ctx, target, t); err != nil {
+				return err
+			}
+		}
+	}
+	if c.o.browser {
+		for _, target := range c.o.targets {
+			if err := c.runBrowser(ctx, target); err != nil {
 				return err
 			}
 		}
@@ -195,10 +220,7 @@ func (c *check) runClient(ctx context.Context, target, transport string) error {
 	if err := json.Unmarshal(out, &r); err != nil {
 		return fmt.Errorf("parse client.js output for %s %s: %w: %q", target, transport, err, out)
 	}
-	if c.results[target] == nil {
-		c.results[target] = map[string]*clientResult{}
-	}
-	c.results[target][transport] = &r
+	c.record(target, transport, &r)
 
 	// Aborted requests are logged when their connection closes; give the
 	// backends a moment.
@@ -227,7 +249,7 @@ func (c *check) runClient(ctx context.Context, target, transport string) error {
 // nothing was measured.
 func (c *check) printTable() {
 	fmt.Printf("\n| transport | %s |\n|%s\n", strings.Join(targetNames, " | "), strings.Repeat("---|", len(targetNames)+1))
-	for _, t := range c.o.transports {
+	for _, t := range c.rows {
 		cells := []string{t}
 		for _, target := range targetNames {
 			if r := c.results[target][t]; r != nil {

@@ -107,3 +107,18 @@ func waitLine(ctx context.Context, path, prefix string, within time.Duration) er
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// kill kills cmd's process group and forgets it.
+func (p *procs) kill(cmd *exec.Cmd) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.cmds {
+		if c == cmd {
+			p.cmds = append(p.cmds[:i], p.cmds[i+1:]...)
+			break
+		}
+	}
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}

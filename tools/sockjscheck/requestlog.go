@@ -85,3 +85,32 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// sharedConns counts the backend-side connections (backend, client port)
+// that carried requests of two or more sessions. Seen at a backend the
+// client talks to directly, it shows the client's pool sharing connections
+// between sessions.
+func sharedConns(lines []string) int {
+	sessions := map[string][]string{}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		m := sessionPath.FindStringSubmatch(f[3])
+		if m == nil {
+			continue
+		}
+		conn := f[0] + " " + f[1]
+		if !contains(sessions[conn], m[1]) {
+			sessions[conn] = append(sessions[conn], m[1])
+		}
+	}
+	n := 0
+	for _, s := range sessions {
+		if len(s) > 1 {
+			n++
+		}
+	}
+	return n
+}

@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
+var backendNames = []string{"A", "B", "C"}
+
 // startAll starts the three backends, HAProxy and a fresh build of l4lb.
 func (c *check) startAll(ctx context.Context) error {
 	var backends []string
-	for _, name := range []string{"A", "B", "C"} {
+	for _, name := range backendNames {
 		port, err := freePort()
 		if err != nil {
 			return err
