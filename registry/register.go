@@ -74,8 +74,10 @@ type RegisterConfig struct {
 // meteorhacks:cluster does, so both its balancers and ours see it: every
 // PingInterval it upserts {serviceName, endpoint} with $set timestamp and
 // pingInterval, and on its first successful ping also endpointHash (SHA-1
-// hex of the endpoint) and balancer. Numbers are written as int32, as the
-// Node driver writes small JavaScript numbers.
+// hex of the endpoint) and balancer (later pings carry them in
+// $setOnInsert, so a document deleted meanwhile comes back whole). Numbers
+// are written as int32, as the Node driver writes small JavaScript
+// numbers.
 //
 // Before each heartbeat it checks the instance; while the check fails it
 // skips the heartbeat, so the document goes stale and balancers drop the
@@ -172,22 +174,32 @@ func (r *registrar) beat(ctx context.Context) {
 		{Key: fieldTimestamp, Value: time.Now()},
 		{Key: fieldPingInterval, Value: int32(min(r.cfg.PingInterval.Milliseconds(), math.MaxInt32))},
 	}
+	sum := sha1.Sum([]byte(r.cfg.Endpoint))
+	var balancer any // null, as meteorhacks:cluster stores a missing one
+	if r.cfg.Balancer != "" {
+		balancer = r.cfg.Balancer
+	}
+	identity := bson.D{
+		{Key: fieldEndpointHash, Value: hex.EncodeToString(sum[:])},
+		{Key: fieldBalancer, Value: balancer},
+	}
+	if r.cfg.Weight > 0 {
+		identity = append(identity, bson.E{Key: fieldWeight, Value: int32(min(r.cfg.Weight, math.MaxInt32))})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
 	if !r.announced {
-		sum := sha1.Sum([]byte(r.cfg.Endpoint))
-		var balancer any // null, as meteorhacks:cluster stores a missing one
-		if r.cfg.Balancer != "" {
-			balancer = r.cfg.Balancer
-		}
-		set = append(set,
-			bson.E{Key: fieldEndpointHash, Value: hex.EncodeToString(sum[:])},
-			bson.E{Key: fieldBalancer, Value: balancer})
-		if r.cfg.Weight > 0 {
-			set = append(set, bson.E{Key: fieldWeight, Value: int32(min(r.cfg.Weight, math.MaxInt32))})
-		}
+		// The first ping sets the identity fields, as meteorhacks:cluster
+		// does, overwriting what an earlier run left.
+		update[0].Value = append(set, identity...)
+	} else {
+		// Later pings only heartbeat, but if the document was deleted
+		// meanwhile (DeleteStaleAfter while the check failed) the upsert
+		// recreates it whole.
+		update = append(update, bson.E{Key: "$setOnInsert", Value: identity})
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
-	_, err := r.coll.UpdateOne(wctx, r.key(), bson.D{{Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
+	_, err := r.coll.UpdateOne(wctx, r.key(), update, options.UpdateOne().SetUpsert(true))
 	if err != nil {
 		if ctx.Err() == nil && !r.failing {
 			r.failing = true

@@ -92,6 +92,18 @@ func TestRegister(t *testing.T) {
 				return findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime) > ts
 			})
 
+			// A document deleted under a running sidecar (a balancer's
+			// DeleteStaleAfter) comes back whole with the next heartbeat.
+			if _, err := coll.DeleteOne(context.Background(), bson.D{{Key: "endpoint", Value: tt.endpoint}}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, patience, "document recreated", func() bool { doc = findDoc(t, coll, tt.endpoint); return doc != nil })
+			for k, v := range want {
+				if doc[k] != v {
+					t.Errorf("recreated document[%q] = %#v; want %#v", k, doc[k], v)
+				}
+			}
+
 			tt.fail()
 			eventually(t, patience, "check failure logged", containsLog(logs, "health check failed"))
 			ts = findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime)
