@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
 	"golang.org/x/sys/unix"
 )
@@ -192,5 +193,34 @@ func TestBackendClosesIdleKeepAlive(t *testing.T) {
 				t.Errorf("BackendConnects = %d; want 3 (one per request)", st.BackendConnects)
 			}
 		})
+	}
+}
+
+// TestBackendRemoved: after Balancer.Update drops the backend a keep-alive
+// connection uses, its next request goes to a backend of the new set.
+func TestBackendRemoved(t *testing.T) {
+	a, b := startHTTP(t, framingBackend("a")), startHTTP(t, framingBackend("b"))
+	bal := newBalancer(t, a)
+	s := startServer(t, Config{Balancer: bal})
+	c := dial(t, s.Addrs()[0])
+	br := bufio.NewReader(c)
+	get := func() string {
+		t.Helper()
+		io.WriteString(c, "GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Header.Get("X-Backend")
+	}
+	if got := get(); got != "a" {
+		t.Fatalf("first request served by %s; want a", got)
+	}
+	if err := bal.Update([]affinity.Backend{{Endpoint: b}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); got != "b" {
+		t.Fatalf("request after removing a served by %s; want b", got)
 	}
 }

@@ -413,7 +413,13 @@ func (c *conn) route() {
 	}
 	h.routed = true
 	if c.be.fd >= 0 && c.member != nil {
-		if !h.cur.keyed || c.member.Backend().Endpoint == l.cands[0].Backend().Endpoint {
+		if h.cur.keyed {
+			if c.member.Backend().Endpoint == l.cands[0].Backend().Endpoint {
+				return
+			}
+		} else if isCandidate(c.member, l.cands) {
+			// Keyless: stay, unless the backend left the set (or went
+			// down) since the connection was routed.
 			return
 		}
 		// The key lives elsewhere: this request, and this client
@@ -426,6 +432,16 @@ func (c *conn) route() {
 		h.routed = true
 	}
 	c.startConnect(l.cands)
+}
+
+func isCandidate(m *affinity.Member, cands []*affinity.Member) bool {
+	e := m.Backend().Endpoint
+	for _, c := range cands {
+		if c.Backend().Endpoint == e {
+			return true
+		}
+	}
+	return false
 }
 
 // connectKeyless routes a raw tunnel by load.
