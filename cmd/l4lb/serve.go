@@ -38,6 +38,11 @@ type serveConfig struct {
 	idleTimeout, drainTimeout           time.Duration
 	maxHeaderBytes, loops               int
 	logLevel, logFormat                 string
+	discoveryPoll, discoveryGrace       time.Duration
+	metricsListen                       string
+
+	// registryMetrics counts discovery queries; sources sets it.
+	registryMetrics *registry.Metrics
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
@@ -48,6 +53,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
+	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
+	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
 	fs.Var(&c.prefixes, "sockjs-prefix", "SockJS URL prefix; repeatable (default /sockjs)")
 	fs.Var(&c.cookies, "sticky-cookie", "cookie whose value pins a client to a backend, wins over the SockJS session; repeatable")
@@ -65,6 +73,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"backends-file", "L4LB_BACKENDS_FILE"},
 		{"discovery", "CLUSTER_DISCOVERY_URL"},
 		{"service", "CLUSTER_SERVICE"},
+		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
+		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
+		{"metrics-listen", "L4LB_METRICS_LISTEN"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
 		{"sockjs-prefix", "L4LB_SOCKJS_PREFIX"},
 		{"sticky-cookie", "L4LB_STICKY_COOKIE"},
@@ -165,6 +176,13 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	if err := srv.Start(); err != nil {
 		return err
+	}
+	if c.metricsListen != "" {
+		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics}
+		if err := serveMetrics(ctx, c.metricsListen, m, log); err != nil {
+			shutdown(srv, 0, log)
+			return err
+		}
 	}
 	if listening != nil {
 		listening(srv.Addrs())

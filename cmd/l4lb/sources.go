@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"strings"
 
 	"github.com/l4lb/l4lb/registry"
 )
@@ -17,7 +16,7 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 	)
 	opts := registry.Options{Logger: log}
 	for _, b := range c.backends.values {
-		if strings.HasPrefix(b, "unix:") && strings.ContainsAny(b, "*?[") {
+		if registry.IsGlob(b) {
 			g, err := registry.NewGlob(b, opts)
 			if err != nil {
 				return nil, err
@@ -42,7 +41,14 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 		out = append(out, f)
 	}
 	if c.discovery != "" {
-		m, err := registry.NewMongo(registry.MongoConfig{URL: c.discovery, Logger: log})
+		c.registryMetrics = new(registry.Metrics)
+		m, err := registry.NewMongo(registry.MongoConfig{
+			URL:          c.discovery,
+			PollInterval: c.discoveryPoll,
+			Grace:        c.discoveryGrace,
+			Logger:       log,
+			Metrics:      c.registryMetrics,
+		})
 		if err != nil {
 			return nil, err
 		}
