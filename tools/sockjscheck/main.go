@@ -213,6 +213,9 @@ func (c *check) runClient(ctx context.Context, target, transport string) error {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return fmt.Errorf("node client.js %s %s (%s): %w", target, transport, c.urls[target], context.Cause(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("node client.js %s %s (%s): %w\n%s", target, transport, c.urls[target], err, stderr.String())
 	}
