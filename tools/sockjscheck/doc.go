@@ -12,12 +12,15 @@
 //	go run ./tools/sockjscheck -sessions 20 -l4lb-log-level debug
 //
 // It starts three sockjs-node 0.3.24 echo backends (each echo is
-// "<name>:<message>"), builds and starts l4lb, and starts HAProxy in http
-// mode (balance uri depth 3, hash-type consistent) as the reference. For each
-// target (one backend directly, HAProxy, l4lb) and each transport it runs
-// sockjs-client in Node with a small keep-alive pool shared by concurrent
-// sessions; a session completes when every message it sends comes back from
-// one backend. It prints "transport | direct | haproxy | l4lb" and exits 1
+// "<name>:<message>"), builds and starts l4lb, starts HAProxy in http mode
+// (balance uri depth 3, hash-type consistent) as the reference, and runs an
+// in-process proxy that routes only each connection's first request as the
+// negative control. For each target (one backend directly, HAProxy, l4lb,
+// first-request) and each transport it runs sockjs-client in Node with a
+// small keep-alive pool shared by concurrent sessions, then the same from
+// headless Chromium (-chromium=false skips it); a session completes when
+// every message it sends comes back from one backend. It prints
+// "transport | direct | haproxy | l4lb | first-request" and exits 1
 // when l4lb completes fewer sessions than HAProxy for any transport, 2 when
 // the check itself could not run.
 //
