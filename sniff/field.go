@@ -47,9 +47,41 @@ var tchar01 = func() (t [256]uint8) {
 }()
 
 // tokenEnd returns the index of the first byte of b that is not a tchar, or
-// len(b). It looks up eight bytes per branch and finds the failing one
-// with a bit scan.
+// len(b). Field names are mostly letters and '-': it tests eight bytes at a
+// time for those with word arithmetic (exact per byte: no carry crosses a
+// byte), and goes on with the tchar table from the first other byte, which
+// is usually the colon.
 func tokenEnd(b []byte) int {
+	const ones = 0x0101010101010101
+	const highs = 0x8080808080808080
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// A byte below 0x80 is a letter when, lower-cased (| 0x20), it is
+		// in 'a'..'z': adding 0x80-'a' sets its top bit, adding 0x80-'{'
+		// does not.
+		y := (x | ones*0x20) & low7
+		letter := (y + ones*(0x80-'a')) &^ (y + ones*(0x80-'{')) &^ x
+		// A byte is '-' when x^'-' is zero: 0x7f added to its low seven
+		// bits, or its top bit, says nonzero.
+		d := x ^ (ones * '-')
+		notDash := (d&low7 + low7) | d
+		if other := notDash &^ letter & highs; other != 0 {
+			i += bits.TrailingZeros64(other) >> 3
+			// Usually the colon; a byte compare spares the table load.
+			if c := b[i]; c == ':' || !tchar[c] {
+				return i
+			}
+			return i + tokenEndTable(b[i:])
+		}
+	}
+	return i + tokenEndTable(b[i:])
+}
+
+// tokenEndTable is tokenEnd by table lookups, eight per branch; it finds the
+// failing byte with a bit scan.
+func tokenEndTable(b []byte) int {
 	const ones = 0x0101010101010101
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
@@ -253,21 +285,44 @@ func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		y := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if x|0x2020202020202020 != y {
-			return false
+	const lower = 0x2020202020202020
+	n := len(b)
+	switch {
+	case n >= 8:
+		// Whole words, the last one overlapping the one before.
+		for i := 0; ; i += 8 {
+			if i > n-8 {
+				i = n - 8
+			}
+			if binary.LittleEndian.Uint64(b[i:])|lower != le64(s[i:]) {
+				return false
+			}
+			if i == n-8 {
+				return true
+			}
 		}
+	case n >= 4:
+		// Two overlapping halves.
+		return binary.LittleEndian.Uint32(b)|0x20202020 == le32(s) &&
+			binary.LittleEndian.Uint32(b[n-4:])|0x20202020 == le32(s[n-4:])
 	}
-	for ; i < len(b); i++ {
+	for i := 0; i < n; i++ {
 		if b[i]|0x20 != s[i] {
 			return false
 		}
 	}
 	return true
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // Field names the sniffer acts on.

@@ -50,3 +50,66 @@ func TestWordTricks(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenEndSWAR: the word-at-a-time tokenEnd agrees with the table
+// byte by byte, whatever byte breaks a run at whatever offset.
+func TestTokenEndSWAR(t *testing.T) {
+	ref := func(b []byte) int {
+		i := 0
+		for i < len(b) && tchar[b[i]] {
+			i++
+		}
+		return i
+	}
+	buf := make([]byte, 24)
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 24; pos++ {
+			for f := 0; f < 3; f++ {
+				fill := []byte{'a', 'Z', '-'}[f]
+				for i := range buf {
+					buf[i] = fill
+				}
+				buf[pos] = byte(c)
+				if pos+1 < 24 {
+					buf[pos+1] = byte(c ^ 1)
+				}
+				for n := 0; n <= 24; n++ {
+					if got, want := tokenEnd(buf[:n]), ref(buf[:n]); got != want {
+						t.Fatalf("%q: %d want %d", buf[:n], got, want)
+					}
+				}
+			}
+		}
+	}
+}
+// TestEqualFoldWords: the word compares of equalFold agree with the byte
+// loop.
+func TestEqualFoldWords(t *testing.T) {
+	ref := func(b []byte, s string) bool {
+		if len(b) != len(s) {
+			return false
+		}
+		for i := range b {
+			if b[i]|0x20 != s[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for _, s := range []string{"", "a", "ab", "abc", "host", "close", "cookie", "upgrade", "trailer", "chunked", "connection", "keep-alive", "content-length", "transfer-encoding", "100-continue", "websocket", "http", "https"} {
+		for n := 0; n <= len(s); n++ {
+			for i := 0; i < len(s); i++ {
+				for _, c := range []byte{0, 'A', 'z', '-', s[i] ^ 0x20, s[i] ^ 1, s[i] &^ 0x20} {
+					b := []byte(s)
+					b[i] = c
+					if g, w := equalFold(b[:n], s), ref(b[:n], s); g != w {
+						t.Fatalf("%q %q: %v", b[:n], s, g)
+					}
+					if g, w := equalFold(b, s), ref(b, s); g != w {
+						t.Fatalf("%q %q: %v", b, s, g)
+					}
+				}
+			}
+		}
+	}
+}

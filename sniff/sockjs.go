@@ -84,29 +84,26 @@ func (s *Sniffer) sockJS(req *Request) (polling bool) {
 }
 
 // sessionPath splits "/<server>/<session>/<transport>", where server and
-// session are [^/.]+ and transport is [^/]+.
+// session are [^/.]+ and transport is [^/]+. It finds the bytes with
+// IndexByte rather than looking at each.
 func sessionPath(rest []byte) (server, session, transport []byte, ok bool) {
 	if len(rest) < 6 || rest[0] != '/' {
 		return nil, nil, nil, false
 	}
-	var cut [2]int
-	n := 0
-	for i := 1; i < len(rest); i++ {
-		switch rest[i] {
-		case '/':
-			if n == 2 {
-				return nil, nil, nil, false
-			}
-			cut[n] = i
-			n++
-		case '.':
-			if n < 2 {
-				return nil, nil, nil, false
-			}
-		}
-	}
-	if n != 2 || cut[0] == 1 || cut[1] == cut[0]+1 || cut[1] == len(rest)-1 {
+	r := rest[1:]
+	a := bytes.IndexByte(r, '/')
+	if a <= 0 {
 		return nil, nil, nil, false
 	}
-	return rest[1:cut[0]:cut[0]], rest[cut[0]+1 : cut[1] : cut[1]], rest[cut[1]+1:], true
+	server, r = r[:a:a], r[a+1:]
+	b := bytes.IndexByte(r, '/')
+	if b <= 0 {
+		return nil, nil, nil, false
+	}
+	session, transport = r[:b:b], r[b+1:]
+	if len(transport) == 0 || bytes.IndexByte(transport, '/') >= 0 ||
+		bytes.IndexByte(rest[1:1+a+1+b], '.') >= 0 {
+		return nil, nil, nil, false
+	}
+	return server, session, transport, true
 }
