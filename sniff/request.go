@@ -347,24 +347,28 @@ func (sc *Scan) framingField(kind int, v []byte) bool {
 		}
 		sc.flags |= fTransferEnc | fChunked
 	case hConnection:
-		forEachElement(v, func(e []byte) {
+		for len(v) > 0 {
+			var e []byte
+			e, v = nextElement(v)
 			switch {
-			case equalFold(e, "close"):
-				sc.conn |= connClose
 			case equalFold(e, "keep-alive"):
 				sc.conn |= connKeepAlive
+			case equalFold(e, "close"):
+				sc.conn |= connClose
 			case equalFold(e, "upgrade"):
 				sc.conn |= connUpgrade
 			}
-		})
+		}
 	case hTrailer:
 		// These may not be sent as trailers; net/http refuses a chunked
 		// message that announces them (RFC 9110 §6.5.1).
-		forEachElement(v, func(e []byte) {
+		for len(v) > 0 {
+			var e []byte
+			e, v = nextElement(v)
 			if equalFold(e, "transfer-encoding") || equalFold(e, "content-length") || equalFold(e, "trailer") {
 				sc.flags |= fTrailerBad
 			}
-		})
+		}
 	}
 	return true
 }
