@@ -63,21 +63,27 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("AllocsPerRun(tunnel round trip) = %v; want 0", n)
 		}
 	})
-	t.Run("keep-alive request", func(t *testing.T) {
-		resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-		s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp))})
-		c := dial(t, s.Addrs()[0])
-		req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")
-		buf := make([]byte, len(resp))
-		exchange := func() {
-			c.Write(req)
-			if _, err := io.ReadFull(c, buf); err != nil {
-				t.Fatal(err)
+	for _, xff := range []bool{false, true} {
+		name := "keep-alive request"
+		if xff {
+			name += " with X-Forwarded-For"
+		}
+		t.Run(name, func(t *testing.T) {
+			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+			s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: xff})
+			c := dial(t, s.Addrs()[0])
+			req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")
+			buf := make([]byte, len(resp))
+			exchange := func() {
+				c.Write(req)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		exchange()
-		if n := testing.AllocsPerRun(200, exchange); n != 0 {
-			t.Errorf("AllocsPerRun(keep-alive request) = %v; want 0", n)
-		}
-	})
+			exchange()
+			if n := testing.AllocsPerRun(200, exchange); n != 0 {
+				t.Errorf("AllocsPerRun(%s) = %v; want 0", name, n)
+			}
+		})
+	}
 }

@@ -20,27 +20,34 @@ type benchTarget struct {
 
 func benchTargets() []benchTarget {
 	through := func(path dataPath) func(*testing.B, string) string {
-		return func(b *testing.B, backend string) string {
-			s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Balancer: newBalancer(b, backend), Loops: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.path = path
-			if err := s.Start(); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				s.Shutdown(ctx)
-			})
-			return s.Addrs()[0].String()
-		}
+		return throughBalancer(path, Config{})
 	}
 	return []benchTarget{
 		{"direct", func(_ *testing.B, backend string) string { return backend[len("tcp://"):] }},
 		{"l4lb-splice", through(pathSplice)},
 		{"l4lb-buffer", through(pathBuffer)},
+	}
+}
+
+// throughBalancer starts a one-loop balancer configured like cfg (Listen,
+// Balancer and Loops are set here) in front of the backend.
+func throughBalancer(path dataPath, cfg Config) func(*testing.B, string) string {
+	return func(b *testing.B, backend string) string {
+		cfg.Listen, cfg.Balancer, cfg.Loops = []string{"127.0.0.1:0"}, newBalancer(b, backend), 1
+		s, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.path = path
+		if err := s.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		return s.Addrs()[0].String()
 	}
 }
 
@@ -130,7 +137,8 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 	backend := startHTTP(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello")
 	}))
-	for _, tg := range benchTargets()[:2] {
+	targets := append(benchTargets()[:2], benchTarget{"l4lb-forwardedfor", throughBalancer(pathSplice, Config{ForwardedFor: true})})
+	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
 			addr := tg.addr(b, backend)
 			c, err := net.Dial("tcp", addr)

@@ -68,6 +68,19 @@ type Config struct {
 	// ProxyProtocol selects the PROXY header sent to backends. The zero
 	// value, ProxyOff, sends none.
 	ProxyProtocol ProxyProtocol
+	// ForwardedFor reports whether every HTTP/1.x request head sent to a
+	// backend (each request of a keep-alive connection, and the Upgrade
+	// request that starts a WebSocket) gets an "X-Forwarded-For: <client
+	// IP>" line, inserted as the head's last field line so that it comes
+	// after any X-Forwarded-For the client sent: a receiver that joins
+	// repeated lines and counts from the right (Meteor's
+	// HTTP_FORWARDED_COUNT=1) finds the address l4lb saw. The IP is the
+	// TCP peer's (IPv6 without brackets or zone, IPv4-mapped IPv6 as
+	// IPv4); a client on a UNIX-socket listener has none, and its heads
+	// go out unchanged. Bytes that are not HTTP (raw tunnels, WebSocket
+	// frames after the 101) are never touched. If false (the default),
+	// the bytes forwarded are exactly the bytes the client sent.
+	ForwardedFor bool
 	// ConnectTimeout bounds each backend connect attempt; on expiry the
 	// next candidate is tried, and 504 is answered when none is left. If
 	// zero, DefaultConnectTimeout is used. If negative, attempts are only

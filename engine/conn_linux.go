@@ -44,11 +44,15 @@ type conn struct {
 
 // flow is one direction's bytes in flight: buf[r:p] is ready to be written
 // to the destination, buf[p:w] was read but not yet classified (a partial
-// request or response head). pre is written before buf[r:p].
+// request or response head). pre is written before buf[r:p], and ins
+// (an X-Forwarded-For line, see forwardedfor.go) in front of buf[insAt];
+// while ins is pending, r <= insAt < p.
 type flow struct {
 	buf     []byte
 	r, p, w int
 	pre     []byte
+	ins     []byte
+	insAt   int
 	pipe    pipe // splice staging, valid while inPipe > 0
 	inPipe  int
 	eof     bool // the source sent FIN
@@ -57,7 +61,7 @@ type flow struct {
 
 func (f *flow) pending() bool { return len(f.pre) > 0 || f.r < f.p || f.inPipe > 0 }
 
-func newConn(l *loop, fd int) {
+func newConn(l *loop, fd int, peer unix.Sockaddr) {
 	// A fresh socket is writable: the first response goes out without
 	// waiting for an EPOLLOUT round trip.
 	c := &conn{l: l, cli: sock{fd: fd, canWrite: true}, be: sock{fd: -1}}
@@ -67,6 +71,9 @@ func newConn(l *loop, fd int) {
 	l.nconns++
 	l.track(&c.cli)
 	c.h = l.getHTTP()
+	if l.s.cfg.ForwardedFor {
+		c.h.setForwardedFor(peer)
+	}
 	l.arm(c, timerHeader)
 	l.setInterest(&c.cli, unix.EPOLLIN)
 }
@@ -268,6 +275,14 @@ func (c *conn) write(f *flow, src, dst *sock) bool {
 	if f.inPipe > 0 {
 		return c.spliceOut(f, src, dst)
 	}
+	if len(f.ins) > 0 {
+		if !c.writeInserted(f, dst) {
+			return false
+		}
+		if len(f.ins) > 0 {
+			return true // EAGAIN
+		}
+	}
 	for f.r < f.p {
 		n, err := unix.Write(dst.fd, f.buf[f.r:f.p])
 		if n > 0 {
@@ -398,7 +413,7 @@ func (c *conn) releaseFlow(f *flow) {
 		}
 		f.pipe, f.inPipe = pipe{-1, -1}, 0
 	}
-	f.r, f.p, f.w, f.pre = 0, 0, 0, nil
+	f.r, f.p, f.w, f.pre, f.ins = 0, 0, 0, nil, nil
 }
 
 // close closes both sides and forgets the connection.

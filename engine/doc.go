@@ -32,6 +32,7 @@
 //	       -> non-blocking connect (connect timeout); a refusing or
 //	          silent candidate is skipped for the next in affinity's order
 //	       -> PROXY v1/v2 header if configured, then the sniffed bytes
+//	          (with an X-Forwarded-For line if configured)
 //	       -> HTTP: every later head on the keep-alive connection is
 //	          found by following request framing (Content-Length,
 //	          chunked), sniffed and routed again (httpflow.go); a 101
@@ -97,6 +98,25 @@
 // use splice for every size: a mix by size would add a branch and a
 // FIONREAD per read for no measurable gain at the small end.
 //
+// # X-Forwarded-For
+//
+// Meteor learns the client's address only from X-Forwarded-For
+// (HTTP_FORWARDED_COUNT), not from a PROXY header. With
+// Config.ForwardedFor, every request head sent to a backend gets the line
+// "X-Forwarded-For: <client IP>" just before its final blank line, ending
+// like that blank line (CRLF, or LF for a bare-LF head). A line the client
+// sent stays where it was, so ours is the last one and a receiver counting
+// from the right (HTTP_FORWARDED_COUNT=1) gets the address l4lb saw; a
+// backend reading the leftmost value reads what the client chose to send.
+// UNIX-socket clients get no line.
+//
+// The client's buffer is not shifted: the head goes out in one writev(2)
+// of three pieces (the head up to its blank line, the line, the rest), and
+// the buffer's offsets stay the client's, so body framing and the search
+// for the next head are untouched (forwardedfor.go). The line is formatted
+// once per connection at accept, into the connection's HTTP state; a
+// request costs no allocation either way (TestAllocs).
+//
 // # Errors answered by the engine
 //
 // The engine answers a minimal HTTP/1.1 response with Connection: close and
@@ -126,7 +146,8 @@
 //
 // # What it does not do
 //
-// It does not terminate TLS, rewrite heads (no X-Forwarded-For yet),
-// cache, retry a request on another backend after bytes were sent, or
+// It does not terminate TLS, rewrite heads beyond the optional
+// X-Forwarded-For line (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
+// client's own X-Forwarded-For is neither removed nor trusted), cache, retry a request on another backend after bytes were sent, or
 // balance UDP. It runs on Linux only.
 package engine

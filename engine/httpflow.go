@@ -39,6 +39,11 @@ type httpState struct {
 	requests   int     // heads forwarded so far
 	headTimer  bool    // the header timer runs for the head being read
 	errStatus  int     // stErrWait: the status to answer
+
+	// The X-Forwarded-For line for this connection's client, formatted
+	// at accept (Config.ForwardedFor); xffLen is 0 when there is none.
+	xff    [xffMax]byte
+	xffLen uint8
 }
 
 // reqInfo is what routing and framing need of a sniffed request head; the
@@ -73,6 +78,13 @@ func (l *loop) getHTTP() *httpState {
 // afterwards (callers holding it return right away).
 func (c *conn) dropHTTP() {
 	if c.h == nil {
+		return
+	}
+	if len(c.up.ins) > 0 {
+		// A backend answered 101 before it had the whole head: the
+		// line still in flight lives in c.h, which therefore is not
+		// recycled (the GC takes it with the connection).
+		c.h = nil
 		return
 	}
 	*c.h = httpState{}
@@ -252,6 +264,9 @@ func (c *conn) classifyUp(f *flow) bool {
 // the request's body framing.
 func (c *conn) forwardHead(f *flow) {
 	h := c.h
+	if h.xffLen > 0 {
+		c.insertForwardedFor(f)
+	}
 	f.p += h.cur.headLen
 	h.requests++
 	h.reqPending, h.reqHEAD, h.reqUpgrade = true, h.cur.head, h.cur.upgrade

@@ -54,6 +54,7 @@ type loop struct {
 	req   sniff.Request
 	resp  sniff.Response
 	cands []*affinity.Member
+	iov   [3][]byte // writeInserted's pieces
 
 	addrs map[string]backendAddr // resolved backend endpoints
 
@@ -250,7 +251,7 @@ func (l *loop) isListener(fd int) bool {
 
 func (l *loop) accept(lfd int) {
 	for i := 0; i < acceptBatch; i++ {
-		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, peer, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
@@ -263,7 +264,7 @@ func (l *loop) accept(lfd int) {
 		}
 		l.s.stats.accepted.Add(1)
 		l.s.stats.active.Add(1)
-		newConn(l, fd)
+		newConn(l, fd, peer)
 	}
 }
 
