@@ -115,7 +115,22 @@
 // the buffer's offsets stay the client's, so body framing and the search
 // for the next head are untouched (forwardedfor.go). The line is formatted
 // once per connection at accept, into the connection's HTTP state; a
-// request costs no allocation either way (TestAllocs).
+// request costs no allocation either way (TestAllocs). Measured on this
+// project's shared 2-core machine (load 5-10 at the time), the cost is
+// below the noise:
+//
+//	per keep-alive request                 off              on
+//	balancer CPU, TestForwardedForCost     32.2 µs          31.9 µs
+//	  (median of 6 rounds of 50000; child process, one loop; rounds
+//	  ranged 28.6-36.2 off, 27.4-36.0 on)
+//	BenchmarkHTTPKeepAlive wall time       131.6 / 100.9 µs 110.5 / 124.8 µs
+//	  (medians of -count 5, two runs; l4lb-splice against
+//	  l4lb-forwardedfor; the in-process net/http backend also parses one
+//	  more header: 22 allocs/op against 21 on the client+backend side)
+//
+// The balancer's per-request work is a handful of syscalls (epoll_wait,
+// read and write each way); writev with three pieces instead of write
+// with one, and about 30 more bytes over loopback, do not show.
 //
 // # Errors answered by the engine
 //

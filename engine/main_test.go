@@ -36,7 +36,8 @@ func childMain() {
 		eps = strings.Split(v, ",")
 	}
 	loops, _ := strconv.Atoi(os.Getenv("L4LB_CHILD_LOOPS"))
-	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Balancer: newBalancer(fakeTB{}, eps...), Loops: loops})
+	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Balancer: newBalancer(fakeTB{}, eps...), Loops: loops,
+		ForwardedFor: os.Getenv("L4LB_CHILD_XFF") == "1"})
 	if err == nil {
 		if os.Getenv("L4LB_CHILD_PATH") == "buffer" {
 			s.path = pathBuffer
