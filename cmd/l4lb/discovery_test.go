@@ -70,15 +70,18 @@ func (b *namedBackend) endpoint() string { return tcpEndpoint(b.url) }
 
 // balancer is an `l4lb serve` subprocess.
 type balancer struct {
-	addr string
-	log  *syncBuffer
+	addr   string
+	log    *syncBuffer
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited; then err is Wait's result
+	err    error
 }
 
 // startServe runs `l4lb serve --listen 127.0.0.1:0` with args and waits
 // for its listening address.
 func startServe(t *testing.T, args ...string) *balancer {
 	t.Helper()
-	b := &balancer{log: &syncBuffer{}}
+	b := &balancer{log: &syncBuffer{}, exited: make(chan struct{})}
 	cmd := exec.Command(l4lbBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = os.Environ()
 	cmd.Stdout, cmd.Stderr = b.log, b.log
@@ -86,15 +89,18 @@ func startServe(t *testing.T, args ...string) *balancer {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start l4lb serve: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	b.cmd = cmd
+	go func() {
+		b.err = cmd.Wait()
+		close(b.exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-b.exited:
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
-			<-exited
+			<-b.exited
 		}
 		if t.Failed() {
 			t.Logf("l4lb serve output:\n%s", b.log.String())
@@ -108,8 +114,8 @@ func startServe(t *testing.T, args ...string) *balancer {
 			return b
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("l4lb serve exited (%v) before listening:\n%s", err, b.log.String())
+		case <-b.exited:
+			t.Fatalf("l4lb serve exited (%v) before listening:\n%s", b.err, b.log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
