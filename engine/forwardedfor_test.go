@@ -316,6 +316,16 @@ func TestForwardedForBytes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("not http", func(t *testing.T) {
+		s := startServer(t, Config{Balancer: newBalancer(t, startEcho(t)), ForwardedFor: true})
+		c := dial(t, s.Addrs()[0])
+		msg := "\x00raw\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+		io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+			t.Errorf("raw tunnel echo = %q, %v; want %q", got, err, msg)
+		}
+	})
 	t.Run("upgrade", func(t *testing.T) {
 		s := startServer(t, Config{Balancer: newBalancer(t, backend), ForwardedFor: true})
 		c := dial(t, s.Addrs()[0])
