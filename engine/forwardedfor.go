@@ -80,13 +80,12 @@ func (c *conn) writeInserted(f *flow, dst *sock) bool {
 		n, err := unix.Writev(dst.fd, iov[:k+2])
 		iov[0], iov[1], iov[2] = nil, nil, nil
 		if n > 0 {
-			if before := f.insAt - f.r; n < before {
+			before := f.insAt - f.r
+			if n < before {
 				f.r += n
 				continue
-			} else {
-				f.r = f.insAt
-				n -= before
 			}
+			f.r, n = f.insAt, n-before
 			if n < len(f.ins) {
 				f.ins = f.ins[n:]
 				continue
