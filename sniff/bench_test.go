@@ -1,7 +1,9 @@
 package sniff
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"runtime"
 	"strings"
@@ -258,6 +260,67 @@ func BenchmarkBaselineByteLoop(b *testing.B) {
 			n += int(tchar01[c])
 		}
 		sinkInt += n
+	}
+	cpu.stop(len(head), "byte")
+}
+
+// BenchmarkBaselineWords is a second yardstick: one branch-free pass over
+// the same head testing eight bytes at a time for control bytes and DEL
+// (ctlIndex's test), the least a parser that checks every value byte does,
+// with no line structure at all.
+func BenchmarkBaselineWords(b *testing.B) {
+	head := []byte(xhrSend)
+	cpu := startCPU(b)
+	for b.Loop() {
+		const ones = 0x0101010101010101
+		const highs = 0x8080808080808080
+		n := 0
+		for i := 0; i+8 <= len(head); i += 8 {
+			x := binary.LittleEndian.Uint64(head[i:])
+			del := x ^ (ones * 0x7f)
+			n += bits.OnesCount64(((x-ones*0x20)&^x | (del-ones)&^del) & highs)
+		}
+		sinkInt += n
+	}
+	cpu.stop(len(head), "byte")
+}
+
+// BenchmarkBaselineLines is the third: the head's field lines found as
+// Request finds them (names by tokenEnd, values by ctlIndex, CRLF checked)
+// and nothing done with them: no request line, no field acted on, no
+// result filled. It is the floor of BenchmarkRequest for this design.
+func BenchmarkBaselineLines(b *testing.B) {
+	head := []byte(xhrSend)
+	lines := func(buf []byte) int {
+		p := ctlIndex(buf) + 2 // past the request line
+		n := 0
+		for buf[p] != '\r' {
+			p += tokenEnd(buf[p:])
+			if buf[p] != ':' {
+				return -1
+			}
+			p++
+			for {
+				p += ctlIndex(buf[p:])
+				if buf[p] != '\t' {
+					break
+				}
+				p++
+			}
+			if buf[p] != '\r' || buf[p+1] != '\n' {
+				return -1
+			}
+			p += 2
+			n++
+		}
+		return n
+	}
+	if n := lines(head); n != 11 {
+		b.Fatalf("%d field lines, want 11", n)
+	}
+	cpu := startCPU(b)
+	for b.Loop() {
+		sinkInt += lines(head)
 	}
 	cpu.stop(len(head), "byte")
 }

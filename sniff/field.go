@@ -76,7 +76,11 @@ func tokenEnd(b []byte) int {
 			return i + tokenEndTable(b[i:])
 		}
 	}
-	return i + tokenEndTable(b[i:])
+	// The last bytes, or the one byte a slow client sent: no second call.
+	for i < len(b) && tchar[b[i]] {
+		i++
+	}
+	return i
 }
 
 // tokenEndTable is tokenEnd by table lookups, eight per branch; it finds the

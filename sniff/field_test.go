@@ -82,6 +82,7 @@ func TestTokenEndSWAR(t *testing.T) {
 		}
 	}
 }
+
 // TestEqualFoldWords: the word compares of equalFold agree with the byte
 // loop.
 func TestEqualFoldWords(t *testing.T) {
