@@ -16,6 +16,7 @@ const (
 	phFailing                 // an engine response waits for the client's output to flush
 	phLinger                  // response sent, write side shut; draining input
 	phClosed
+	phPooled // an idle backend connection parked in the loop's pool (reuse_linux.go)
 )
 
 // conn is one client connection and the backend connection it currently
@@ -80,6 +81,12 @@ func newConn(l *loop, fd int, peer unix.Sockaddr) {
 
 // event runs after epoll reported readiness on one of c's sockets.
 func (c *conn) event(s *sock) {
+	if c.phase == phPooled {
+		// A parked connection expects nothing: a FIN, a reset or a
+		// stray byte from the backend ends it.
+		c.l.unpool(c)
+		return
+	}
 	if c.phase == phConnecting && s == &c.be {
 		if !s.canWrite {
 			return
@@ -421,8 +428,12 @@ func (c *conn) close(reset bool) {
 	if c.phase == phClosed {
 		return
 	}
-	_ = reset
 	c.l.disarm(c)
+	if !reset && c.reusableBackend() {
+		// The client left between requests: another client of this
+		// loop may use its backend connection.
+		c.parkBackend()
+	}
 	c.closeBackend()
 	c.l.closeSock(&c.cli)
 	c.releaseFlow(&c.up)
@@ -449,6 +460,8 @@ func (c *conn) timeout(k timerKind) {
 		c.close(false)
 	case timerLinger:
 		c.close(false)
+	case timerPool:
+		c.l.unpool(c)
 	}
 }
 

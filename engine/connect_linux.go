@@ -38,6 +38,17 @@ func (c *conn) connectNext() {
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
+		if !c.tunnel && l.npooled > 0 && l.takePooled(c, m.Backend().Endpoint) {
+			// An idle connection to m parked by this loop (never one
+			// that carried a PROXY header: those are not parked).
+			l.s.stats.backendReuses.Add(1)
+			m.Acquire()
+			c.member = m
+			c.dropDial()
+			c.phase = phHTTP
+			l.arm(c, timerIdle)
+			return
+		}
 		fd, err := l.dialStart(m)
 		if err != nil {
 			l.s.stats.backendFailures.Add(1)

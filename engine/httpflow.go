@@ -36,6 +36,7 @@ type httpState struct {
 	reqPending bool    // a request went out and its final response has not ended
 	reqHEAD    bool    // ... and it was a HEAD request
 	reqUpgrade bool    // ... and it asked for an upgrade
+	respClose  bool    // the last final response said the backend closes after it
 	requests   int     // heads forwarded so far
 	headTimer  bool    // the header timer runs for the head being read
 	errStatus  int     // stErrWait: the status to answer
@@ -122,6 +123,7 @@ func (h *httpState) resetDown() {
 	h.downChunk = sniff.ChunkedBody{}
 	h.downRem = 0
 	h.routed = false
+	h.respClose = false
 	if h.reqPending {
 		h.reqPending = false
 	}
@@ -317,6 +319,7 @@ func (c *conn) classifyDown(f *flow) bool {
 			if resp.Interim {
 				continue // 100 Continue and friends: the final response follows
 			}
+			h.respClose = resp.Close
 			if h.upSt == stUpgrade {
 				h.upSt = stHead // upgrade refused: plain HTTP goes on
 			}
@@ -439,10 +442,12 @@ func (c *conn) route() {
 		}
 		// The key lives elsewhere: this request, and this client
 		// connection from now on, go to its backend. The old backend
-		// connection is closed rather than parked for reuse: an fd
-		// bound per client stays at 2, and nothing needs to track
-		// parked connections' lifetimes.
+		// connection is parked in the loop's pool if it is reusable
+		// (reuse_linux.go), closed otherwise.
 		l.s.stats.switches.Add(1)
+		if c.reusableBackend() {
+			c.parkBackend()
+		}
 		c.closeBackend()
 		h.routed = true
 	}

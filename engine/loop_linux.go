@@ -61,6 +61,10 @@ type loop struct {
 	freeHTTP []*httpState // see getHTTP
 	freeDial []*dialState
 
+	pool       map[string][]*conn // parked backend connections by endpoint, oldest first (reuse_linux.go)
+	npooled    int
+	freePooled []*conn
+
 	lastWarn int64 // l.now of the last warn; see warn
 }
 
@@ -109,6 +113,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	l.timers[timerConnect].dur = int64(s.connectTimeout)
 	l.timers[timerIdle].dur = int64(s.idleTimeout)
 	l.timers[timerLinger].dur = lingerTimeout
+	l.timers[timerPool].dur = poolIdleTimeout
 	l.touchSlack = min(maxTouchSlack, l.timers[timerIdle].dur/10)
 	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
 		l.closeFds()
@@ -317,6 +322,7 @@ func (l *loop) stopAccepting() {
 	}
 	l.lnfds = nil
 	l.stopping = true
+	l.closePool()
 	for _, s := range l.socks {
 		if s != nil && s == &s.c.cli {
 			s.c.drainIdle()
@@ -328,9 +334,11 @@ func (l *loop) stopAccepting() {
 func (l *loop) stop() { l.done = true }
 
 func (l *loop) closeAll() {
+	l.stopping = true // nothing is parked from here on
 	for _, s := range l.socks {
 		if s != nil && s == &s.c.cli {
 			s.c.close(false)
 		}
 	}
+	l.closePool()
 }

@@ -15,6 +15,11 @@ type Stats struct {
 	// Switches counts requests routed to another backend than the
 	// previous request of the same client connection.
 	Switches int64
+	// BackendReuses counts requests sent on a parked idle backend
+	// connection (another client's, or this client's earlier one)
+	// instead of a new connection; such a request does not count in
+	// BackendConnects.
+	BackendReuses int64
 	// Responses the engine answered itself, by status.
 	Status400, Status414, Status431, Status502, Status503, Status504 int64
 	// HeaderTimeouts and IdleTimeouts count connections closed by those
@@ -27,6 +32,7 @@ type Stats struct {
 type counters struct {
 	accepted, active, tunnels                  atomic.Int64
 	backendConnects, backendFailures, switches atomic.Int64
+	backendReuses                              atomic.Int64
 	s400, s414, s431, s502, s503, s504         atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
 }
@@ -35,7 +41,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		Accepted: c.accepted.Load(), Active: c.active.Load(), Tunnels: c.tunnels.Load(),
 		BackendConnects: c.backendConnects.Load(), BackendFailures: c.backendFailures.Load(),
-		Switches:  c.switches.Load(),
+		Switches: c.switches.Load(), BackendReuses: c.backendReuses.Load(),
 		Status400: c.s400.Load(), Status414: c.s414.Load(), Status431: c.s431.Load(),
 		Status502: c.s502.Load(), Status503: c.s503.Load(), Status504: c.s504.Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),

@@ -14,6 +14,7 @@ const (
 	timerConnect           // waiting for a backend connect
 	timerIdle              // routed, waiting for any byte
 	timerLinger            // error answered; draining the client before close
+	timerPool              // a parked backend connection waits to be reused
 	numTimers
 )
 

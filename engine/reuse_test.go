@@ -1,0 +1,312 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// countingBackend is an HTTP backend that counts the connections it
+// accepted, keeps them so a test can close them, and answers every
+// request with "<name> <request URI>".
+type countingBackend struct {
+	name    string
+	ep      string
+	accepts atomic.Int64
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+type countingListener struct {
+	net.Listener
+	b *countingBackend
+}
+
+func (cl countingListener) Accept() (net.Conn, error) {
+	c, err := cl.Listener.Accept()
+	if err == nil {
+		cl.b.accepts.Add(1)
+		cl.b.mu.Lock()
+		cl.b.conns = append(cl.b.conns, c)
+		cl.b.mu.Unlock()
+	}
+	return c, err
+}
+
+func startCounting(t *testing.T, name string, proxy bool) *countingBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &countingBackend{name: name, ep: "tcp://" + ln.Addr().String()}
+	var l net.Listener = countingListener{ln, b}
+	if proxy {
+		l = &proxyproto.Listener{Listener: l}
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%s %s", name, r.URL.RequestURI())
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return b
+}
+
+// closeServerSide closes every connection b accepted so far.
+func (b *countingBackend) closeServerSide() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.conns = nil
+}
+
+// pooled returns the number of parked backend connections over s's loops.
+func pooled(s *Server) int {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for _, l := range s.loops {
+		wg.Add(1)
+		l.post(func() { n.Add(int64(l.npooled)); wg.Done() })
+	}
+	wg.Wait()
+	return int(n.Load())
+}
+
+// httpClient is one keep-alive client connection speaking raw HTTP/1.1.
+type httpClient struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func newHTTPClient(t *testing.T, s *Server) *httpClient {
+	c := dial(t, s.Addrs()[0])
+	return &httpClient{c: c, r: bufio.NewReader(c)}
+}
+
+// get sends a GET for path and returns the status and body.
+func (hc *httpClient) get(path string) (int, string, error) {
+	if _, err := fmt.Fprintf(hc.c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(hc.r, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b), err
+}
+
+// sessionPath is a SockJS xhr path keyed by session.
+func sessionPath(session string, i int) string {
+	return fmt.Sprintf("/sockjs/000/%s/xhr_send?i=%d", session, i)
+}
+
+// twoSessions finds one session key per backend (by asking through s).
+func twoSessions(t *testing.T, s *Server, a, b *countingBackend) (sa, sb string) {
+	t.Helper()
+	hc := newHTTPClient(t, s)
+	for i := 0; i < 200 && (sa == "" || sb == ""); i++ {
+		key := fmt.Sprintf("sess%05d", i)
+		code, body, err := hc.get(sessionPath(key, 0))
+		if err != nil || code != 200 {
+			t.Fatalf("GET = %d %q %v", code, body, err)
+		}
+		switch {
+		case strings.HasPrefix(body, a.name+" ") && sa == "":
+			sa = key
+		case strings.HasPrefix(body, b.name+" ") && sb == "":
+			sb = key
+		}
+	}
+	if sa == "" || sb == "" {
+		t.Fatal("no session key found for both backends")
+	}
+	hc.c.Close()
+	return sa, sb
+}
+
+// checkGet sends a request keyed by session and checks that the backend
+// named want answered this very request.
+func checkGet(t *testing.T, hc *httpClient, session string, i int, want string) {
+	t.Helper()
+	p := sessionPath(session, i)
+	code, body, err := hc.get(p)
+	if err != nil || code != 200 {
+		t.Fatalf("GET %s = %d %q %v", p, code, body, err)
+	}
+	if wantBody := want + " " + p; body != wantBody {
+		t.Fatalf("GET %s = %q; want %q", p, body, wantBody)
+	}
+}
+
+// TestBackendReuse: alternating keys on one client connection reuse the
+// two backend connections instead of connecting per switch; a client that
+// leaves between requests leaves its backend connection to the next one.
+func TestBackendReuse(t *testing.T) {
+	a, b := startCounting(t, "a", false), startCounting(t, "b", false)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, a.ep, b.ep)})
+	sa, sb := twoSessions(t, s, a, b)
+
+	before := a.accepts.Load() + b.accepts.Load()
+	reuses := s.Stats().BackendReuses
+	hc := newHTTPClient(t, s)
+	const n = 40
+	for i := 0; i < n; i++ {
+		if i%2 == 0 {
+			checkGet(t, hc, sa, i, "a")
+		} else {
+			checkGet(t, hc, sb, i, "b")
+		}
+	}
+	accepts := a.accepts.Load() + b.accepts.Load() - before
+	if accepts > 4 {
+		t.Errorf("%d requests alternating between two backends made %d backend connections; want at most 4", n, accepts)
+	}
+	if got := s.Stats().BackendReuses - reuses; got < n-4 {
+		t.Errorf("BackendReuses grew by %d; want at least %d", got, n-4)
+	}
+
+	// A client that closes between requests parks its connection.
+	hc.c.Close()
+	deadline := time.Now().Add(testTimeout)
+	for pooled(s) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before = a.accepts.Load() + b.accepts.Load()
+	hc = newHTTPClient(t, s)
+	checkGet(t, hc, sa, 0, "a")
+	checkGet(t, hc, sb, 1, "b")
+	if got := a.accepts.Load() + b.accepts.Load() - before; got != 0 {
+		t.Errorf("a new client made %d backend connections; want the 2 parked ones reused", got)
+	}
+}
+
+// TestReuseBackendClosed: a parked connection the backend closes leaves
+// the pool at once and is never used; the next request connects anew.
+func TestReuseBackendClosed(t *testing.T) {
+	a, b := startCounting(t, "a", false), startCounting(t, "b", false)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, a.ep, b.ep)})
+	sa, sb := twoSessions(t, s, a, b)
+	hc := newHTTPClient(t, s)
+	checkGet(t, hc, sa, 1, "a")
+	checkGet(t, hc, sb, 2, "b") // a's connection is parked
+	if n := pooled(s); n < 1 {
+		t.Fatalf("pooled = %d after a switch; want at least 1", n)
+	}
+	a.closeServerSide()
+	deadline := time.Now().Add(testTimeout)
+	for pooled(s) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pooled(s); n != 0 {
+		t.Fatalf("pooled = %d after the backend closed; want 0", n)
+	}
+	before := a.accepts.Load()
+	checkGet(t, hc, sa, 3, "a")
+	if a.accepts.Load() != before+1 {
+		t.Errorf("backend a accepted %d connections for the request after its close; want 1", a.accepts.Load()-before)
+	}
+	if st := s.Stats(); st.Status502 != 0 {
+		t.Errorf("Status502 = %d; want 0", st.Status502)
+	}
+}
+
+// TestReusePoolTimeout: a parked connection nobody takes is closed after
+// poolIdleTimeout.
+func TestReusePoolTimeout(t *testing.T) {
+	a, b := startCounting(t, "a", false), startCounting(t, "b", false)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, a.ep, b.ep)})
+	sa, sb := twoSessions(t, s, a, b)
+	hc := newHTTPClient(t, s)
+	checkGet(t, hc, sa, 1, "a")
+	checkGet(t, hc, sb, 2, "b")
+	if n := pooled(s); n < 1 {
+		t.Fatalf("pooled = %d after a switch; want at least 1", n)
+	}
+	deadline := time.Now().Add(time.Duration(poolIdleTimeout) + testTimeout)
+	for pooled(s) != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := pooled(s); n != 0 {
+		t.Fatalf("pooled = %d long after the pool timeout; want 0", n)
+	}
+	// The client's own connection to b is not parked and still works.
+	checkGet(t, hc, sb, 3, "b")
+}
+
+// TestReuseProxyProtocolOff: with a PROXY header (bound to one client) no
+// backend connection is ever parked or reused.
+func TestReuseProxyProtocol(t *testing.T) {
+	a, b := startCounting(t, "a", true), startCounting(t, "b", true)
+	s := startServer(t, Config{Loops: 1, ProxyProtocol: ProxyV1, Balancer: newBalancer(t, a.ep, b.ep)})
+	sa, sb := twoSessions(t, s, a, b)
+	hc := newHTTPClient(t, s)
+	before := a.accepts.Load() + b.accepts.Load()
+	for i := 0; i < 10; i++ {
+		if i%2 == 0 {
+			checkGet(t, hc, sa, i, "a")
+		} else {
+			checkGet(t, hc, sb, i, "b")
+		}
+		if n := pooled(s); n != 0 {
+			t.Fatalf("pooled = %d with PROXY headers on; want 0", n)
+		}
+	}
+	if got := a.accepts.Load() + b.accepts.Load() - before; got != 10 {
+		t.Errorf("10 alternating requests made %d backend connections; want 10", got)
+	}
+	if r := s.Stats().BackendReuses; r != 0 {
+		t.Errorf("BackendReuses = %d; want 0", r)
+	}
+}
+
+// TestReuseNoLeak: clients alternating keys at the same time share the
+// pool; every response is the answer to its own request.
+func TestReuseNoLeak(t *testing.T) {
+	a, b := startCounting(t, "a", false), startCounting(t, "b", false)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, a.ep, b.ep)})
+	sa, sb := twoSessions(t, s, a, b)
+	const clients, n = 4, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for k := 0; k < clients; k++ {
+		hc := newHTTPClient(t, s)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				key, want := sa, "a"
+				if (i+k)%2 == 1 {
+					key, want = sb, "b"
+				}
+				p := fmt.Sprintf("/sockjs/000/%s/xhr_send?c=%d&r=%d", key, k, i)
+				code, body, err := hc.get(p)
+				if err != nil || code != 200 || body != want+" "+p {
+					errs <- fmt.Errorf("client %d: GET %s = %d %q %v; want %q", k, p, code, body, err, want+" "+p)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s.Stats().BackendReuses == 0 {
+		t.Error("BackendReuses = 0; want reuse between the clients")
+	}
+}
