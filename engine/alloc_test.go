@@ -11,33 +11,18 @@ import (
 // client's and the balancer's allocations.
 func startFixedHTTP(t testing.TB, resp string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return startTCP(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		out := []byte(resp)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				out := []byte(resp)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(out); err != nil {
+				return
+			}
 		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	})
 }
 
 // TestAllocs proves the steady-state paths allocate nothing: a tunnel

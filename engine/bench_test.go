@@ -164,30 +164,15 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 
 // startStreamer starts a backend that, after 3 bytes from the client,
 // writes a constant stream until the client goes away.
-func startStreamer(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
+func startStreamer(t testing.TB) string {
+	t.Helper()
+	return startTCP(t, func(c net.Conn) {
+		io.ReadFull(c, make([]byte, 3))
+		buf := make([]byte, 256<<10)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Write(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				io.ReadFull(c, make([]byte, 3))
-				buf := make([]byte, 256<<10)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	})
 }

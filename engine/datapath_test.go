@@ -21,7 +21,7 @@ func TestDataPathCost(t *testing.T) {
 		t.Skip("set L4LB_MEASURE=1 to measure")
 	}
 	echo := startEcho(t)
-	stream := startStreamerT(t)
+	stream := startStreamer(t)
 	for _, path := range []string{"splice", "buffer"} {
 		for _, size := range []int{16, 1 << 10, 16 << 10, 64 << 10} {
 			ch := startChildEnv(t, 1, []string{"L4LB_CHILD_PATH=" + path}, echo)
@@ -68,35 +68,6 @@ func TestDataPathCost(t *testing.T) {
 			path, mib, cpu.Seconds()*1024/mib, mib/wall.Seconds())
 		c.Close()
 	}
-}
-
-// startStreamerT is startStreamer for tests.
-func startStreamerT(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.ReadFull(c, make([]byte, 3))
-				buf := make([]byte, 256<<10)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
 }
 
 var _ = fmt.Sprint

@@ -7,29 +7,14 @@ import (
 	"testing"
 )
 
-// startServerFirst starts a TCP server that sends payload after reading the
+// startSink starts a TCP server that sends payload after reading the
 // client's whole input (until FIN), then closes.
 func startSink(t testing.TB, payload []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(io.Discard, c)
-				c.Write(payload)
-			}()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	return startTCP(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write(payload)
+	})
 }
 
 func TestHalfClose(t *testing.T) {

@@ -27,6 +27,31 @@ func startEcho(t testing.TB) string {
 	return "tcp://" + ln.Addr().String()
 }
 
+// startTCP starts a loopback TCP server that runs handle on each accepted
+// connection in its own goroutine and closes the connection when handle
+// returns. It returns the "tcp://" endpoint.
+func startTCP(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
 func serveEcho(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
