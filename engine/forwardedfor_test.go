@@ -219,45 +219,31 @@ func TestForwardedForProxyProtocol(t *testing.T) {
 // 200 (requests must not have bodies).
 func startHeadRecorder(t *testing.T) (string, <-chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	heads := make(chan string, 16)
-	go func() {
+	endpoint := startTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			var head strings.Builder
+			for {
+				line, err := br.ReadString('\n')
+				head.WriteString(line)
+				if err != nil {
+					return
+				}
+				if line == "\r\n" || line == "\n" {
+					break
+				}
+			}
+			heads <- head.String()
+			if strings.Contains(head.String(), "\nUpgrade:") {
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				echoPlain(c, br)
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var head strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						head.WriteString(line)
-						if err != nil {
-							return
-						}
-						if line == "\r\n" || line == "\n" {
-							break
-						}
-					}
-					heads <- head.String()
-					if strings.Contains(head.String(), "\nUpgrade:") {
-						io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-						echoPlain(c, br)
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-				}
-			}()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 		}
-	}()
-	return "tcp://" + ln.Addr().String(), heads
+	})
+	return endpoint, heads
 }
 
 func recvHead(t *testing.T, heads <-chan string) string {
