@@ -1,9 +1,7 @@
 package sniff
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"os"
 	"runtime"
 	"strings"
@@ -257,70 +255,30 @@ func BenchmarkBaselineByteLoop(b *testing.B) {
 	for b.Loop() {
 		n := 0
 		for _, c := range head {
-			n += int(tchar01[c])
+			n += int(byteClass[c])
 		}
 		sinkInt += n
 	}
 	cpu.stop(len(head), "byte")
 }
 
-// BenchmarkBaselineWords is a second yardstick: one branch-free pass over
-// the same head testing eight bytes at a time for control bytes and DEL
-// (ctlIndex's test), the least a parser that checks every value byte does,
-// with no line structure at all.
-func BenchmarkBaselineWords(b *testing.B) {
+// BenchmarkClassify is the bitmap classification of the same head's whole
+// blocks, with AVX2 where the CPU has it and with the generic table loop.
+func BenchmarkClassify(b *testing.B) {
 	head := []byte(xhrSend)
-	cpu := startCPU(b)
-	for b.Loop() {
-		const ones = 0x0101010101010101
-		const highs = 0x8080808080808080
-		n := 0
-		for i := 0; i+8 <= len(head); i += 8 {
-			x := binary.LittleEndian.Uint64(head[i:])
-			del := x ^ (ones * 0x7f)
-			n += bits.OnesCount64(((x-ones*0x20)&^x | (del-ones)&^del) & highs)
+	head = head[:len(head)/64*64]
+	for _, avx2 := range []bool{true, false} {
+		if avx2 && !useAVX2 {
+			continue
 		}
-		sinkInt += n
-	}
-	cpu.stop(len(head), "byte")
-}
-
-// BenchmarkBaselineLines is the third: the head's field lines found as
-// Request finds them (names by tokenEnd, values by ctlIndex, CRLF checked)
-// and nothing done with them: no request line, no field acted on, no
-// result filled. It is the floor of BenchmarkRequest for this design.
-func BenchmarkBaselineLines(b *testing.B) {
-	head := []byte(xhrSend)
-	lines := func(buf []byte) int {
-		p := ctlIndex(buf) + 2 // past the request line
-		n := 0
-		for buf[p] != '\r' {
-			p += tokenEnd(buf[p:])
-			if buf[p] != ':' {
-				return -1
+		b.Run(fmt.Sprintf("avx2=%v", avx2), func(b *testing.B) {
+			setAVX2(b, avx2)
+			var m [maxBlocks]blockMasks
+			cpu := startCPU(b)
+			for b.Loop() {
+				classify(head, m[:])
 			}
-			p++
-			for {
-				p += ctlIndex(buf[p:])
-				if buf[p] != '\t' {
-					break
-				}
-				p++
-			}
-			if buf[p] != '\r' || buf[p+1] != '\n' {
-				return -1
-			}
-			p += 2
-			n++
-		}
-		return n
+			cpu.stop(len(head), "byte")
+		})
 	}
-	if n := lines(head); n != 11 {
-		b.Fatalf("%d field lines, want 11", n)
-	}
-	cpu := startCPU(b)
-	for b.Loop() {
-		sinkInt += lines(head)
-	}
-	cpu.stop(len(head), "byte")
 }

@@ -35,74 +35,6 @@ var tchar = func() (t [256]bool) {
 	return t
 }()
 
-// tchar01 is tchar as 0 or 1, so that eight lookups can be and-ed with
-// one branch.
-var tchar01 = func() (t [256]uint8) {
-	for c, ok := range tchar {
-		if ok {
-			t[c] = 1
-		}
-	}
-	return t
-}()
-
-// tokenEnd returns the index of the first byte of b that is not a tchar, or
-// len(b). Field names are mostly letters and '-': it tests eight bytes at a
-// time for those with word arithmetic (exact per byte: no carry crosses a
-// byte), and goes on with the tchar table from the first other byte, which
-// is usually the colon.
-func tokenEnd(b []byte) int {
-	const ones = 0x0101010101010101
-	const highs = 0x8080808080808080
-	const low7 = 0x7f7f7f7f7f7f7f7f
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// A byte below 0x80 is a letter when, lower-cased (| 0x20), it is
-		// in 'a'..'z': adding 0x80-'a' sets its top bit, adding 0x80-'{'
-		// does not.
-		y := (x | ones*0x20) & low7
-		letter := (y + ones*(0x80-'a')) &^ (y + ones*(0x80-'{')) &^ x
-		// A byte is '-' when x^'-' is zero: 0x7f added to its low seven
-		// bits, or its top bit, says nonzero.
-		d := x ^ (ones * '-')
-		notDash := (d&low7 + low7) | d
-		if other := notDash &^ letter & highs; other != 0 {
-			i += bits.TrailingZeros64(other) >> 3
-			// Usually the colon; a byte compare spares the table load.
-			if c := b[i]; c == ':' || !tchar[c] {
-				return i
-			}
-			return i + tokenEndTable(b[i:])
-		}
-	}
-	// The last bytes, or the one byte a slow client sent: no second call.
-	for i < len(b) && tchar[b[i]] {
-		i++
-	}
-	return i
-}
-
-// tokenEndTable is tokenEnd by table lookups, eight per branch; it finds the
-// failing byte with a bit scan.
-func tokenEndTable(b []byte) int {
-	const ones = 0x0101010101010101
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		w := b[i : i+8 : i+8]
-		t := uint64(tchar01[w[0]]) | uint64(tchar01[w[1]])<<8 | uint64(tchar01[w[2]])<<16 |
-			uint64(tchar01[w[3]])<<24 | uint64(tchar01[w[4]])<<32 | uint64(tchar01[w[5]])<<40 |
-			uint64(tchar01[w[6]])<<48 | uint64(tchar01[w[7]])<<56
-		if t != ones {
-			return i + bits.TrailingZeros64(^t&ones)>>3
-		}
-	}
-	for i < len(b) && tchar[b[i]] {
-		i++
-	}
-	return i
-}
-
 func isToken(s string) bool {
 	if s == "" {
 		return false
@@ -178,82 +110,6 @@ func validValue(v []byte) bool {
 
 func validValueByte(c byte) bool {
 	return c >= 0x20 && c != 0x7f || c == '\t'
-}
-
-// Results of nextField.
-const (
-	fieldMore = iota // buf ends inside a line
-	fieldLine        // a field line ends
-	fieldEnd         // the blank line ends the head
-	fieldBad         // the line breaks RFC 9112 §5
-)
-
-// nextField reads the field line at sc.line, from where earlier calls
-// stopped (sc.pos), in one pass: the name up to the colon, then the value
-// up to its line end, every byte checked on the way (a line end is the
-// first control byte that is not a tab, so finding it and checking the
-// value are the same scan). For fieldLine and fieldEnd it returns where the
-// line's content ends (ce) and its LF (lf); the name is
-// buf[sc.line:sc.nameEnd] and the value buf[sc.nameEnd+1:ce]. A line is
-// refused as soon as its first bad byte arrives: that verdict depends only
-// on the bytes before it, so it is the same however the bytes arrive.
-func (sc *Scan) nextField(buf []byte) (res, ce, lf int) {
-	p, ls := int(sc.pos), int(sc.line)
-	if int(sc.nameEnd) <= ls { // in the name
-		if p == ls {
-			if p >= len(buf) {
-				return fieldMore, 0, 0
-			}
-			switch buf[p] {
-			case '\n':
-				return fieldEnd, p, p
-			case '\r':
-				if p+1 >= len(buf) {
-					return fieldMore, 0, 0
-				}
-				if buf[p+1] == '\n' {
-					return fieldEnd, p, p + 1
-				}
-				return fieldBad, 0, 0
-			}
-		}
-		p += tokenEnd(buf[p:])
-		if p == len(buf) {
-			sc.pos = int32(p)
-			return fieldMore, 0, 0
-		}
-		// Not a colon: obs-fold, whitespace before the colon, a byte that
-		// is not a tchar, no colon at all.
-		if buf[p] != ':' || p == ls {
-			return fieldBad, 0, 0
-		}
-		sc.nameEnd = int32(p)
-		p++
-	}
-	for {
-		i := ctlIndex(buf[p:])
-		if i < 0 {
-			sc.pos = int32(len(buf))
-			return fieldMore, 0, 0
-		}
-		p += i
-		switch buf[p] {
-		case '\t':
-			p++
-			continue
-		case '\n':
-			return fieldLine, p, p
-		case '\r':
-			if p+1 >= len(buf) {
-				sc.pos = int32(p)
-				return fieldMore, 0, 0
-			}
-			if buf[p+1] == '\n' {
-				return fieldLine, p, p + 1
-			}
-		}
-		return fieldBad, 0, 0
-	}
 }
 
 func isOWS(c byte) bool { return c == ' ' || c == '\t' }
@@ -341,10 +197,6 @@ const (
 	hContentLength
 	hTransferEncoding
 )
-
-// kindLengths has bit n set when some field name fieldKind knows has n
-// bytes, so that most lines skip the call.
-const kindLengths = 1<<4 | 1<<6 | 1<<7 | 1<<10 | 1<<14 | 1<<17
 
 func fieldKind(name []byte) int {
 	switch len(name) {

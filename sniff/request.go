@@ -172,22 +172,18 @@ func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
 				s.badRequestLine(sc, buf, p)
 			}
 		case stFields:
-			for sc.state == stFields {
-				switch res, ce, lf := sc.nextField(buf); res {
-				case fieldMore:
-					if len(buf) >= s.maxHead {
-						sc.fail(431)
-						break
-					}
-					return NeedMore
-				case fieldLine:
-					s.requestField(sc, buf, ce, lf)
-				case fieldEnd:
-					sc.headLen = int32(lf + 1)
-					s.endRequest(sc, buf)
-				default:
-					sc.fail(400)
+			switch res, lf := s.fieldLines(sc, buf); res {
+			case fieldMore:
+				if len(buf) >= s.maxHead {
+					sc.fail(431)
+					break
 				}
+				return NeedMore
+			case fieldEnd:
+				sc.headLen = int32(lf + 1)
+				s.endRequest(sc, buf)
+			case fieldBad:
+				sc.fail(400)
 			}
 		case stTLS:
 			if st := s.tls(sc, buf); st == NeedMore {
@@ -274,16 +270,9 @@ func (s *Sniffer) requestLine(sc *Scan, buf []byte, ce, lf int) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// requestField acts on the field line nextField found (name
-// buf[sc.line:sc.nameEnd], content ending at ce, LF at lf), and moves to
-// the next line. Most lines are of no interest: their name's length says so
-// without a look at the name.
-func (s *Sniffer) requestField(sc *Scan, buf []byte, ce, lf int) {
-	ls, nameEnd := int(sc.line), int(sc.nameEnd)
-	sc.next(lf)
-	if n := nameEnd - ls; n >= 64 || kindLengths>>n&1 == 0 {
-		return
-	}
+// requestField acts on a field line of a name fieldKind may know: the
+// name is buf[ls:nameEnd], the value buf[nameEnd+1:ce].
+func (s *Sniffer) requestField(sc *Scan, buf []byte, ls, nameEnd, ce int) {
 	kind := fieldKind(buf[ls:nameEnd])
 	if kind == hOther {
 		return

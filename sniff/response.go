@@ -96,31 +96,22 @@ func (s *Sniffer) Response(sc *Scan, buf []byte, requestWasHEAD bool, resp *Resp
 			}
 			statusLine(sc, buf, lf)
 		case stFields:
-			for sc.state == stFields {
-				switch res, ce, lf := sc.nextField(buf); res {
-				case fieldMore:
-					if len(buf) >= s.maxHead {
-						sc.finish(Invalid)
-						break
-					}
-					return NeedMore
-				case fieldLine:
-					vs, ve := trimBounds(buf, int(sc.nameEnd)+1, ce)
-					if !sc.framingField(fieldKind(buf[sc.line:sc.nameEnd]), buf[vs:ve]) {
-						sc.finish(Invalid)
-						break
-					}
-					sc.next(lf)
-				case fieldEnd:
-					sc.headLen = int32(lf + 1)
-					if sc.framingOK() {
-						sc.finish(Done)
-					} else {
-						sc.finish(Invalid)
-					}
-				default:
+			switch res, lf := s.fieldLines(sc, buf); res {
+			case fieldMore:
+				if len(buf) >= s.maxHead {
+					sc.finish(Invalid)
+					break
+				}
+				return NeedMore
+			case fieldEnd:
+				sc.headLen = int32(lf + 1)
+				if sc.framingOK() {
+					sc.finish(Done)
+				} else {
 					sc.finish(Invalid)
 				}
+			case fieldBad:
+				sc.finish(Invalid)
 			}
 		case stFinal:
 			*resp = Response{}
