@@ -25,7 +25,7 @@ type blockMasks struct {
 	stop uint64
 	// nontok: not a tchar (RFC 9110 §5.6.2). It ends a field name, which
 	// is valid only when it is the colon.
-	nontok uint64
+	nontok        uint64
 	lf, cr, colon uint64
 }
 
