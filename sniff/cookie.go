@@ -18,46 +18,65 @@ import "bytes"
 const maxCookieCount = 3000
 
 // cookieLine looks for the configured cookies in the Cookie value
-// buf[vs:ve].
+// buf[vs:ve]. Rather than splitting every part, it searches for each
+// configured name (a browser sends many cookies and we look for one or
+// two) and checks that an occurrence is a part's name: only OWS between it
+// and the ';' before it (or the value's start), only OWS between it and
+// the '=' after it. A name with no '=' (the part ends after OWS) is a
+// cookie with an empty value, as in net/http. Each byte is looked at a
+// bounded number of times per configured name.
 func (s *Sniffer) cookieLine(sc *Scan, buf []byte, vs, ve int) {
-	all := uint8(1)<<s.numCookies - 1
-	parts := int32(1)
-	p := vs
-	for p < ve {
-		if sc.cookie == all {
-			// Every cookie found: only net/http's count remains.
-			parts += int32(bytes.Count(buf[p:ve], []byte{';'}))
-			break
-		}
-		pe := ve
-		if i := bytes.IndexByte(buf[p:ve], ';'); i >= 0 {
-			pe = p + i
-			parts++
-		}
-		ps, pe2 := trimBounds(buf, p, pe)
-		p = pe + 1
-		// name "=" value; a part without "=" is a name with an empty
-		// value.
-		eq := ps
-		for eq < pe2 && buf[eq] != '=' {
-			eq++
-		}
-		ns, ne := trimBounds(buf, ps, eq)
-		if ns == ne {
+	v := buf[vs:ve]
+	sc.cookieCount += int32(bytes.Count(v, []byte{';'})) + 1
+	for i := 0; i < s.numCookies; i++ {
+		if sc.cookie&(1<<i) != 0 {
 			continue
 		}
-		name := buf[ns:ne]
-		for i := 0; i < s.numCookies; i++ {
-			if sc.cookie&(1<<i) != 0 || string(name) != s.cookies[i] {
-				continue
+		name := s.cookieNames[i]
+		for off := 0; ; {
+			j := bytes.Index(v[off:], name)
+			if j < 0 {
+				break
 			}
-			if vs, ve, ok := cookieValue(buf, min(eq+1, pe2), pe2); ok {
-				sc.cookies[i] = span{int32(vs), int32(ve)}
+			j += off
+			off = j + 1
+			if cs, ce, ok := cookieAt(v, j, j+len(name)); ok {
+				sc.cookies[i] = span{int32(vs + cs), int32(vs + ce)}
 				sc.cookie |= 1 << i
+				break
 			}
 		}
 	}
-	sc.cookieCount += parts
+}
+
+// cookieAt reports whether v[ns:ne] is the name of a part of the cookie
+// list v, and the bounds of its value, which is valid.
+func cookieAt(v []byte, ns, ne int) (vs, ve int, ok bool) {
+	for k := ns - 1; k >= 0 && v[k] != ';'; k-- {
+		if !isOWS(v[k]) {
+			return 0, 0, false
+		}
+	}
+	k := ne
+	for k < len(v) && isOWS(v[k]) {
+		k++
+	}
+	if k == len(v) || v[k] == ';' {
+		return k, k, true // a name alone: an empty value
+	}
+	if v[k] != '=' {
+		return 0, 0, false
+	}
+	// The value runs to the part's end, without the part's trailing OWS
+	// (net/http trims the part, not the value's start).
+	vs, ve = k+1, len(v)
+	if i := bytes.IndexByte(v[vs:], ';'); i >= 0 {
+		ve = vs + i
+	}
+	for ve > vs && isOWS(v[ve-1]) {
+		ve--
+	}
+	return cookieValue(v, vs, ve)
 }
 
 // cookieValue strips the quotes of buf[vs:ve] and checks its bytes, as

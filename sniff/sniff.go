@@ -60,11 +60,13 @@ type Config struct {
 // Sniffer is a compiled Config. It is immutable and safe for concurrent use;
 // all per-connection state lives in a Scan.
 type Sniffer struct {
-	prefixes   []prefix // longest first, so nested prefixes match the deepest
-	cookies    [MaxCookies]string
-	numCookies int
-	maxHead    int
-	maxLine    int
+	prefixes []prefix // longest first, so nested prefixes match the deepest
+	cookies  [MaxCookies]string
+	// cookieNames holds the same names, searched for in Cookie values.
+	cookieNames [MaxCookies][]byte
+	numCookies  int
+	maxHead     int
+	maxLine     int
 }
 
 type prefix struct {
@@ -124,6 +126,7 @@ func New(cfg Config) (*Sniffer, error) {
 			return nil, fmt.Errorf("sniff: cookie name %q: not a token", c)
 		}
 		s.cookies[i] = c
+		s.cookieNames[i] = []byte(c)
 	}
 	s.numCookies = len(cfg.Cookies)
 	return s, nil
