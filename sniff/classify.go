@@ -114,3 +114,25 @@ func classifyGeneric(p []byte, out []blockMasks) {
 		out[k] = m
 	}
 }
+
+// byteMasks sets out[i] to the mask of the bytes of p[:64] equal to
+// set[i]: the positions of a few delimiters in one block, at once.
+func byteMasks(p []byte, set *[4]byte, out *[4]uint64) {
+	_ = p[63]
+	if useAVX2 {
+		byteMasksAVX2(&p[0], set, out)
+		return
+	}
+	byteMasksGeneric(p, set, out)
+}
+
+func byteMasksGeneric(p []byte, set *[4]byte, out *[4]uint64) {
+	*out = [4]uint64{}
+	for j, c := range p[:64] {
+		for i, d := range set {
+			if c == d {
+				out[i] |= 1 << j
+			}
+		}
+	}
+}

@@ -10,3 +10,8 @@ var useAVX2 = cpu.X86.HasAVX2
 //
 //go:noescape
 func classifyAVX2(p *byte, n int, out *blockMasks)
+
+// byteMasksAVX2 is byteMasksGeneric with AVX2 (classify_amd64.s).
+//
+//go:noescape
+func byteMasksAVX2(p *byte, set *[4]byte, out *[4]uint64)

@@ -92,3 +92,58 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestGenericClassifierHeads runs the captured heads and the table tests'
+// heads through the generic classifier (as on a CPU without AVX2), whole
+// and one byte at a time, against net/http, and checks that both
+// classifiers give the same results.
+func TestGenericClassifierHeads(t *testing.T) {
+	s := newSniffer(t, testConfig)
+	small := newSniffer(t, smallConfig)
+	var heads [][]byte
+	for _, f := range loadCorpus(t, "heads", ".request") {
+		heads = append(heads, f.data)
+	}
+	for _, tc := range requestTests {
+		heads = append(heads, []byte(tc.head))
+	}
+	var responses [][]byte
+	for _, f := range loadCorpus(t, "heads", ".response") {
+		responses = append(responses, f.data)
+	}
+	for _, tc := range responseTests {
+		responses = append(responses, []byte(tc.head))
+	}
+	type result struct {
+		st  Status
+		req string
+	}
+	run := func() (reqs []result, resps []Response) {
+		for _, h := range heads {
+			for _, s := range []*Sniffer{s, small} {
+				st, req := checkIncremental(t, s, h)
+				checkRequestOracle(t, s, testConfig.Cookies, h, st, &req)
+				reqs = append(reqs, result{st, describeRequest(&req)})
+			}
+		}
+		for _, h := range responses {
+			st, resp := checkResponseIncremental(t, s, h, false)
+			checkResponseOracle(t, s, h, false, st, &resp)
+			resps = append(resps, resp)
+		}
+		return reqs, resps
+	}
+	fastReqs, fastResps := run()
+	setAVX2(t, false)
+	genReqs, genResps := run()
+	for i := range fastReqs {
+		if fastReqs[i] != genReqs[i] {
+			t.Errorf("head %d: %v with the vector classifier, %v with the generic one", i, fastReqs[i], genReqs[i])
+		}
+	}
+	for i := range fastResps {
+		if fastResps[i] != genResps[i] {
+			t.Errorf("response %d: %+v with the vector classifier, %+v with the generic one", i, fastResps[i], genResps[i])
+		}
+	}
+}

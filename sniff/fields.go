@@ -156,13 +156,15 @@ func (w *lineWalk) block(m *blockMasks, base, n int) (res, lf int, done bool) {
 	starts &= limit<<1 | 1
 
 	// The lines: a name's end, then the next line's start, which completes
-	// the line.
+	// the line. (In locals: the field handler's call would make the
+	// compiler reload fields of w.)
+	buf, ls, ne := w.buf, w.ls, w.ne
 	for {
-		if w.ne < 0 {
+		if ne < 0 {
 			if nameEnds == 0 {
 				break
 			}
-			w.ne = base + bits.TrailingZeros64(nameEnds)
+			ne = base + bits.TrailingZeros64(nameEnds)
 			nameEnds &= nameEnds - 1
 		}
 		if starts == 0 {
@@ -170,26 +172,27 @@ func (w *lineWalk) block(m *blockMasks, base, n int) (res, lf int, done bool) {
 		}
 		next := base + bits.TrailingZeros64(starts)
 		starts &= starts - 1
-		if n := w.ne - w.ls; n < len(fieldFirst) && fieldFirst[n]>>(w.buf[w.ls]|0x20-'a')&1 != 0 {
+		if n := ne - ls; n < len(fieldFirst) && fieldFirst[n]>>(buf[ls]|0x20-'a')&1 != 0 {
 			lf := next - 1
 			ce := lf
-			if w.buf[lf-1] == '\r' {
+			if buf[lf-1] == '\r' {
 				ce--
 			}
-			if w.s.field(w.sc, w.buf, w.ls, w.ne, ce); w.sc.state != stFields {
+			if w.s.field(w.sc, buf, ls, ne, ce); w.sc.state != stFields {
 				return fieldDecided, 0, true
 			}
 		}
-		w.ls, w.ne = next, -1
+		ls, ne = next, -1
 	}
+	w.ls, w.ne = ls, ne
 
 	if blank != 0 {
 		h := base + bits.TrailingZeros64(blank)
 		switch {
-		case w.buf[h] == '\n':
+		case buf[h] == '\n':
 			return fieldEnd, h, true
-		case h+1 < len(w.buf):
-			if w.buf[h+1] != '\n' {
+		case h+1 < len(buf):
+			if buf[h+1] != '\n' {
 				return fieldBad, 0, true
 			}
 			return fieldEnd, h + 1, true

@@ -336,6 +336,15 @@ func (sc *Scan) framingField(kind int, v []byte) bool {
 		}
 		sc.flags |= fTransferEnc | fChunked
 	case hConnection:
+		// One token is the usual value: no list to split.
+		switch {
+		case equalFold(v, "keep-alive"):
+			sc.conn |= connKeepAlive
+			return true
+		case equalFold(v, "close"):
+			sc.conn |= connClose
+			return true
+		}
 		for len(v) > 0 {
 			var e []byte
 			e, v = nextElement(v)
@@ -436,7 +445,7 @@ func (s *Sniffer) fill(sc *Scan, buf []byte, req *Request) {
 			}
 		}
 	}
-	polling := s.sockJS(req)
+	polling := s.sockJS(req, buf, int(sc.path.start))
 	for i := 0; i < s.numCookies; i++ {
 		if len(req.Cookies[i]) > 0 {
 			req.Key, req.KeyKind = req.Cookies[i], KeyCookie

@@ -1,6 +1,9 @@
 package sniff
 
-import "bytes"
+import (
+	"bytes"
+	"math/bits"
+)
 
 // SockJS URLs, as sockjs-node 0.3.x routes them (lib/sockjs.js,
 // generate_dispatcher): every route is the regexp
@@ -28,14 +31,31 @@ func transport(t []byte) (known, polling bool) {
 	return false, false
 }
 
+// pathDelims are the bytes sockJS looks for in a path, by byteMasks.
+var pathDelims = [4]byte{'/', '.', '#', '#'}
+
 // sockJS sets req.SockJS, req.PrefixIndex and req.RawWebSocket from
-// req.Path, and reports whether the path names a polling or streaming
-// transport of a session.
-func (s *Sniffer) sockJS(req *Request) (polling bool) {
+// req.Path, which starts at buf[start], and reports whether the path names
+// a polling or streaming transport of a session. A path of up to 64 bytes
+// (with 64 bytes of the head from its start) is split on masks of its
+// delimiters, from one vector compare; a longer one with IndexByte.
+func (s *Sniffer) sockJS(req *Request, buf []byte, start int) (polling bool) {
 	path := req.Path
-	// A browser never sends a fragment; sockjs-node's url.parse would cut
-	// it off, so cut it here too.
-	if i := bytes.IndexByte(path, '#'); i >= 0 {
+	if len(path) < 2 || len(s.prefixes) == 0 {
+		return false // no prefix is that short: each has a '/' and a byte
+	}
+	var slash, dot uint64
+	masked := len(path) <= 64 && start+64 <= len(buf)
+	if masked {
+		var m [4]uint64
+		byteMasks(buf[start:start+64], &pathDelims, &m)
+		// A browser never sends a fragment; sockjs-node's url.parse would
+		// cut it off, so cut it here too.
+		if h := m[2] & (1<<uint(len(path)) - 1); h != 0 {
+			path = path[:bits.TrailingZeros64(h)]
+		}
+		slash, dot = m[0], m[1]
+	} else if i := bytes.IndexByte(path, '#'); i >= 0 {
 		path = path[:i]
 	}
 	for _, p := range s.prefixes {
@@ -58,7 +78,13 @@ func (s *Sniffer) sockJS(req *Request) (polling bool) {
 			req.RawWebSocket = true
 			return false
 		}
-		server, session, t, ok := sessionPath(rest)
+		var server, session, t []byte
+		var ok bool
+		if masked {
+			server, session, t, ok = sessionPathMasked(rest, slash>>uint(len(p.path)), dot>>uint(len(p.path)))
+		} else {
+			server, session, t, ok = sessionPath(rest)
+		}
 		if !ok {
 			return false
 		}
@@ -106,4 +132,22 @@ func sessionPath(rest []byte) (server, session, transport []byte, ok bool) {
 		return nil, nil, nil, false
 	}
 	return server, session, transport, true
+}
+
+// sessionPathMasked is sessionPath for a rest of at most 64 bytes, given
+// the masks of its '/' and '.' bytes (bits past len(rest) are ignored).
+func sessionPathMasked(rest []byte, slash, dot uint64) (server, session, transport []byte, ok bool) {
+	n := len(rest)
+	if n < 6 || slash&1 == 0 {
+		return nil, nil, nil, false
+	}
+	sl := slash & (1<<uint(n) - 1) &^ 1
+	if bits.OnesCount64(sl) != 2 {
+		return nil, nil, nil, false // too few parts, or a slash in the transport
+	}
+	a, b := bits.TrailingZeros64(sl), 63-bits.LeadingZeros64(sl)
+	if a <= 1 || b <= a+1 || b == n-1 || dot&(1<<uint(b)-1) != 0 {
+		return nil, nil, nil, false // an empty part, or a dot in server or session
+	}
+	return rest[1:a:a], rest[a+1 : b : b], rest[b+1:], true
 }
