@@ -97,11 +97,32 @@ type Config struct {
 	// DefaultIdleTimeout is used. If negative, idle connections are kept
 	// until a peer closes them.
 	IdleTimeout time.Duration
+	// MaxConns bounds the client connections open at once. At the bound
+	// the loops stop accepting: new connections wait in the kernel's
+	// accept queue (up to its backlog) until one closes, as with HAProxy's
+	// maxconn, instead of failing for want of file descriptors. If zero,
+	// DefaultMaxConns of the process's open-file limit is used. If
+	// negative, there is no bound (and when descriptors run out, accepting
+	// pauses briefly and is retried).
+	MaxConns int
 	// Logger receives connection-level errors and lifecycle messages with
 	// the keys "remote", "backend" and "listener". Nothing is logged per
 	// request unless the logger is enabled for slog.LevelDebug. If nil,
 	// logs are discarded.
 	Logger *slog.Logger
+}
+
+// DefaultMaxConns is the connection bound used when Config.MaxConns is
+// zero, for an open-file limit of nofile: two descriptors per connection
+// (client and backend socket), after 128 kept for listeners, the loops'
+// epoll and event fds and the pipes that splice borrows while bytes are in
+// flight. At the limit of 20000 that is 9936.
+func DefaultMaxConns(nofile uint64) int {
+	const reserve = 128
+	if nofile <= 2*reserve {
+		return int(nofile / 4)
+	}
+	return int(min((nofile-reserve)/2, 1<<30))
 }
 
 func (c *Config) timeouts() (connect, header, idle time.Duration) {

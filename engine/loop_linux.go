@@ -32,7 +32,10 @@ type loop struct {
 	mu    sync.Mutex
 	tasks []func()
 
-	lnfds    []int   // listening sockets this loop polls
+	lnfds    []int    // listening sockets this loop polls
+	lnev     []uint32 // their epoll events
+	paused   bool     // lnfds are out of the epoll set (see pauseAccept)
+	resumeAt int64    // l.now before which a paused loop does not resume
 	socks    []*sock // by fd: the sockets of this loop's connections
 	nconns   int
 	ready    []*conn // connections that ran out of budget with work left
@@ -130,6 +133,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 			return nil, err
 		}
 		l.lnfds = append(l.lnfds, fd)
+		l.lnev = append(l.lnev, ev)
 	}
 	return l, nil
 }
@@ -181,6 +185,8 @@ func (l *loop) run() {
 		timeout := l.nextTimeout()
 		if len(l.ready) > 0 {
 			timeout = 0
+		} else if l.paused && (timeout < 0 || timeout > pausePoll) {
+			timeout = pausePoll // connections closing on other loops free room too
 		}
 		n, err := unix.EpollWait(l.epfd, events, timeout)
 		l.now = int64(time.Since(l.base))
@@ -212,6 +218,9 @@ func (l *loop) run() {
 		}
 		l.expire()
 		l.runReady()
+		if l.paused {
+			l.maybeResumeAccept()
+		}
 	}
 	l.closeAll()
 	l.closeFds()
@@ -256,14 +265,21 @@ func (l *loop) isListener(fd int) bool {
 
 func (l *loop) accept(lfd int) {
 	for i := 0; i < acceptBatch; i++ {
+		if max := l.s.maxConns; max > 0 && l.s.stats.active.Load() >= max {
+			l.pauseAccept(0)
+			l.warn("connection limit reached; accepting paused", "listener", l.listenerName(lfd), "max_conns", max)
+			return
+		}
 		fd, peer, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				// Out of fds: the pending connection stays queued and
-				// the level-triggered listener wakes us again.
-				l.warn("accept failed", "listener", l.listenerName(lfd), "err", os.NewSyscallError("accept4", err))
+				// The pending connection stays queued, and the
+				// level-triggered listener would wake the loop again at
+				// once: pause instead of spinning.
+				l.pauseAccept(acceptBackoff)
+				l.warn("accept failed; accepting paused", "listener", l.listenerName(lfd), "err", os.NewSyscallError("accept4", err))
 			}
 			return
 		}
@@ -271,6 +287,46 @@ func (l *loop) accept(lfd int) {
 		l.s.stats.active.Add(1)
 		newConn(l, fd, peer)
 	}
+}
+
+// pausePoll is how often a paused loop looks whether it may accept again,
+// at the latest; acceptBackoff is how long it waits after accept failed
+// for want of descriptors or memory.
+const (
+	pausePoll     = 50 // ms
+	acceptBackoff = int64(100 * time.Millisecond)
+)
+
+// pauseAccept takes the loop's listeners out of its epoll set, for at least
+// wait ns: the connections wait in the kernel's accept queue meanwhile.
+func (l *loop) pauseAccept(wait int64) {
+	if l.paused {
+		return
+	}
+	for _, fd := range l.lnfds {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	l.paused = true
+	l.resumeAt = l.now + wait
+	l.s.stats.acceptPauses.Add(1)
+}
+
+// maybeResumeAccept puts the listeners back once the wait is over and the
+// connection count is below the bound. A loop that is stopping has no
+// listeners left to put back.
+func (l *loop) maybeResumeAccept() {
+	if l.stopping || l.now < l.resumeAt {
+		return
+	}
+	if max := l.s.maxConns; max > 0 && l.s.stats.active.Load() >= max {
+		return
+	}
+	for i, fd := range l.lnfds {
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, l.lnev[i]); err != nil {
+			l.warn("resume accepting failed", "listener", l.listenerName(fd), "err", err)
+		}
+	}
+	l.paused = false
 }
 
 // register adds or changes s's epoll interest to ev (0 removes it).
@@ -320,7 +376,8 @@ func (l *loop) stopAccepting() {
 	for _, fd := range l.lnfds {
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
-	l.lnfds = nil
+	l.lnfds, l.lnev = nil, nil
+	l.paused = false
 	l.stopping = true
 	l.closePool()
 	for _, s := range l.socks {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // childEnv marks a re-executed test binary that acts as a balancer process,
@@ -36,8 +38,16 @@ func childMain() {
 		eps = strings.Split(v, ",")
 	}
 	loops, _ := strconv.Atoi(os.Getenv("L4LB_CHILD_LOOPS"))
+	maxConns, _ := strconv.Atoi(os.Getenv("L4LB_CHILD_MAXCONNS"))
+	if v := os.Getenv("L4LB_CHILD_NOFILE"); v != "" {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+	}
 	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Balancer: newBalancer(fakeTB{}, eps...), Loops: loops,
-		ForwardedFor: os.Getenv("L4LB_CHILD_XFF") == "1"})
+		ForwardedFor: os.Getenv("L4LB_CHILD_XFF") == "1", MaxConns: maxConns})
 	if err == nil {
 		if os.Getenv("L4LB_CHILD_PATH") == "buffer" {
 			s.path = pathBuffer

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/sniff"
+	"golang.org/x/sys/unix"
 )
 
 // Server is a running (or ready to run) balancer: listeners, event loops
@@ -22,6 +23,7 @@ type Server struct {
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
+	maxConns                                   int64 // 0: no bound
 
 	mu        sync.Mutex
 	started   bool
@@ -61,6 +63,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.debug = s.log.Enabled(context.Background(), slog.LevelDebug)
 	s.connectTimeout, s.headerTimeout, s.idleTimeout = cfg.timeouts()
+	switch {
+	case cfg.MaxConns > 0:
+		s.maxConns = int64(cfg.MaxConns)
+	case cfg.MaxConns == 0:
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur != unix.RLIM_INFINITY {
+			s.maxConns = int64(DefaultMaxConns(rl.Cur))
+		}
+	}
 	return s, nil
 }
 
@@ -128,6 +139,10 @@ func (s *Server) Addrs() []net.Addr {
 	}
 	return addrs
 }
+
+// MaxConns returns the bound on open client connections in effect (see
+// Config.MaxConns), or 0 for none.
+func (s *Server) MaxConns() int { return int(s.maxConns) }
 
 // Stats returns the current counters. It is a handful of atomic loads.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }

@@ -26,6 +26,10 @@ type Stats struct {
 	// timeouts.
 	HeaderTimeouts int64
 	IdleTimeouts   int64
+	// AcceptPauses counts the times a loop stopped accepting: at the
+	// connection bound (MaxConns), or when accept failed for want of file
+	// descriptors or memory.
+	AcceptPauses int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -35,6 +39,7 @@ type counters struct {
 	backendReuses                              atomic.Int64
 	s400, s414, s431, s502, s503, s504         atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
+	acceptPauses                               atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -45,6 +50,7 @@ func (c *counters) snapshot() Stats {
 		Status400: c.s400.Load(), Status414: c.s414.Load(), Status431: c.s431.Load(),
 		Status502: c.s502.Load(), Status503: c.s503.Load(), Status504: c.s504.Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
+		AcceptPauses: c.acceptPauses.Load(),
 	}
 }
 

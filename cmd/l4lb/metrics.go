@@ -37,11 +37,13 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 			{"l4lb_engine_switches_total", "Requests routed to another backend than the previous request of their connection.", s.Switches},
 			{"l4lb_engine_header_timeouts_total", "Connections closed by the header timeout.", s.HeaderTimeouts},
 			{"l4lb_engine_idle_timeouts_total", "Connections closed by the idle timeout.", s.IdleTimeouts},
+			{"l4lb_engine_accept_pauses_total", "Times a loop stopped accepting: at the connection limit, or out of file descriptors.", s.AcceptPauses},
 		}
 		for _, c := range counters {
 			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v)
 		}
 		fmt.Fprintf(w, "# HELP l4lb_engine_active_connections Client connections open now.\n# TYPE l4lb_engine_active_connections gauge\nl4lb_engine_active_connections %d\n", s.Active)
+		fmt.Fprintf(w, "# HELP l4lb_engine_max_connections The bound on open client connections (0: none).\n# TYPE l4lb_engine_max_connections gauge\nl4lb_engine_max_connections %d\n", m.engine.MaxConns())
 		fmt.Fprintf(w, "# HELP l4lb_engine_responses_total Responses the balancer answered itself, by status.\n# TYPE l4lb_engine_responses_total counter\n")
 		for _, r := range []struct {
 			code int

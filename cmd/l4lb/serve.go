@@ -41,6 +41,7 @@ type serveConfig struct {
 	discoveryPoll, discoveryGrace       time.Duration
 	metricsListen                       string
 	forwardedFor                        bool
+	maxConns                            int
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -66,6 +67,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "idle timeout of an established tunnel (0: engine default; keep it above SockJS's 45 s heartbeat)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long connections may finish before they are closed")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; at the bound new ones wait in the accept queue (0: half the open-file limit; negative: no bound)")
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -87,6 +89,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"idle-timeout", "L4LB_IDLE_TIMEOUT"},
 		{"drain-timeout", "L4LB_DRAIN_TIMEOUT"},
 		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
+		{"max-conns", "L4LB_MAX_CONNS"},
 		{"loops", "L4LB_LOOPS"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
@@ -141,11 +144,13 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		ConnectTimeout: c.connectTimeout,
 		HeaderTimeout:  c.headerTimeout,
 		IdleTimeout:    c.idleTimeout,
+		MaxConns:       c.maxConns,
 		Logger:         log,
 	})
 	if err != nil {
 		return err
 	}
+	log.Info("connection limit", "max_conns", srv.MaxConns())
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
