@@ -36,7 +36,7 @@ type loop struct {
 	lnev     []uint32 // their epoll events
 	paused   bool     // lnfds are out of the epoll set (see pauseAccept)
 	resumeAt int64    // l.now before which a paused loop does not resume
-	socks    []*sock // by fd: the sockets of this loop's connections
+	socks    []*sock  // by fd: the sockets of this loop's connections
 	nconns   int
 	ready    []*conn // connections that ran out of budget with work left
 	spare    []*conn // the other ready slice, reused
