@@ -51,9 +51,9 @@ func TestRenderHAProxy(t *testing.T) {
 }
 
 func TestL4LBArgs(t *testing.T) {
-	s := settings{Threads: 1, ProxyProtocol: "v1", Prefix: "/sockjs", TunnelTimeout: time.Hour}
+	s := settings{Threads: 1, MaxConn: 9000, ProxyProtocol: "v1", Prefix: "/sockjs", TunnelTimeout: time.Hour}
 	got := strings.Join(l4lbArgs(s, "127.0.0.1:8000", []string{"127.0.0.1:9001", "127.0.0.1:9002"}), " ")
-	for _, want := range []string{"serve", "--listen 127.0.0.1:8000", "--loops 1", "--proxy-protocol v1",
+	for _, want := range []string{"serve", "--listen 127.0.0.1:8000", "--loops 1", "--max-conns 9000", "--proxy-protocol v1",
 		"--sockjs-prefix /sockjs", "--idle-timeout 1h0m0s", "--backend 127.0.0.1:9001 --backend 127.0.0.1:9002"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("l4lbArgs() = %q; want it to contain %q", got, want)

@@ -20,7 +20,7 @@ const (
 // settings are what both balancers are given alike.
 type settings struct {
 	Threads       int    // l4lb --loops, HAProxy nbthread
-	MaxConn       int    // HAProxy maxconn (l4lb has no such limit: see README)
+	MaxConn       int    // HAProxy maxconn and l4lb --max-conns
 	ProxyProtocol string // off, v1, v2
 	Prefix        string // SockJS prefix
 	TunnelTimeout time.Duration
@@ -157,6 +157,7 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 	args := []string{"serve",
 		"--listen", listen,
 		"--loops", strconv.Itoa(s.Threads),
+		"--max-conns", strconv.Itoa(s.MaxConn),
 		"--proxy-protocol", s.ProxyProtocol,
 		"--sockjs-prefix", s.Prefix,
 		"--connect-timeout", "5s",

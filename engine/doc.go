@@ -179,6 +179,21 @@
 // change: its clients send "Connection: close", so no backend connection
 // it used is reusable, and parking on client close never applies there.
 //
+// # Connection bound and running out of descriptors
+//
+// Config.MaxConns (default: half the open-file limit, two descriptors a
+// proxied connection) bounds the client connections open at once. At the
+// bound a loop takes its listening sockets out of its epoll set; new
+// connections wait in the kernel's accept queue, as under HAProxy's
+// maxconn, and the loop puts the sockets back as soon as the count is
+// below the bound (it looks at least every 50 ms, since connections close
+// on other loops too). If accept fails anyway for want of descriptors or
+// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the loop pauses the same way
+// for 100 ms: the listening sockets are level-triggered, so retrying at
+// once would spin a core (measured before this rule: a balancer out of
+// descriptors used 1.03 s of CPU per second; TestAcceptOutOfFds).
+// Stats.AcceptPauses counts the pauses.
+//
 // # Errors answered by the engine
 //
 // The engine answers a minimal HTTP/1.1 response with Connection: close and
