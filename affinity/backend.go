@@ -40,6 +40,21 @@ type Backend struct {
 	Weight int
 	// State is Ready, Draining or Down.
 	State State
+	// ProxyProtocol overrides for this backend the PROXY protocol header
+	// the data plane writes at the start of its connections: "off", "v1"
+	// or "v2"; empty means the data plane's own setting. affinity only
+	// carries it (registry reads it from a document's proxyProtocol).
+	ProxyProtocol string
+}
+
+// proxyProtocolValid reports whether p is a value Backend.ProxyProtocol
+// may hold.
+func proxyProtocolValid(p string) bool {
+	switch p {
+	case "", "off", "v1", "v2":
+		return true
+	}
+	return false
 }
 
 // Addr splits a canonical Endpoint into the network and address that

@@ -38,9 +38,10 @@ func (c *conn) connectNext() {
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
-		if !c.tunnel && l.npooled > 0 && l.takePooled(c, m.Backend().Endpoint) {
+		if !c.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == ProxyOff && l.takePooled(c, m.Backend().Endpoint) {
 			// An idle connection to m parked by this loop (never one
-			// that carried a PROXY header: those are not parked).
+			// that carried a PROXY header: those are not parked; nor one
+			// to a backend that wants one now).
 			l.s.stats.backendReuses.Add(1)
 			m.Acquire()
 			c.member = m
@@ -153,8 +154,8 @@ func (c *conn) connected() {
 		c.phase = phHTTP
 	}
 	l.arm(c, timerIdle)
-	if l.s.cfg.ProxyProtocol != ProxyOff {
-		hdr, err := c.proxyHeader()
+	if pp := c.proxyProtocol(); pp != ProxyOff {
+		hdr, err := c.proxyHeader(pp)
 		if err != nil {
 			l.warn("proxy header", "remote", c.remote(), "err", err)
 		}
@@ -181,9 +182,28 @@ func (c *conn) connectFailed(timedOut bool) {
 	c.connectNext()
 }
 
-// proxyHeader formats the PROXY header for c's client: the client's
-// address as source, the address it connected to as destination.
-func (c *conn) proxyHeader() ([]byte, error) {
+// proxyProtocol is the PROXY header c's backend gets.
+func (c *conn) proxyProtocol() ProxyProtocol { return c.l.s.proxyProtocolOf(c.member) }
+
+// proxyProtocolOf is the PROXY header m gets: its own setting
+// (affinity.Backend.ProxyProtocol, from discovery) or else Config's.
+func (s *Server) proxyProtocolOf(m *affinity.Member) ProxyProtocol {
+	if m != nil {
+		switch m.Backend().ProxyProtocol {
+		case "off":
+			return ProxyOff
+		case "v1":
+			return ProxyV1
+		case "v2":
+			return ProxyV2
+		}
+	}
+	return s.cfg.ProxyProtocol
+}
+
+// proxyHeader formats the PROXY header of version pp for c's client: the
+// client's address as source, the address it connected to as destination.
+func (c *conn) proxyHeader(pp ProxyProtocol) ([]byte, error) {
 	peer, err := unix.Getpeername(c.cli.fd)
 	if err != nil {
 		return nil, fmt.Errorf("getpeername: %w", err)
@@ -193,7 +213,7 @@ func (c *conn) proxyHeader() ([]byte, error) {
 		return nil, fmt.Errorf("getsockname: %w", err)
 	}
 	v := byte(1)
-	if c.l.s.cfg.ProxyProtocol == ProxyV2 {
+	if pp == ProxyV2 {
 		v = 2
 	}
 	return proxyproto.HeaderProxyFromAddrs(v, sockaddrToAddr(peer), sockaddrToAddr(local)).Format()

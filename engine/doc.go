@@ -146,7 +146,8 @@
 // last response ended cleanly with keep-alive semantics (not "Connection:
 // close", not HTTP/1.0 without keep-alive, not delimited by the close),
 // nothing is in flight either way, and no PROXY header was ever sent on it:
-// with Config.ProxyProtocol other than ProxyOff nothing is ever parked, as
+// with a PROXY header on (Config.ProxyProtocol, or the backend's own
+// affinity.Backend.ProxyProtocol) nothing is ever parked, as
 // the header binds the connection to one client. A request that needs a
 // connection to a candidate (a switch, or a connection's first request)
 // takes the newest parked one for it instead of connecting; Stats

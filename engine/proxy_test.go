@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/l4lb/l4lb/affinity"
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
@@ -58,6 +59,45 @@ func TestProxyProtocol(t *testing.T) {
 				}
 				if string(got) != client {
 					t.Fatalf("backend saw %s; want the client's %s", got, client)
+				}
+			}
+		})
+	}
+}
+
+// TestProxyProtocolPerBackend: a backend's own setting (from discovery)
+// overrides Config.ProxyProtocol both ways.
+func TestProxyProtocolPerBackend(t *testing.T) {
+	for _, tc := range []struct {
+		config  ProxyProtocol
+		backend string
+		header  bool
+	}{
+		{ProxyOff, "v2", true},
+		{ProxyOff, "v1", true},
+		{ProxyV1, "off", false},
+		{ProxyV2, "", true},
+	} {
+		t.Run(tc.config.String()+"/"+tc.backend, func(t *testing.T) {
+			b := affinity.NewBalancer()
+			if err := b.Update([]affinity.Backend{{Endpoint: startRemoteAddrServer(t), ProxyProtocol: tc.backend}}); err != nil {
+				t.Fatal(err)
+			}
+			s := startServer(t, Config{Balancer: b, ProxyProtocol: tc.config})
+			c := dial(t, s.Addrs()[0])
+			br := bufio.NewReader(c)
+			// Twice: with the header on, the backend connection is not
+			// parked and reused without one.
+			for i := 0; i < 2; i++ {
+				fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if saw := string(got) == c.LocalAddr().String(); saw != tc.header {
+					t.Fatalf("request %d: backend saw %s (client %s); want the client's address: %v", i, got, c.LocalAddr(), tc.header)
 				}
 			}
 		})

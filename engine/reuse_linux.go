@@ -34,7 +34,7 @@ const poolIdleTimeout = 2e9 // ns
 func (c *conn) reusableBackend() bool {
 	h := c.h
 	return c.phase == phHTTP && h != nil && c.be.fd >= 0 && c.member != nil &&
-		c.l.s.cfg.ProxyProtocol == ProxyOff && !c.l.stopping &&
+		c.proxyProtocol() == ProxyOff && !c.l.stopping &&
 		!h.reqPending && !h.respClose && h.downSt == stHead &&
 		(h.upSt == stHead || h.upSt == stRoute) &&
 		!c.up.shut && !c.up.pending() && !c.down.eof && !c.down.pending() &&

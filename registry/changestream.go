@@ -28,7 +28,7 @@ func changePipeline(service string) mongo.Pipeline {
 		bson.D{{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"delete", "drop", "rename", "dropDatabase", "invalidate"}}}}},
 		bson.D{
 			{Key: "operationType", Value: "update"},
-			{Key: "$or", Value: bson.A{exists(fieldState), exists(fieldWeight), exists(fieldEndpoint), exists(fieldService)}},
+			{Key: "$or", Value: bson.A{exists(fieldState), exists(fieldWeight), exists(fieldProxyProtocol), exists(fieldEndpoint), exists(fieldService)}},
 		},
 	}}}}}}
 }

@@ -17,8 +17,9 @@
 // # Sources
 //
 //   - NewStatic: a fixed list (--backend).
-//   - NewFile: a file of endpoints, one a line, with optional "weight=N"
-//     and "state=draining"; re-read when its size, mtime or inode changes.
+//   - NewFile: a file of endpoints, one a line, with optional "weight=N",
+//     "state=draining" and "proxy=v2"; re-read when its size, mtime or
+//     inode changes.
 //   - NewGlob: the UNIX sockets matching a pattern such as
 //     "unix:/run/app/meteor.sock.*.sock" (Meteor cluster workers).
 //   - NewMongo: the meteorhacks:cluster collection in MongoDB.
@@ -47,7 +48,7 @@
 //	  // ours, all optional:
 //	  weight:        2,                     // relative share; absent or 0 means 1
 //	  state:         "draining",            // "ready" (default), "draining" or "down"
-//	  proxyProtocol: "v2"                   // reserved: not read yet
+//	  proxyProtocol: "v2"                   // "off", "v1" or "v2": overrides --proxy-protocol for this instance
 //	}
 //
 // Instances upsert {serviceName, endpoint} with $set {timestamp,
@@ -74,8 +75,9 @@
 // skips that). Long-dead documents, which meteorhacks:cluster never
 // deleted, are never read. Where the server offers change streams (a
 // replica set), each watch also follows one, filtered so that heartbeats
-// make no events: inserts, deletes and changes of weight or state trigger
-// a query at once, and the periodic query slows to ResyncInterval (5 s).
+// make no events: inserts, deletes and changes of weight, state or
+// proxyProtocol trigger a query at once, and the periodic query slows to
+// ResyncInterval (5 s).
 // FerretDB and standalone mongod answer that change streams are not
 // supported, and the watch keeps polling.
 //

@@ -19,7 +19,9 @@ import (
 // File is a Source read from a text file, reloaded when it changes.
 //
 // The format is one backend a line: an endpoint (see NormalizeEndpoint),
-// optionally followed by "weight=N" and "state=ready|draining|down";
+// optionally followed by "weight=N", "state=ready|draining|down" and
+// "proxy=off|v1|v2" (the PROXY header for this backend, instead of the
+// balancer's --proxy-protocol);
 // blank lines and everything after '#' are ignored:
 //
 //	# web tier
@@ -173,8 +175,14 @@ func parseBackendLine(fields []string) (affinity.Backend, error) {
 				return b, fmt.Errorf("state %q: want ready, draining or down", v)
 			}
 			b.State = s
+		case "proxy":
+			p, ok := parseProxyProtocol(v)
+			if !ok || p == "" {
+				return b, fmt.Errorf("proxy %q: want off, v1 or v2", v)
+			}
+			b.ProxyProtocol = p
 		default:
-			return b, errors.New("unknown field " + strconv.Quote(f) + ": want weight=N or state=S")
+			return b, errors.New("unknown field " + strconv.Quote(f) + ": want weight=N, state=S or proxy=P")
 		}
 	}
 	return b, nil

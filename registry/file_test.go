@@ -19,12 +19,14 @@ func TestParseBackends(t *testing.T) {
 		{"empty", "\n# nothing\n", []affinity.Backend{}, ""},
 		{"plain", "10.0.0.6:3000\nhttp://10.0.0.5:3000 # first\n", []affinity.Backend{
 			{Endpoint: "tcp://10.0.0.5:3000"}, {Endpoint: "tcp://10.0.0.6:3000"}}, ""},
-		{"fields", "unix:/run/a.sock weight=3 state=draining\n", []affinity.Backend{
-			{Endpoint: "unix:/run/a.sock", Weight: 3, State: affinity.Draining}}, ""},
+		{"fields", "unix:/run/a.sock weight=3 state=draining proxy=V1\n", []affinity.Backend{
+			{Endpoint: "unix:/run/a.sock", Weight: 3, State: affinity.Draining, ProxyProtocol: "v1"}}, ""},
 		{"duplicate", "10.0.0.5:3000\ntcp://10.0.0.5:3000\n", []affinity.Backend{{Endpoint: "tcp://10.0.0.5:3000"}}, ""},
 		{"bad endpoint", "ok:1\nnot an endpoint\n", nil, "line 2"},
 		{"bad weight", "a:1 weight=-1\n", nil, "weight"},
 		{"bad state", "a:1 state=sleepy\n", nil, "state"},
+		{"bad proxy", "a:1 proxy=v3\n", nil, "proxy"},
+		{"empty proxy", "a:1 proxy=\n", nil, "proxy"},
 		{"unknown field", "a:1 color=red\n", nil, "unknown field"},
 	}
 	for _, tt := range tests {

@@ -125,8 +125,10 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	mustPing(t, coll, "web", "unix:/run/app/meteor.sock", now, int64(5000))
 	mustPing(t, coll, "web", "http://127.0.0.1:3004", now.Add(-25*time.Second), int32(5000))  // stale: 25s >= 5s+15s
 	mustPing(t, coll, "web", "http://127.0.0.1:3005", now.Add(-time.Hour), int32(5000))       // long stale
-	mustPing(t, coll, "web", "http://127.0.0.1:3006", now.Add(-50*time.Second), int32(60000)) // live: 50s < 60s+15s
+	mustPing(t, coll, "web", "http://127.0.0.1:3006", now.Add(-50*time.Second), int32(60000), // live: 50s < 60s+15s
+		bson.E{Key: "proxyProtocol", Value: "V2"})
 	mustPing(t, coll, "web", "not an endpoint", now, int32(5000))
+	mustPing(t, coll, "web", "http://127.0.0.1:3007", now, int32(5000), bson.E{Key: "proxyProtocol", Value: "v3"}) // left out, logged
 	mustPing(t, coll, "api", "http://127.0.0.1:4001", now, int32(5000))
 
 	m, logs := newTestMongo(t, srv, MongoConfig{})
@@ -135,7 +137,7 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	want := []affinity.Backend{
 		{Endpoint: "tcp://127.0.0.1:3001"},
 		{Endpoint: "tcp://127.0.0.1:3002", Weight: 3, State: affinity.Draining},
-		{Endpoint: "tcp://127.0.0.1:3006"},
+		{Endpoint: "tcp://127.0.0.1:3006", ProxyProtocol: "v2"},
 		{Endpoint: "unix:/run/app/meteor.sock"},
 	}
 	if !sameSet(set, want) {
@@ -143,6 +145,9 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "not an endpoint") {
 		t.Errorf("log does not mention the malformed endpoint document:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `proxyProtocol \"v3\"`) {
+		t.Errorf("log does not mention the document with proxyProtocol v3:\n%s", logs.String())
 	}
 	if !srv.Real {
 		eventually(t, patience, "fallback to polling logged", containsLog(logs, "change streams unavailable, polling"))

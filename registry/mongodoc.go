@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ var projection = bson.D{
 	{Key: fieldPingInterval, Value: 1},
 	{Key: fieldWeight, Value: 1},
 	{Key: fieldState, Value: 1},
+	{Key: fieldProxyProtocol, Value: 1},
 }
 
 // endpointDoc is the part of a clusterEndpoints document that decides
@@ -44,6 +46,7 @@ type endpointDoc struct {
 	pingInterval time.Duration // as announced; 0 if absent or invalid
 	weight       int
 	state        string
+	proxy        string // proxyProtocol as written
 }
 
 // decodeDoc reads one document leniently: meteorhacks:cluster wrote from
@@ -72,6 +75,7 @@ func decodeDoc(raw bson.Raw) (endpointDoc, bool) {
 		d.weight = int(w)
 	}
 	d.state, _ = raw.Lookup(fieldState).StringValueOK()
+	d.proxy, _ = raw.Lookup(fieldProxyProtocol).StringValueOK()
 	return d, true
 }
 
@@ -114,12 +118,29 @@ func (l liveness) horizon(now time.Time) time.Time {
 }
 
 // backend turns a live document into a Backend. Unknown states count as
-// Ready so that a newer writer cannot take an instance out by accident.
+// Ready so that a newer writer cannot take an instance out by accident. A
+// proxyProtocol other than off, v1 or v2 (any case) is an error: sending
+// or not sending a PROXY header that the instance does not expect breaks
+// every connection to it, so such a document is left out, and logged.
 func (d endpointDoc) backend() (affinity.Backend, error) {
 	ep, err := NormalizeEndpoint(d.endpoint)
 	if err != nil {
 		return affinity.Backend{}, err
 	}
 	st, _ := parseState(strings.TrimSpace(d.state))
-	return affinity.Backend{Endpoint: ep, Weight: d.weight, State: st}, nil
+	pp, ok := parseProxyProtocol(d.proxy)
+	if !ok {
+		return affinity.Backend{}, fmt.Errorf("endpoint %s: proxyProtocol %q: want off, v1 or v2", ep, d.proxy)
+	}
+	return affinity.Backend{Endpoint: ep, Weight: d.weight, State: st, ProxyProtocol: pp}, nil
+}
+
+// parseProxyProtocol reads a proxyProtocol field or file option: off, v1
+// or v2 in any case, or empty for the balancer's own setting.
+func parseProxyProtocol(s string) (string, bool) {
+	switch p := strings.ToLower(strings.TrimSpace(s)); p {
+	case "", "off", "v1", "v2":
+		return p, true
+	}
+	return "", false
 }

@@ -22,8 +22,8 @@ func TestDecodeDoc(t *testing.T) {
 		{"meteorhacks int32", bson.D{{Key: "endpoint", Value: "http://a:1"}, {Key: "timestamp", Value: ts}, {Key: "pingInterval", Value: int32(5000)}},
 			endpointDoc{endpoint: "http://a:1", timestamp: ts, pingInterval: 5 * time.Second}, true},
 		{"double and ours", bson.D{{Key: "endpoint", Value: "http://a:1"}, {Key: "timestamp", Value: ts}, {Key: "pingInterval", Value: 2500.0},
-			{Key: "weight", Value: int64(4)}, {Key: "state", Value: "draining"}},
-			endpointDoc{endpoint: "http://a:1", timestamp: ts, pingInterval: 2500 * time.Millisecond, weight: 4, state: "draining"}, true},
+			{Key: "weight", Value: int64(4)}, {Key: "state", Value: "draining"}, {Key: "proxyProtocol", Value: "v2"}},
+			endpointDoc{endpoint: "http://a:1", timestamp: ts, pingInterval: 2500 * time.Millisecond, weight: 4, state: "draining", proxy: "v2"}, true},
 		{"timestamp in ms", bson.D{{Key: "endpoint", Value: "http://a:1"}, {Key: "timestamp", Value: float64(ts.UnixMilli())}},
 			endpointDoc{endpoint: "http://a:1", timestamp: ts}, true},
 		{"bad optional fields ignored", bson.D{{Key: "endpoint", Value: "http://a:1"}, {Key: "timestamp", Value: ts},
@@ -42,7 +42,8 @@ func TestDecodeDoc(t *testing.T) {
 			}
 			got, ok := decodeDoc(raw)
 			if ok != tt.ok || (ok && (got.endpoint != tt.want.endpoint || !got.timestamp.Equal(tt.want.timestamp) ||
-				got.pingInterval != tt.want.pingInterval || got.weight != tt.want.weight || got.state != tt.want.state)) {
+				got.pingInterval != tt.want.pingInterval || got.weight != tt.want.weight || got.state != tt.want.state ||
+				got.proxy != tt.want.proxy)) {
 				t.Errorf("decodeDoc(%v) = %+v, %v; want %+v, %v", tt.doc, got, ok, tt.want, tt.ok)
 			}
 		})

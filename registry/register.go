@@ -55,6 +55,10 @@ type RegisterConfig struct {
 	PingInterval time.Duration
 	// Weight, if positive, is written as the document's weight.
 	Weight int
+	// ProxyProtocol, if not empty, is written as the document's
+	// proxyProtocol: "off", "v1" or "v2", the PROXY header balancers send
+	// this instance whatever their own --proxy-protocol.
+	ProxyProtocol string
 	// Check is the health check; if empty, CheckTCP.
 	Check Check
 	// CheckPath is the path CheckHTTP requests. If empty, "/".
@@ -93,6 +97,11 @@ func Register(ctx context.Context, cfg RegisterConfig) error {
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	pp, ok := parseProxyProtocol(cfg.ProxyProtocol)
+	if !ok {
+		return fmt.Errorf("register: proxy protocol %q: want off, v1 or v2", cfg.ProxyProtocol)
+	}
+	cfg.ProxyProtocol = pp
 	if cfg.Collection == "" {
 		cfg.Collection = DefaultCollection
 	}
@@ -185,6 +194,9 @@ func (r *registrar) beat(ctx context.Context) {
 	}
 	if r.cfg.Weight > 0 {
 		identity = append(identity, bson.E{Key: fieldWeight, Value: int32(min(r.cfg.Weight, math.MaxInt32))})
+	}
+	if r.cfg.ProxyProtocol != "" {
+		identity = append(identity, bson.E{Key: fieldProxyProtocol, Value: r.cfg.ProxyProtocol})
 	}
 	update := bson.D{{Key: "$set", Value: set}}
 	if !r.announced {

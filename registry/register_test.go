@@ -69,7 +69,7 @@ func TestRegister(t *testing.T) {
 			go func() {
 				done <- Register(ctx, RegisterConfig{
 					URL: srv.URL, Service: "web", Endpoint: tt.endpoint, Balancer: "https://app.example",
-					PingInterval: interval, Check: tt.check, CheckPath: "/health", Weight: 2, Logger: log,
+					PingInterval: interval, Check: tt.check, CheckPath: "/health", Weight: 2, ProxyProtocol: "V1", Logger: log,
 				})
 			}()
 			var doc bson.M
@@ -78,6 +78,7 @@ func TestRegister(t *testing.T) {
 			want := map[string]any{
 				"serviceName": "web", "endpoint": tt.endpoint, "endpointHash": hex.EncodeToString(sum[:]),
 				"balancer": "https://app.example", "pingInterval": int32(100), "weight": int32(2),
+				"proxyProtocol": "v1",
 			}
 			for k, v := range want {
 				if doc[k] != v {
@@ -137,6 +138,7 @@ func TestRegisterRejects(t *testing.T) {
 		{"bad endpoint", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "nope"}},
 		{"bad check", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "127.0.0.1:3000", Check: "icmp"}},
 		{"no URL", RegisterConfig{Service: "web", Endpoint: "127.0.0.1:3000"}},
+		{"bad proxy protocol", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "127.0.0.1:3000", ProxyProtocol: "v3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ func runRegister(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Balancer, "balancer", "", "public balancer URL, stored for meteorhacks:cluster clients (optional)")
 	fs.DurationVar(&cfg.PingInterval, "interval", registry.DefaultPingInterval, "heartbeat period, also written as the document's pingInterval")
 	fs.IntVar(&cfg.Weight, "weight", 0, "relative weight written into the document (0: none, balancers use 1)")
+	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "PROXY header balancers send this instance, written as the document's proxyProtocol: off, v1 or v2 (empty: the balancers' own setting)")
 	fs.StringVar(&check, "check", string(registry.CheckTCP), "health check before each heartbeat: tcp (connect), http (GET --check-path, 2xx/3xx) or off")
 	fs.StringVar(&cfg.CheckPath, "check-path", "/", "path the http check requests")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 0, "timeout of one check (0: the smaller of 2s and --interval)")
@@ -41,6 +42,7 @@ func runRegister(ctx context.Context, args []string) error {
 		{"balancer", "CLUSTER_BALANCER_URL"},
 		{"interval", "L4LB_PING_INTERVAL"},
 		{"weight", "L4LB_WEIGHT"},
+		{"proxy-protocol", "L4LB_REGISTER_PROXY_PROTOCOL"},
 		{"check", "L4LB_CHECK"},
 		{"check-path", "L4LB_CHECK_PATH"},
 		{"check-timeout", "L4LB_CHECK_TIMEOUT"},
