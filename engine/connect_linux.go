@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/l4lb/l4lb/affinity"
 	proxyproto "github.com/pires/go-proxyproto"
@@ -13,13 +12,8 @@ import (
 type dialState struct {
 	cands    []*affinity.Member
 	next     int
-	timedOut bool // some attempt hit the connect timeout
-}
-
-// backendAddr is a resolved backend address, cached per loop.
-type backendAddr struct {
-	family int
-	sa     unix.Sockaddr
+	timedOut bool   // some attempt hit the connect timeout
+	wait     uint32 // token of the lookup the current candidate waits for (resolve_linux.go); 0: none
 }
 
 // startConnect connects to the first candidate that accepts; runs on the
@@ -50,19 +44,22 @@ func (c *conn) connectNext() {
 			l.arm(c, timerIdle)
 			return
 		}
-		fd, err := l.dialStart(m)
+		fd, err := l.dialStart(m, c)
+		if err == errResolving {
+			// Its name is being looked up: wait, under the connect
+			// timeout, for resolved to call dialResolved.
+			m.Acquire()
+			c.member = m
+			c.phase = phConnecting
+			l.arm(c, timerConnect)
+			return
+		}
 		if err != nil {
 			l.s.stats.backendFailures.Add(1)
 			l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
 			continue
 		}
-		c.be = sock{fd: fd, c: c}
-		l.track(&c.be)
-		m.Acquire()
-		c.member = m
-		c.phase = phConnecting
-		l.arm(c, timerConnect)
-		l.setInterest(&c.be, unix.EPOLLOUT)
+		c.connecting(m, fd)
 		return
 	}
 	if d.timedOut {
@@ -72,12 +69,49 @@ func (c *conn) connectNext() {
 	}
 }
 
-// dialStart creates a socket and starts connecting it to m.
-func (l *loop) dialStart(m *affinity.Member) (int, error) {
-	ba, err := l.resolve(m)
+// connecting makes fd, connecting to m, c's backend socket.
+func (c *conn) connecting(m *affinity.Member, fd int) {
+	l := c.l
+	c.be = sock{fd: fd, c: c}
+	l.track(&c.be)
+	if c.member == nil {
+		m.Acquire()
+		c.member = m
+	}
+	c.phase = phConnecting
+	l.arm(c, timerConnect)
+	l.setInterest(&c.be, unix.EPOLLOUT)
+}
+
+// dialResolved continues a connection that waited for its candidate's
+// address (resolve_linux.go).
+func (c *conn) dialResolved(e *addrEntry) {
+	m := c.member
+	if !e.known {
+		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", e.err)
+		c.connectFailed(false)
+	} else if fd, err := dialAddr(m, e.ba); err != nil {
+		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
+		c.connectFailed(false)
+	} else {
+		c.connecting(m, fd)
+	}
+	if c.phase != phClosed {
+		c.run()
+	}
+}
+
+// dialStart creates a socket and starts connecting it to m, or answers
+// errResolving when m's address is being looked up for c.
+func (l *loop) dialStart(m *affinity.Member, c *conn) (int, error) {
+	ba, err := l.resolve(m, c)
 	if err != nil {
 		return -1, err
 	}
+	return dialAddr(m, ba)
+}
+
+func dialAddr(m *affinity.Member, ba backendAddr) (int, error) {
 	fd, err := unix.Socket(ba.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("dial backend %s: socket: %w", m.Backend().Endpoint, err)
@@ -87,45 +121,6 @@ func (l *loop) dialStart(m *affinity.Member) (int, error) {
 		return -1, fmt.Errorf("dial backend %s: connect: %w", m.Backend().Endpoint, err)
 	}
 	return fd, nil
-}
-
-// resolve turns a member's endpoint into a socket address. Host names are
-// looked up once per loop and cached for the loop's life (a blocking
-// lookup on the loop, paid by the first connection only); IP literals and
-// UNIX paths need no lookup.
-func (l *loop) resolve(m *affinity.Member) (backendAddr, error) {
-	b := m.Backend()
-	if ba, ok := l.addrs[b.Endpoint]; ok {
-		return ba, nil
-	}
-	network, address, ok := b.Addr()
-	if !ok {
-		return backendAddr{}, fmt.Errorf("dial backend %s: unknown endpoint form", b.Endpoint)
-	}
-	var ba backendAddr
-	switch network {
-	case "unix":
-		ba = backendAddr{family: unix.AF_UNIX, sa: &unix.SockaddrUnix{Name: address}}
-	default:
-		ta, err := net.ResolveTCPAddr("tcp", address)
-		if err != nil {
-			return backendAddr{}, fmt.Errorf("dial backend %s: %w", b.Endpoint, err)
-		}
-		if ip4 := ta.IP.To4(); ip4 != nil {
-			sa := &unix.SockaddrInet4{Port: ta.Port}
-			copy(sa.Addr[:], ip4)
-			ba = backendAddr{family: unix.AF_INET, sa: sa}
-		} else {
-			sa := &unix.SockaddrInet6{Port: ta.Port}
-			copy(sa.Addr[:], ta.IP.To16())
-			ba = backendAddr{family: unix.AF_INET6, sa: sa}
-		}
-	}
-	if l.addrs == nil {
-		l.addrs = make(map[string]backendAddr)
-	}
-	l.addrs[b.Endpoint] = ba
-	return ba, nil
 }
 
 // connected runs when the connecting backend socket became writable.
@@ -176,6 +171,7 @@ func (c *conn) connectFailed(timedOut bool) {
 		c.member = nil
 	}
 	l.closeSock(&c.be)
+	c.dial.wait = 0 // a lookup it waited for no longer concerns it
 	if timedOut {
 		c.dial.timedOut = true
 	}

@@ -195,6 +195,17 @@
 // descriptors used 1.03 s of CPU per second; TestAcceptOutOfFds).
 // Stats.AcceptPauses counts the pauses.
 //
+// # Backend host names
+//
+// An endpoint given by name ("tcp://app1:3000") is looked up by a
+// goroutine, never on the event loop, where a slow DNS server would stall
+// every connection of the loop; the connection waits meanwhile, under its
+// connect timeout. Addresses are kept per loop for 30 s, then refreshed in
+// the background while the known one stays in use, so an instance whose
+// name moves is followed and a DNS outage takes no known backend away. A
+// name that does not resolve fails its candidate (the next is tried) and
+// is looked up again after a second. See resolve_linux.go.
+//
 // # Errors answered by the engine
 //
 // The engine answers a minimal HTTP/1.1 response with Connection: close and

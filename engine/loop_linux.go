@@ -59,7 +59,8 @@ type loop struct {
 	cands []*affinity.Member
 	iov   [3][]byte // writeInserted's pieces
 
-	addrs map[string]backendAddr // resolved backend endpoints
+	addrs    map[string]*addrEntry // backend endpoints' addresses (resolve_linux.go)
+	dnsToken uint32                // the last lookup waiter's token
 
 	freeHTTP []*httpState // see getHTTP
 	freeDial []*dialState

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ type Server struct {
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
 	maxConns                                   int64 // 0: no bound
+	lookupIP                                   func(context.Context, string, string) ([]netip.Addr, error)
 
 	mu        sync.Mutex
 	started   bool
@@ -57,7 +59,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath}
+	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
