@@ -97,6 +97,16 @@ type Config struct {
 	// DefaultIdleTimeout is used. If negative, idle connections are kept
 	// until a peer closes them.
 	IdleTimeout time.Duration
+	// AcceptProxy reports whether every client connection starts with a
+	// PROXY protocol header (v1 or v2) from a trusted front: a TLS
+	// terminator or a layer-4 load balancer. The header is read and
+	// dropped, never forwarded; the client address it gives is the one
+	// X-Forwarded-For and the PROXY header sent to backends carry. A
+	// connection without a valid header is closed. Only enable it on
+	// listeners that the front alone can reach: anyone who can connect
+	// can claim any address. If false (the default), a PROXY header from
+	// a client is not HTTP and is piped to a backend as is.
+	AcceptProxy bool
 	// MaxConns bounds the client connections open at once. At the bound
 	// the loops stop accepting: new connections wait in the kernel's
 	// accept queue (up to its backlog) until one closes, as with HAProxy's

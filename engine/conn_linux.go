@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/l4lb/l4lb/affinity"
 	"golang.org/x/sys/unix"
+	"net/netip"
 )
 
 // phase is where a connection is in its life.
@@ -41,7 +42,13 @@ type conn struct {
 	tkind        timerKind
 	tprev, tnext *conn
 	deadline     int64
+
+	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
 }
+
+// clientAddrs are the client's and the front's addresses an inbound PROXY
+// header gave (Config.AcceptProxy).
+type clientAddrs struct{ src, dst netip.AddrPort }
 
 // flow is one direction's bytes in flight: buf[r:p] is ready to be written
 // to the destination, buf[p:w] was read but not yet classified (a partial
@@ -74,6 +81,9 @@ func newConn(l *loop, fd int, peer unix.Sockaddr) {
 	c.h = l.getHTTP()
 	if l.s.cfg.ForwardedFor {
 		c.h.setForwardedFor(peer)
+	}
+	if l.s.cfg.AcceptProxy {
+		c.h.upSt = stProxy
 	}
 	l.arm(c, timerHeader)
 	l.setInterest(&c.cli, unix.EPOLLIN)

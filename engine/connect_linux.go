@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/l4lb/l4lb/affinity"
 	proxyproto "github.com/pires/go-proxyproto"
@@ -200,6 +201,13 @@ func (s *Server) proxyProtocolOf(m *affinity.Member) ProxyProtocol {
 // proxyHeader formats the PROXY header of version pp for c's client: the
 // client's address as source, the address it connected to as destination.
 func (c *conn) proxyHeader(pp ProxyProtocol) ([]byte, error) {
+	v := byte(1)
+	if pp == ProxyV2 {
+		v = 2
+	}
+	if a := c.client; a != nil {
+		return proxyproto.HeaderProxyFromAddrs(v, net.TCPAddrFromAddrPort(a.src), net.TCPAddrFromAddrPort(a.dst)).Format()
+	}
 	peer, err := unix.Getpeername(c.cli.fd)
 	if err != nil {
 		return nil, fmt.Errorf("getpeername: %w", err)
@@ -208,16 +216,15 @@ func (c *conn) proxyHeader(pp ProxyProtocol) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("getsockname: %w", err)
 	}
-	v := byte(1)
-	if pp == ProxyV2 {
-		v = 2
-	}
 	return proxyproto.HeaderProxyFromAddrs(v, sockaddrToAddr(peer), sockaddrToAddr(local)).Format()
 }
 
 // remote returns the client's address for logs ("" if unknown). It costs
 // a getpeername(2), so it is called on error paths only.
 func (c *conn) remote() string {
+	if c.client != nil {
+		return c.client.src.String()
+	}
 	if c.cli.fd < 0 {
 		return ""
 	}

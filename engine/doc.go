@@ -195,6 +195,20 @@
 // descriptors used 1.03 s of CPU per second; TestAcceptOutOfFds).
 // Stats.AcceptPauses counts the pauses.
 //
+// # Inbound PROXY headers
+//
+// With Config.AcceptProxy every client connection must start with a PROXY
+// v1 or v2 header from the front (a TLS terminator, a cloud load
+// balancer); it is parsed before the first head (proxyin.go: zero
+// allocations, fuzzed against go-proxyproto), never forwarded, and its
+// source address becomes the client's for X-Forwarded-For, the PROXY
+// header sent to backends and the logs (one small allocation per
+// connection holds it). A LOCAL or UNKNOWN header (the front's own health
+// checks) leaves the socket's peer as the client. A connection that does
+// not start with a valid header is closed without an answer
+// (Stats.ProxyInvalid), as HAProxy's accept-proxy does; the header
+// timeout covers the header.
+//
 // # Backend host names
 //
 // An endpoint given by name ("tcp://app1:3000") is looked up by a
@@ -266,6 +280,8 @@
 //
 // It does not terminate TLS, rewrite heads beyond the optional
 // X-Forwarded-For line (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
-// client's own X-Forwarded-For is neither removed nor trusted), cache, retry a request on another backend after bytes were sent, or
-// balance UDP. It runs on Linux only.
+// client's own X-Forwarded-For is neither removed nor trusted), cache,
+// retry a request on another backend after bytes were sent, or balance
+// UDP. AcceptProxy applies to every listener, and trusts every peer: there
+// is no list of trusted source networks. It runs on Linux only.
 package engine

@@ -39,6 +39,12 @@ func (h *httpState) setForwardedFor(sa unix.Sockaddr) {
 	default:
 		return
 	}
+	h.setForwardedForIP(ip)
+}
+
+// setForwardedForIP formats h's X-Forwarded-For line for ip.
+func (h *httpState) setForwardedForIP(ip netip.Addr) {
+	ip = ip.Unmap().WithZone("")
 	b := append(h.xff[:0], xffPrefix...)
 	b = ip.AppendTo(b)
 	b = append(b, "\r\n"...)

@@ -20,6 +20,7 @@ const (
 	stUpgrade                     // up: an Upgrade request went out; wait for 101 or not
 	stErrWait                     // up: an invalid head waits for the response in flight
 	stTunnel                      // raw bytes
+	stProxy                       // up: an inbound PROXY header comes first (Config.AcceptProxy)
 )
 
 // httpState is the framing state of a connection that is not (yet) a
@@ -153,6 +154,27 @@ func (c *conn) classifyUp(f *flow) bool {
 	progress := false
 	for {
 		switch h.upSt {
+		case stProxy:
+			n, src, dst, local, res := parseProxyHeader(f.buf[f.p:f.w])
+			switch res {
+			case proxyMore:
+				return progress
+			case proxyBad:
+				l.s.stats.proxyInvalid.Add(1)
+				l.warn("no valid PROXY header; closing", "remote", c.remote())
+				c.close(true)
+				return false
+			}
+			if !local {
+				c.client = &clientAddrs{src: src, dst: dst}
+				if l.s.cfg.ForwardedFor {
+					h.setForwardedForIP(src.Addr())
+				}
+			}
+			f.r += n // never forwarded
+			f.p += n
+			h.upSt = stHead
+			progress = true
 		case stHead:
 			if f.p == f.w {
 				return progress

@@ -30,6 +30,9 @@ type Stats struct {
 	// connection bound (MaxConns), or when accept failed for want of file
 	// descriptors or memory.
 	AcceptPauses int64
+	// ProxyInvalid counts client connections closed because they did not
+	// start with a valid PROXY header (Config.AcceptProxy).
+	ProxyInvalid int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -39,7 +42,7 @@ type counters struct {
 	backendReuses                              atomic.Int64
 	s400, s414, s431, s502, s503, s504         atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
-	acceptPauses                               atomic.Int64
+	acceptPauses, proxyInvalid                 atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -50,7 +53,7 @@ func (c *counters) snapshot() Stats {
 		Status400: c.s400.Load(), Status414: c.s414.Load(), Status431: c.s431.Load(),
 		Status502: c.s502.Load(), Status503: c.s503.Load(), Status504: c.s504.Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
-		AcceptPauses: c.acceptPauses.Load(),
+		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
 	}
 }
 

@@ -37,6 +37,7 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 			{"l4lb_engine_switches_total", "Requests routed to another backend than the previous request of their connection.", s.Switches},
 			{"l4lb_engine_header_timeouts_total", "Connections closed by the header timeout.", s.HeaderTimeouts},
 			{"l4lb_engine_idle_timeouts_total", "Connections closed by the idle timeout.", s.IdleTimeouts},
+			{"l4lb_engine_proxy_invalid_total", "Client connections closed for want of a valid PROXY header (--accept-proxy).", s.ProxyInvalid},
 			{"l4lb_engine_accept_pauses_total", "Times a loop stopped accepting: at the connection limit, or out of file descriptors.", s.AcceptPauses},
 		}
 		for _, c := range counters {

@@ -42,6 +42,7 @@ type serveConfig struct {
 	metricsListen                       string
 	forwardedFor                        bool
 	maxConns                            int
+	acceptProxy                         bool
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -59,6 +60,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
+	fs.BoolVar(&c.acceptProxy, "accept-proxy", false, "every client connection starts with a PROXY v1/v2 header from a trusted front (TLS terminator, cloud load balancer); its client address is used and the header dropped; connections without one are closed. Only for listeners the front alone can reach")
 	fs.BoolVar(&c.forwardedFor, "forwarded-for", false, "add an X-Forwarded-For line with the client's IP to every request head (Meteor reads client addresses only from it; set HTTP_FORWARDED_COUNT)")
 	fs.Var(&c.prefixes, "sockjs-prefix", "SockJS URL prefix; repeatable (default /sockjs)")
 	fs.Var(&c.cookies, "sticky-cookie", "cookie whose value pins a client to a backend, wins over the SockJS session; repeatable")
@@ -81,6 +83,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
+		{"accept-proxy", "L4LB_ACCEPT_PROXY"},
 		{"forwarded-for", "L4LB_FORWARDED_FOR"},
 		{"sockjs-prefix", "L4LB_SOCKJS_PREFIX"},
 		{"sticky-cookie", "L4LB_STICKY_COOKIE"},
@@ -141,6 +144,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		Sniff:          sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
 		ProxyProtocol:  pp,
 		ForwardedFor:   c.forwardedFor,
+		AcceptProxy:    c.acceptProxy,
 		ConnectTimeout: c.connectTimeout,
 		HeaderTimeout:  c.headerTimeout,
 		IdleTimeout:    c.idleTimeout,
