@@ -33,6 +33,20 @@ func startRemoteAddrServer(t *testing.T) string {
 	return "tcp://" + ln.Addr().String()
 }
 
+// remoteSeen sends request i on c and returns the client address the
+// startRemoteAddrServer backend believed in.
+func remoteSeen(t *testing.T, c net.Conn, br *bufio.Reader, i int) string {
+	t.Helper()
+	fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return string(got)
+}
+
 func TestProxyProtocol(t *testing.T) {
 	backend := startRemoteAddrServer(t)
 	for _, pp := range []ProxyProtocol{ProxyOff, ProxyV1, ProxyV2} {
@@ -43,13 +57,7 @@ func TestProxyProtocol(t *testing.T) {
 			// Two requests: the header goes once, at the start of the
 			// backend connection, never again mid-stream.
 			for i := 0; i < 2; i++ {
-				fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				got := remoteSeen(t, c, br, i)
 				client := c.LocalAddr().String()
 				if pp == ProxyOff {
 					if string(got) == client {
@@ -89,14 +97,8 @@ func TestProxyProtocolPerBackend(t *testing.T) {
 			// Twice: with the header on, the backend connection is not
 			// parked and reused without one.
 			for i := 0; i < 2; i++ {
-				fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if saw := string(got) == c.LocalAddr().String(); saw != tc.header {
+				got := remoteSeen(t, c, br, i)
+				if saw := got == c.LocalAddr().String(); saw != tc.header {
 					t.Fatalf("request %d: backend saw %s (client %s); want the client's address: %v", i, got, c.LocalAddr(), tc.header)
 				}
 			}

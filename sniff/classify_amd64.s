@@ -1,5 +1,48 @@
 #include "textflag.h"
 
+// STOP32 sets the low 32 bits of r to the stop mask of x (32 bytes):
+// min(x, 0x1f) == x, and not HTAB; or DEL. Clobbers t, u.
+#define STOP32(x, t, u, r) \
+	VPMINUB Y2, x, t; \
+	VPCMPEQB x, t, t; \
+	VPCMPEQB Y3, x, u; \
+	VPANDN t, u, t; \
+	VPCMPEQB Y4, x, u; \
+	VPOR u, t, t; \
+	VPMOVMSKB t, r
+
+// NONTOK32 sets the low 32 bits of r to the nontok mask of x: the nibble
+// lookups and-ed, compared with zero. Clobbers t, u.
+#define NONTOK32(x, t, u, r) \
+	VPAND Y5, x, t; \
+	VPSRLW $4, x, u; \
+	VPAND Y5, u, u; \
+	VPSHUFB t, Y6, t; \
+	VPSHUFB u, Y7, u; \
+	VPAND u, t, t; \
+	VPCMPEQB Y15, t, t; \
+	VPMOVMSKB t, r
+
+// BCAST32 defines the 32-byte read-only constant name<> as four copies
+// of the 8-byte v.
+#define BCAST32(name, v) \
+	DATA name<>+0(SB)/8, v; \
+	DATA name<>+8(SB)/8, v; \
+	DATA name<>+16(SB)/8, v; \
+	DATA name<>+24(SB)/8, v; \
+	GLOBL name<>(SB), RODATA|NOPTR, $32
+
+// EQMASK stores at dst the 64-bit mask of the bytes of Y0 (low half) and
+// Y1 (high half) equal to the bytes of c. Clobbers Y8, Y10, AX, BX.
+#define EQMASK(c, dst) \
+	VPCMPEQB c, Y0, Y8; \
+	VPMOVMSKB Y8, AX; \
+	VPCMPEQB c, Y1, Y10; \
+	VPMOVMSKB Y10, BX; \
+	SHLQ $32, BX; \
+	ORQ BX, AX; \
+	MOVQ AX, dst
+
 // func classifyAVX2(p *byte, n int, out *blockMasks)
 //
 // Classifies the n 64-byte blocks at p into out[0:n]:
@@ -34,72 +77,20 @@ loop:
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
 
-	// stop: min(x, 0x1f) == x, and not HTAB; or DEL.
-	VPMINUB Y2, Y0, Y8
-	VPCMPEQB Y0, Y8, Y8
-	VPCMPEQB Y3, Y0, Y9
-	VPANDN Y8, Y9, Y8
-	VPCMPEQB Y4, Y0, Y9
-	VPOR Y9, Y8, Y8
-	VPMOVMSKB Y8, AX
-	VPMINUB Y2, Y1, Y10
-	VPCMPEQB Y1, Y10, Y10
-	VPCMPEQB Y3, Y1, Y11
-	VPANDN Y10, Y11, Y10
-	VPCMPEQB Y4, Y1, Y11
-	VPOR Y11, Y10, Y10
-	VPMOVMSKB Y10, BX
+	STOP32(Y0, Y8, Y9, AX)
+	STOP32(Y1, Y10, Y11, BX)
 	SHLQ $32, BX
 	ORQ BX, AX
 	MOVQ AX, 0(DI)
-
-	// nontok
-	VPAND Y5, Y0, Y8
-	VPSRLW $4, Y0, Y9
-	VPAND Y5, Y9, Y9
-	VPSHUFB Y8, Y6, Y8
-	VPSHUFB Y9, Y7, Y9
-	VPAND Y9, Y8, Y8
-	VPCMPEQB Y15, Y8, Y8
-	VPMOVMSKB Y8, AX
-	VPAND Y5, Y1, Y10
-	VPSRLW $4, Y1, Y11
-	VPAND Y5, Y11, Y11
-	VPSHUFB Y10, Y6, Y10
-	VPSHUFB Y11, Y7, Y11
-	VPAND Y11, Y10, Y10
-	VPCMPEQB Y15, Y10, Y10
-	VPMOVMSKB Y10, BX
+	NONTOK32(Y0, Y8, Y9, AX)
+	NONTOK32(Y1, Y10, Y11, BX)
 	SHLQ $32, BX
 	ORQ BX, AX
 	MOVQ AX, 8(DI)
 
-	// lf
-	VPCMPEQB Y12, Y0, Y8
-	VPMOVMSKB Y8, AX
-	VPCMPEQB Y12, Y1, Y10
-	VPMOVMSKB Y10, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 16(DI)
-
-	// cr
-	VPCMPEQB Y13, Y0, Y8
-	VPMOVMSKB Y8, AX
-	VPCMPEQB Y13, Y1, Y10
-	VPMOVMSKB Y10, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 24(DI)
-
-	// colon
-	VPCMPEQB Y14, Y0, Y8
-	VPMOVMSKB Y8, AX
-	VPCMPEQB Y14, Y1, Y10
-	VPMOVMSKB Y10, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 32(DI)
+	EQMASK(Y12, 16(DI)) // lf
+	EQMASK(Y13, 24(DI)) // cr
+	EQMASK(Y14, 32(DI)) // colon
 
 	ADDQ $64, SI
 	ADDQ $40, DI
@@ -110,47 +101,19 @@ done:
 	VZEROUPPER
 	RET
 
-DATA c0a<>+0(SB)/8, $0x0a0a0a0a0a0a0a0a
-DATA c0a<>+8(SB)/8, $0x0a0a0a0a0a0a0a0a
-DATA c0a<>+16(SB)/8, $0x0a0a0a0a0a0a0a0a
-DATA c0a<>+24(SB)/8, $0x0a0a0a0a0a0a0a0a
-GLOBL c0a<>(SB), RODATA|NOPTR, $32
+BCAST32(c0a, $0x0a0a0a0a0a0a0a0a)
 
-DATA c3a<>+0(SB)/8, $0x3a3a3a3a3a3a3a3a
-DATA c3a<>+8(SB)/8, $0x3a3a3a3a3a3a3a3a
-DATA c3a<>+16(SB)/8, $0x3a3a3a3a3a3a3a3a
-DATA c3a<>+24(SB)/8, $0x3a3a3a3a3a3a3a3a
-GLOBL c3a<>(SB), RODATA|NOPTR, $32
+BCAST32(c3a, $0x3a3a3a3a3a3a3a3a)
 
-DATA c0d<>+0(SB)/8, $0x0d0d0d0d0d0d0d0d
-DATA c0d<>+8(SB)/8, $0x0d0d0d0d0d0d0d0d
-DATA c0d<>+16(SB)/8, $0x0d0d0d0d0d0d0d0d
-DATA c0d<>+24(SB)/8, $0x0d0d0d0d0d0d0d0d
-GLOBL c0d<>(SB), RODATA|NOPTR, $32
+BCAST32(c0d, $0x0d0d0d0d0d0d0d0d)
 
-DATA c1f<>+0(SB)/8, $0x1f1f1f1f1f1f1f1f
-DATA c1f<>+8(SB)/8, $0x1f1f1f1f1f1f1f1f
-DATA c1f<>+16(SB)/8, $0x1f1f1f1f1f1f1f1f
-DATA c1f<>+24(SB)/8, $0x1f1f1f1f1f1f1f1f
-GLOBL c1f<>(SB), RODATA|NOPTR, $32
+BCAST32(c1f, $0x1f1f1f1f1f1f1f1f)
 
-DATA c09<>+0(SB)/8, $0x0909090909090909
-DATA c09<>+8(SB)/8, $0x0909090909090909
-DATA c09<>+16(SB)/8, $0x0909090909090909
-DATA c09<>+24(SB)/8, $0x0909090909090909
-GLOBL c09<>(SB), RODATA|NOPTR, $32
+BCAST32(c09, $0x0909090909090909)
 
-DATA c7f<>+0(SB)/8, $0x7f7f7f7f7f7f7f7f
-DATA c7f<>+8(SB)/8, $0x7f7f7f7f7f7f7f7f
-DATA c7f<>+16(SB)/8, $0x7f7f7f7f7f7f7f7f
-DATA c7f<>+24(SB)/8, $0x7f7f7f7f7f7f7f7f
-GLOBL c7f<>(SB), RODATA|NOPTR, $32
+BCAST32(c7f, $0x7f7f7f7f7f7f7f7f)
 
-DATA c0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA c0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA c0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA c0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL c0f<>(SB), RODATA|NOPTR, $32
+BCAST32(c0f, $0x0f0f0f0f0f0f0f0f)
 
 // VPSHUFB looks up within each 128-bit lane: both lanes hold the table.
 DATA tokLo<>+0(SB)/8, $0x3f3f3f3f3f3e3f3a
@@ -176,40 +139,13 @@ TEXT ·byteMasksAVX2(SB), NOSPLIT, $0-24
 	VMOVDQU 32(SI), Y1
 
 	VPBROADCASTB (DX), Y2
-	VPCMPEQB Y2, Y0, Y3
-	VPCMPEQB Y2, Y1, Y4
-	VPMOVMSKB Y3, AX
-	VPMOVMSKB Y4, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 0(DI)
-
+	EQMASK(Y2, 0(DI))
 	VPBROADCASTB 1(DX), Y2
-	VPCMPEQB Y2, Y0, Y3
-	VPCMPEQB Y2, Y1, Y4
-	VPMOVMSKB Y3, AX
-	VPMOVMSKB Y4, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 8(DI)
-
+	EQMASK(Y2, 8(DI))
 	VPBROADCASTB 2(DX), Y2
-	VPCMPEQB Y2, Y0, Y3
-	VPCMPEQB Y2, Y1, Y4
-	VPMOVMSKB Y3, AX
-	VPMOVMSKB Y4, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 16(DI)
-
+	EQMASK(Y2, 16(DI))
 	VPBROADCASTB 3(DX), Y2
-	VPCMPEQB Y2, Y0, Y3
-	VPCMPEQB Y2, Y1, Y4
-	VPMOVMSKB Y3, AX
-	VPMOVMSKB Y4, BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVQ AX, 24(DI)
+	EQMASK(Y2, 24(DI))
 
 	VZEROUPPER
 	RET
