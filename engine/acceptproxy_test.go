@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -95,4 +96,33 @@ func TestAcceptProxy(t *testing.T) {
 			t.Fatalf("Stats().BackendConnects = %d; want 0", got)
 		}
 	})
+}
+
+// TestAcceptProxyFrom: with the front's network listed, a peer outside it
+// is a direct client (its own address stands, no header expected), and one
+// inside must send the header.
+func TestAcceptProxyFrom(t *testing.T) {
+	backend := startHTTP(t, xffBackend("a"))
+	for _, tc := range []struct {
+		name, from string
+		trusted    bool
+	}{
+		{"peer inside", "127.0.0.0/8", true},
+		{"peer outside", "192.0.2.0/24", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, Config{Balancer: newBalancer(t, backend), AcceptProxy: true, ForwardedFor: true,
+				AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix(tc.from)}})
+			c := dial(t, s.Addrs()[0])
+			want := clientIP(c)
+			if tc.trusted {
+				io.WriteString(c, "PROXY TCP4 203.0.113.9 127.0.0.1 1234 80\r\n")
+				want = "203.0.113.9"
+			}
+			rep := xffDo(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if len(rep.XFF) != 1 || rep.XFF[0] != want {
+				t.Fatalf("X-Forwarded-For = %q; want %s", rep.XFF, want)
+			}
+		})
+	}
 }

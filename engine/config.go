@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -103,10 +104,17 @@ type Config struct {
 	// dropped, never forwarded; the client address it gives is the one
 	// X-Forwarded-For and the PROXY header sent to backends carry. A
 	// connection without a valid header is closed. Only enable it on
-	// listeners that the front alone can reach: anyone who can connect
-	// can claim any address. If false (the default), a PROXY header from
-	// a client is not HTTP and is piped to a backend as is.
+	// listeners that the front alone can reach, or list the front's
+	// networks in AcceptProxyFrom: anyone else who can connect could claim
+	// any address. If false (the default), a PROXY header from a client is
+	// not HTTP and is piped to a backend as is.
 	AcceptProxy bool
+	// AcceptProxyFrom, if not empty, limits AcceptProxy to peers in these
+	// networks (and to UNIX-socket peers, whom the socket file's
+	// permissions already vouch for); other peers are served as direct
+	// clients, their own address standing, and a PROXY header from them
+	// is not trusted (it is not HTTP and is piped as is).
+	AcceptProxyFrom []netip.Prefix
 	// MaxConns bounds the client connections open at once. At the bound
 	// the loops stop accepting: new connections wait in the kernel's
 	// accept queue (up to its backlog) until one closes, as with HAProxy's

@@ -82,7 +82,7 @@ func newConn(l *loop, fd int, peer unix.Sockaddr) {
 	if l.s.cfg.ForwardedFor {
 		c.h.setForwardedFor(peer)
 	}
-	if l.s.cfg.AcceptProxy {
+	if l.s.cfg.AcceptProxy && l.s.trustedFront(peer) {
 		c.h.upSt = stProxy
 	}
 	l.arm(c, timerHeader)

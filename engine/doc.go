@@ -207,7 +207,9 @@
 // checks) leaves the socket's peer as the client. A connection that does
 // not start with a valid header is closed without an answer
 // (Stats.ProxyInvalid), as HAProxy's accept-proxy does; the header
-// timeout covers the header.
+// timeout covers the header. With AcceptProxyFrom, only peers in those
+// networks (and UNIX-socket peers) are held to this; the others are direct
+// clients, as nginx's set_real_ip_from trusts only the listed sources.
 //
 // # Backend host names
 //
@@ -282,6 +284,6 @@
 // X-Forwarded-For line (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
 // client's own X-Forwarded-For is neither removed nor trusted), cache,
 // retry a request on another backend after bytes were sent, or balance
-// UDP. AcceptProxy applies to every listener, and trusts every peer: there
-// is no list of trusted source networks. It runs on Linux only.
+// UDP. AcceptProxy applies to every listener (AcceptProxyFrom narrows it
+// by peer network, not by listener). It runs on Linux only.
 package engine

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+
+	"golang.org/x/sys/unix"
 )
 
 // Inbound PROXY protocol (Config.AcceptProxy): a front that terminates TLS
@@ -12,6 +14,31 @@ import (
 // the client's bytes to say who the client is. The header is read and
 // dropped; its source address stands for the client's in X-Forwarded-For,
 // in the PROXY header sent to backends and in logs.
+
+// trustedFront reports whether a connection from peer must start with a
+// PROXY header: Config.AcceptProxyFrom is empty, the peer is in one of its
+// networks, or the peer is on a UNIX socket.
+func (s *Server) trustedFront(peer unix.Sockaddr) bool {
+	from := s.cfg.AcceptProxyFrom
+	if len(from) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch a := peer.(type) {
+	case *unix.SockaddrInet4:
+		ip = netip.AddrFrom4(a.Addr)
+	case *unix.SockaddrInet6:
+		ip = netip.AddrFrom16(a.Addr).Unmap()
+	default:
+		return true
+	}
+	for _, p := range from {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
 
 // Results of parseProxyHeader.
 const (

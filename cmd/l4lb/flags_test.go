@@ -71,3 +71,25 @@ func TestParseProxyProtocol(t *testing.T) {
 		t.Error("parseProxyProtocol(v3) = nil error; want one")
 	}
 }
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := parsePrefixes([]string{"10.1.2.3/8", "192.0.2.7", "2001:db8::/32", "::ffff:192.0.2.8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "192.0.2.8/32"}
+	if len(got) != len(want) {
+		t.Fatalf("parsePrefixes = %v; want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("parsePrefixes[%d] = %v; want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := parsePrefixes([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("parsePrefixes(10.0.0.0/33) = nil error; want one")
+	}
+	if _, err := parsePrefixes([]string{"front.example"}); err == nil {
+		t.Error("parsePrefixes(front.example) = nil error; want one")
+	}
+}

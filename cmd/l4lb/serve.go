@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ func init() {
 // serveConfig is everything `l4lb serve` is told by flags and environment.
 type serveConfig struct {
 	listen, backends, prefixes, cookies listFlag
+	acceptProxyFrom                     listFlag
 	backendsFile, discovery, service    string
 	proxyProtocol                       string
 	connectTimeout, headerTimeout       time.Duration
@@ -61,6 +63,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
 	fs.BoolVar(&c.acceptProxy, "accept-proxy", false, "every client connection starts with a PROXY v1/v2 header from a trusted front (TLS terminator, cloud load balancer); its client address is used and the header dropped; connections without one are closed. Only for listeners the front alone can reach")
+	fs.Var(&c.acceptProxyFrom, "accept-proxy-from", "with --accept-proxy: the front's network (CIDR or IP) whose PROXY headers are trusted; peers elsewhere are served as direct clients; repeatable (default: every peer)")
 	fs.BoolVar(&c.forwardedFor, "forwarded-for", false, "add an X-Forwarded-For line with the client's IP to every request head (Meteor reads client addresses only from it; set HTTP_FORWARDED_COUNT)")
 	fs.Var(&c.prefixes, "sockjs-prefix", "SockJS URL prefix; repeatable (default /sockjs)")
 	fs.Var(&c.cookies, "sticky-cookie", "cookie whose value pins a client to a backend, wins over the SockJS session; repeatable")
@@ -84,6 +87,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
 		{"accept-proxy", "L4LB_ACCEPT_PROXY"},
+		{"accept-proxy-from", "L4LB_ACCEPT_PROXY_FROM"},
 		{"forwarded-for", "L4LB_FORWARDED_FOR"},
 		{"sockjs-prefix", "L4LB_SOCKJS_PREFIX"},
 		{"sticky-cookie", "L4LB_STICKY_COOKIE"},
@@ -97,6 +101,24 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
 	}
+}
+
+// parsePrefixes reads networks in CIDR form; a bare IP is its own /32 or
+// /128.
+func parsePrefixes(vs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vs {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want a CIDR network or an IP", v)
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func parseProxyProtocol(s string) (engine.ProxyProtocol, error) {
@@ -136,20 +158,25 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return err
 	}
+	fronts, err := parsePrefixes(c.acceptProxyFrom.values)
+	if err != nil {
+		return fmt.Errorf("--accept-proxy-from: %w", err)
+	}
 	bal := affinity.NewBalancer()
 	srv, err := engine.New(engine.Config{
-		Listen:         c.listen.values,
-		Loops:          c.loops,
-		Balancer:       bal,
-		Sniff:          sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
-		ProxyProtocol:  pp,
-		ForwardedFor:   c.forwardedFor,
-		AcceptProxy:    c.acceptProxy,
-		ConnectTimeout: c.connectTimeout,
-		HeaderTimeout:  c.headerTimeout,
-		IdleTimeout:    c.idleTimeout,
-		MaxConns:       c.maxConns,
-		Logger:         log,
+		Listen:          c.listen.values,
+		Loops:           c.loops,
+		Balancer:        bal,
+		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		ProxyProtocol:   pp,
+		ForwardedFor:    c.forwardedFor,
+		AcceptProxy:     c.acceptProxy,
+		AcceptProxyFrom: fronts,
+		ConnectTimeout:  c.connectTimeout,
+		HeaderTimeout:   c.headerTimeout,
+		IdleTimeout:     c.idleTimeout,
+		MaxConns:        c.maxConns,
+		Logger:          log,
 	})
 	if err != nil {
 		return err
