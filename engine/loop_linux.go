@@ -29,8 +29,9 @@ type loop struct {
 	epfd int
 	evfd int // eventfd that wakes epoll_wait for posted tasks
 
-	mu    sync.Mutex
-	tasks []func()
+	mu        sync.Mutex
+	tasks     []func()
+	fdsClosed bool // closeFds ran; post drops tasks
 
 	lnfds    []int    // listening sockets this loop polls
 	lnev     []uint32 // their epoll events
@@ -148,6 +149,9 @@ func (l *loop) ctl(op, fd int, ev uint32) error {
 }
 
 func (l *loop) closeFds() {
+	l.mu.Lock()
+	l.fdsClosed = true
+	l.mu.Unlock()
 	unix.Close(l.evfd)
 	unix.Close(l.epfd)
 	for _, p := range l.pipes {
@@ -156,11 +160,17 @@ func (l *loop) closeFds() {
 	l.pipes = nil
 }
 
-// post runs f on the loop's thread. Safe for concurrent use.
+// post runs f on the loop's thread. Safe for concurrent use. After the
+// loop has closed its descriptors, f is dropped: a late poster (a
+// lookup that finishes after Shutdown) must not write to an eventfd
+// number the process may have reused.
 func (l *loop) post(f func()) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fdsClosed {
+		return
+	}
 	l.tasks = append(l.tasks, f)
-	l.mu.Unlock()
 	var one = [8]byte{1}
 	unix.Write(l.evfd, one[:])
 }
