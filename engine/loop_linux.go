@@ -281,7 +281,7 @@ func (l *loop) accept(lfd int) {
 			l.warn("connection limit reached; accepting paused", "listener", l.listenerName(lfd), "max_conns", max)
 			return
 		}
-		fd, peer, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, peer, err := accept4(lfd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
