@@ -29,17 +29,22 @@ const (
 // per connection at accept. A peer that is not an IP (a UNIX socket) gets
 // no line.
 func (h *httpState) setForwardedFor(sa unix.Sockaddr) {
-	var ip netip.Addr
+	if ip, ok := peerIP(sa); ok {
+		h.setForwardedForIP(ip)
+	}
+}
+
+// peerIP is the IP of a TCP peer, IPv4-mapped IPv6 as IPv4 and without a
+// zone (a link-local scope is meaningless past this host); ok is false for
+// a UNIX-socket peer.
+func peerIP(sa unix.Sockaddr) (ip netip.Addr, ok bool) {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		ip = netip.AddrFrom4(a.Addr)
+		return netip.AddrFrom4(a.Addr), true
 	case *unix.SockaddrInet6:
-		// No zone: a link-local scope is meaningless to the backend.
-		ip = netip.AddrFrom16(a.Addr).Unmap()
-	default:
-		return
+		return netip.AddrFrom16(a.Addr).Unmap(), true
 	}
-	h.setForwardedForIP(ip)
+	return netip.Addr{}, false
 }
 
 // setForwardedForIP formats h's X-Forwarded-For line for ip.

@@ -23,13 +23,8 @@ func (s *Server) trustedFront(peer unix.Sockaddr) bool {
 	if len(from) == 0 {
 		return true
 	}
-	var ip netip.Addr
-	switch a := peer.(type) {
-	case *unix.SockaddrInet4:
-		ip = netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
-		ip = netip.AddrFrom16(a.Addr).Unmap()
-	default:
+	ip, ok := peerIP(peer)
+	if !ok {
 		return true
 	}
 	for _, p := range from {
