@@ -104,25 +104,37 @@
 //
 // Issue 2 asks for at most 300 ns and 0 allocations for the 466-byte
 // browser xhr_send head with cookies (BenchmarkRequest/xhr_send, with the
-// tests' configuration: three prefixes, two sticky cookies). On the project
-// machine (2 vCPUs of an AMD EPYC, quiet, best of runs interleaved with
-// the older builds) it takes 425-440 ns and 0 allocations; the
-// scan-per-line design before it took 537 ns in the same runs. The target
-// is not reached. Where the rest goes, measured by leaving parts out of
-// the configuration: the same head with no cookie and no prefix configured
-// takes about 320 ns, its request line and Host line alone about 140 ns:
-// the cost is spread over many small steps (request line and target, each
-// field read, the result), none of which is more than a sixth of the
-// total. Searching for the cookie names (bytes.Index) and splitting a
-// cookie value on vector masks of its delimiters measured the same, about
-// 52 ns for this Cookie line; GOAMD64=v3 (BMI instructions for the bit
-// scans) gives about 410 ns. BenchmarkClassify: the classification of the
-// head's whole blocks costs about 30 ns with AVX2 (380 ns generic). The
-// 740-byte Chromium head takes 525 ns (was 789), an 8 KiB Cookie head
-// 2.3 µs (was 6.0), the SockJS response head 160 ns (was 303).
+// tests' configuration: three prefixes, two sticky cookies).
 //
-// One call per byte (BenchmarkRequestBytewise) costs about 11 ns per call
-// for the 466-byte and the 740-byte head and 8 ns for the 8 KiB head,
+// On the project machine as of 2026-11-30 (2 vCPUs of an AMD EPYC with
+// AVX-512, "Turin-like"; BenchmarkBaselineByteLoop about 194 ns) it takes
+// 252-282 ns and 0 allocations: the target holds. This machine runs in
+// two speeds: at times every benchmark, the byte-loop baseline included,
+// takes about twice as long (baseline 390 ns, xhr_send 400-460 ns), with
+// nothing else running in the VM; take the best of several runs
+// (-count 5). Interleaved with the scan-per-line design before the
+// bitmaps (ffc851c), the same runs gave 364 ns for that build and 255 ns
+// for this one; the 740-byte Chromium head 528 ns and 306 ns.
+//
+// On the machine the project had until 2026-11-22 (an EPYC without
+// AVX-512, byte-loop baseline about 300 ns) it took 425-440 ns, the older
+// build 537 ns: the target was not reached there. Where the time goes,
+// measured there by leaving parts out of the configuration: the same head
+// with no cookie and no prefix configured took about 320 ns, its request
+// line and Host line alone about 140 ns: the cost is spread over many
+// small steps (request line and target, each field read, the result),
+// none of which is more than a sixth of the total. Searching for the
+// cookie names (bytes.Index) and splitting a cookie value on vector masks
+// of its delimiters measured the same, about 52 ns for this Cookie line;
+// GOAMD64=v3 (BMI instructions for the bit scans) gave about 410 ns.
+//
+// BenchmarkClassify: classifying the head's whole blocks costs about 21 ns
+// with AVX2 (290 ns generic). An 8 KiB Cookie head takes 1.56 µs (6.0 µs
+// on the old machine before the bitmaps), the SockJS response head 105 ns.
+//
+// One call per byte (BenchmarkRequestBytewise) costs about 7 ns per call
+// for the 466-byte and the 740-byte head and 5.7 ns for the 8 KiB head
+// (11 and 8 ns on the old machine),
 // within the issue's 25 ns: a call looks only at the bytes that arrived
 // since the last one, and while they neither end the name nor the value
 // being read, it only moves the position; the Scan keeps only offsets.
