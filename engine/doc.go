@@ -15,14 +15,14 @@
 //
 // # Model
 //
-// The server runs Config.Loops event loops, each an epoll set on a locked
-// OS thread (golang.org/x/sys/unix). A TCP address with a fixed port gets
+// The server runs Config.Loops event loops, each an epoll set served by
+// one goroutine (golang.org/x/sys/unix; see "Threads" below). A TCP address with a fixed port gets
 // one SO_REUSEPORT listening socket per loop, so the kernel spreads new
 // connections over the loops; a UNIX path, or a TCP port 0 (tests), is
 // bound once and polled by all loops with EPOLLEXCLUSIVE. A connection
 // stays on the loop that accepted
 // it, together with its backend connection: no locks, no goroutine per
-// connection, no cross-thread hand-off.
+// connection, no hand-off between loops.
 //
 // A connection is a small state machine (conn_linux.go):
 //
@@ -277,6 +277,36 @@
 // connection lives in the engine either way.
 //
 //	L4LB_MEASURE=1 go test -run TestGnetCompare -v ./engine
+//
+// # Threads
+//
+// A loop is a plain goroutine, not locked to its OS thread, that yields
+// (runtime.Gosched) before an epoll_wait once 5 ms have passed since its
+// last yield (yieldEvery). Both choices are
+// about the Go scheduler's monitor (sysmon): a goroutine that has not
+// passed through the scheduler for 10 ms is preempted, and when it sits
+// in a system call (a loop mostly sits in epoll_wait) its P is taken away
+// and handed off. That costs a futex wake or two, a slower return from
+// the system call, and it resets sysmon to polling every 20 µs. A loop
+// locked to its thread (runtime.LockOSThread, as this engine had at
+// first) cannot yield cheaply: every Gosched hands the P to another
+// thread and back. Measured with the bench harness's ws-idle scenario
+// (8000 WebSockets held, about 2000 echoed messages per second), the
+// balancer's own threads from /proc over 6 s of holding, two runs each:
+//
+//	                           1 loop              2 loops
+//	                           CPU s   switches    CPU s   switches
+//	locked thread, no yield    1.31    29 400      1.89    57 400
+//	                           1.33    29 900      1.75    58 000
+//	unlocked, no yield         (not measured)      1.79    55 700
+//	                                               1.78    56 000
+//	unlocked, Gosched / 5 ms   0.88    11 700      1.23    18 400
+//	                           0.93    11 900      1.08    20 400
+//
+// The bench's own figure, balancer CPU per held message, went from 154 and
+// 171 µs to 91 µs in two rounds each with 2 loops. Compare two
+// builds with go run ./bench --scenarios ws-idle --threads 2 --targets l4lb
+// --l4lb-bin <binary>.
 //
 // # What it does not do
 //

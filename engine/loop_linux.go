@@ -12,6 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// yieldEvery is how often a busy loop yields to the scheduler: well
+// within the runtime's 10 ms time slice, after which sysmon would take the
+// loop's P (see "Threads" in doc.go).
+const yieldEvery = int64(5 * time.Millisecond)
+
 // maxEvents is how many epoll events one epoll_wait returns at most.
 const maxEvents = 256
 
@@ -19,15 +24,17 @@ const maxEvents = 256
 // listener cannot starve the connections already on the loop.
 const acceptBatch = 64
 
-// loop is one event loop: an epoll set on a locked OS thread that owns the
-// connections it accepted, their backend connections, its share of the
-// listening sockets, a buffer pool and a pipe pool. Everything on a loop
-// runs on its thread; other goroutines reach it only through post.
+// loop is one event loop: an epoll set served by one goroutine that owns
+// the connections it accepted, their backend connections, its share of
+// the listening sockets, a buffer pool and a pipe pool. Everything on a
+// loop runs on that goroutine; others reach it only through post.
 type loop struct {
 	s    *Server
 	idx  int
 	epfd int
 	evfd int // eventfd that wakes epoll_wait for posted tasks
+
+	yielded int64 // l.now at the last runtime.Gosched
 
 	mu        sync.Mutex
 	tasks     []func()
@@ -160,7 +167,7 @@ func (l *loop) closeFds() {
 	l.pipes = nil
 }
 
-// post runs f on the loop's thread. Safe for concurrent use. After the
+// post runs f on the loop's goroutine. Safe for concurrent use. After the
 // loop has closed its descriptors, f is dropped: a late poster (a
 // lookup that finishes after Shutdown) must not write to an eventfd
 // number the process may have reused.
@@ -189,8 +196,6 @@ func (l *loop) runTasks() {
 
 // run is the loop's body; it returns after stop.
 func (l *loop) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	events := make([]unix.EpollEvent, maxEvents)
 	for !l.done {
 		timeout := l.nextTimeout()
@@ -198,6 +203,10 @@ func (l *loop) run() {
 			timeout = 0
 		} else if l.paused && (timeout < 0 || timeout > pausePoll) {
 			timeout = pausePoll // connections closing on other loops free room too
+		}
+		if l.now-l.yielded >= yieldEvery {
+			runtime.Gosched()
+			l.yielded = l.now
 		}
 		n, err := unix.EpollWait(l.epfd, events, timeout)
 		l.now = int64(time.Since(l.base))
