@@ -81,7 +81,31 @@ func (c *conn) connecting(m *affinity.Member, fd int) {
 	}
 	c.phase = phConnecting
 	l.arm(c, timerConnect)
+	if ev := l.pollNow(fd); ev != 0 {
+		// Finished (or failed) already, as a loopback or LAN connect
+		// often is by the time connect(2) returns: go on now rather than
+		// after an epoll round trip, and without moving the client's
+		// read interest out and back in for it. Writable without an
+		// error or hangup means established: no SO_ERROR to ask.
+		c.be.canWrite = true
+		if ev&(unix.POLLERR|unix.POLLHUP) == 0 {
+			c.established()
+		} else {
+			c.connected()
+		}
+		return
+	}
 	l.setInterest(&c.be, unix.EPOLLOUT)
+}
+
+// pollNow returns the poll(2) events of the connecting socket fd now
+// (zero timeout): 0 while the connect is in progress.
+func (l *loop) pollNow(fd int) int16 {
+	l.pollfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+	if n, err := unix.Poll(l.pollfd[:], 0); err != nil || n == 0 {
+		return 0
+	}
+	return l.pollfd[0].Revents
 }
 
 // dialResolved continues a connection that waited for its candidate's
@@ -138,6 +162,12 @@ func (c *conn) connected() {
 		c.connectFailed(false)
 		return
 	}
+	c.established()
+}
+
+// established makes the connected backend socket c's: the pair moves on
+// to HTTP or to a tunnel.
+func (c *conn) established() {
 	l := c.l
 	l.s.stats.backendConnects.Add(1)
 	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)

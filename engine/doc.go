@@ -135,6 +135,23 @@
 // read and write each way); writev with three pieces instead of write
 // with one, and about 30 more bytes over loopback, do not show.
 //
+// # Connecting
+//
+// A backend connect is non-blocking, but a loopback or LAN handshake has
+// usually finished by the time connect(2) returns EINPROGRESS. The loop
+// therefore asks poll(2) with a zero timeout at once: writable with no
+// error means established (no getsockopt(SO_ERROR)), and the request
+// goes out in the same turn; an error or hangup is read from SO_ERROR and
+// the next candidate is tried; only a connect still in progress waits for
+// EPOLLOUT under the connect timeout. Per new connection that is one
+// poll instead of an epoll round trip, three epoll_ctl calls (the
+// backend's EPOLLOUT then EPOLLIN, the client's read interest taken out
+// and put back) and the getsockopt: strace -c on the bench's connrate
+// scenario, 5 epoll_ctl per connection before and 2 after (HAProxy: 2).
+// Balancer CPU per connection in 4 alternating connrate runs
+// (go run ./bench --scenarios connrate --targets l4lb --l4lb-bin <binary>):
+// 138, 132, 141, 134 µs before, 124, 124, 141, 115 µs after.
+//
 // # Backend connection reuse
 //
 // Browser tabs share a few keep-alive connections, so SockJS sessions on

@@ -34,7 +34,8 @@ type loop struct {
 	epfd int
 	evfd int // eventfd that wakes epoll_wait for posted tasks
 
-	yielded int64 // l.now at the last runtime.Gosched
+	yielded int64          // l.now at the last runtime.Gosched
+	pollfd  [1]unix.PollFd // connectDone's argument, kept off the heap
 
 	mu        sync.Mutex
 	tasks     []func()
