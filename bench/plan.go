@@ -29,6 +29,10 @@ func (s step) name() string {
 	return s.Scenario
 }
 
+// measuresMemory reports whether the step's figures include memory and
+// descriptors per connection; the harness starts balancers fresh for it.
+func (s step) measuresMemory() bool { return s.Scenario == "ws-idle" }
+
 // plan is a whole run's shape.
 type plan struct {
 	Mode   string `json:"mode"`

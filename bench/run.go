@@ -171,6 +171,17 @@ func run(ctx context.Context, o options) error {
 						running[t] = rt
 					}
 				}
+				if rt != nil && rt.proc != nil && st.measuresMemory() {
+					// Memory per connection is growth over the process's
+					// state before the run: start from a fresh process, not
+					// from the heap and pools the round's earlier scenarios
+					// left, which a balancer may reuse without growing.
+					rt.stop()
+					if rt, err = e.startTarget(t); err != nil {
+						notes[t] += fmt.Sprintf("restart before %s failed in round %d: %s\n", st.name(), round, firstLine(err.Error()))
+					}
+					running[t] = rt
+				}
 				if rt == nil {
 					records = append(records, &record{Round: round, Target: t, Scenario: st.name(), Invalid: "target did not start"})
 					continue
