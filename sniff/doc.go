@@ -108,11 +108,12 @@
 //
 // On the project machine as of 2026-11-30 (2 vCPUs of an AMD EPYC with
 // AVX-512, "Turin-like"; BenchmarkBaselineByteLoop about 194 ns) it takes
-// 252-282 ns and 0 allocations: the target holds. This machine runs in
-// two speeds: at times every benchmark, the byte-loop baseline included,
-// takes about twice as long (baseline 390 ns, xhr_send 400-460 ns), with
-// nothing else running in the VM; take the best of several runs
-// (-count 5). Interleaved with the scan-per-line design before the
+// 252-282 ns and 0 allocations: the target holds. Unpinned runs on this
+// VM are bimodal: at times a run takes about 1.7 times as long (baseline
+// 375-394 ns, xhr_send 400-468 ns) with nothing else running in the VM;
+// pinned to one vCPU (taskset -c 0 or 1 on the test binary) eight runs
+// of xhr_send all gave 252-264 ns. Take the best of several runs
+// (-count 5), or pin. Interleaved with the scan-per-line design before the
 // bitmaps (ffc851c), the same runs gave 364 ns for that build and 255 ns
 // for this one; the 740-byte Chromium head 528 ns and 306 ns.
 //
