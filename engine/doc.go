@@ -52,6 +52,16 @@
 // reusable, closed otherwise (see "Backend connection reuse"); a client
 // connection still holds at most two fds.
 //
+// An exchange that closes the connection ends it on the client's side too:
+// when the request said "Connection: close" (or was HTTP/1.0 without
+// keep-alive) or the response did, the balancer shuts the client
+// connection's write side once the response has reached it, drains what
+// the client still sends (up to 2 s) and closes, as the backend itself
+// would (RFC 9112 §9.6). A client that reads until the close therefore
+// sees the end; a request pipelined behind the closing one is not served.
+// (Until 2026-11-30 the balancer closed only the backend side and waited
+// for the client: such a client hung until a timeout.)
+//
 // Bytes that are not HTTP (a raw TCP protocol) are piped to a backend
 // chosen by load: l4lb is a layer-4 balancer. Protocols where the server
 // speaks first are not supported: a connection that sends nothing is

@@ -37,6 +37,7 @@ type httpState struct {
 	reqPending bool    // a request went out and its final response has not ended
 	reqHEAD    bool    // ... and it was a HEAD request
 	reqUpgrade bool    // ... and it asked for an upgrade
+	reqClose   bool    // ... and it asked to close the connection after its response
 	respClose  bool    // the last final response said the backend closes after it
 	requests   int     // heads forwarded so far
 	headTimer  bool    // the header timer runs for the head being read
@@ -56,6 +57,7 @@ type reqInfo struct {
 	keyed   bool
 	head    bool
 	upgrade bool
+	close   bool // Connection: close, or HTTP/1.0 without keep-alive
 	chunked bool
 	length  int64
 }
@@ -193,6 +195,7 @@ func (c *conn) classifyUp(f *flow) bool {
 					keyed:   req.KeyKind != sniff.KeyNone,
 					head:    string(req.Method) == "HEAD",
 					upgrade: req.Upgrade,
+					close:   req.Close,
 					chunked: req.Chunked,
 					length:  req.ContentLength,
 				}
@@ -293,7 +296,7 @@ func (c *conn) forwardHead(f *flow) {
 	}
 	f.p += h.cur.headLen
 	h.requests++
-	h.reqPending, h.reqHEAD, h.reqUpgrade = true, h.cur.head, h.cur.upgrade
+	h.reqPending, h.reqHEAD, h.reqUpgrade, h.reqClose = true, h.cur.head, h.cur.upgrade, h.cur.close
 	h.routed = false
 	switch {
 	case h.cur.chunked:
@@ -417,7 +420,37 @@ func (c *conn) respDone() bool {
 		c.fail(h.errStatus)
 		return false
 	}
+	if h.reqClose || h.respClose {
+		c.endAfterResponse()
+		return false
+	}
 	return true
+}
+
+// endAfterResponse ends a connection whose last exchange closes it: the
+// request said "Connection: close" (or was HTTP/1.0 without keep-alive),
+// or the response did. The server closes such a connection after the
+// response (RFC 9112 §9.6), and a client may wait for that close rather
+// than read the framing, so the balancer closes too, as the backend
+// would have, instead of waiting for the client: once the response has
+// reached the client its write side is shut, then its input is drained
+// until it closes (phLinger, under the linger timeout). Nothing the
+// client sent after that request is served; the backend connection, which
+// its backend closes, is not parked.
+func (c *conn) endAfterResponse() {
+	if c.be.fd >= 0 {
+		c.l.closeSock(&c.be)
+	}
+	if c.member != nil {
+		c.member.Release()
+		c.member = nil
+	}
+	c.releaseFlow(&c.up)
+	c.up.eof = false // a client that already sent its FIN is read once more and closed
+	c.dropHTTP()
+	c.phase = phLinger
+	c.l.disarm(c)
+	c.l.arm(c, timerLinger)
 }
 
 // becomeTunnel turns an upgraded connection (101) into a raw tunnel and
