@@ -35,7 +35,7 @@ type loop struct {
 	evfd int // eventfd that wakes epoll_wait for posted tasks
 
 	yielded int64          // l.now at the last runtime.Gosched
-	pollfd  [1]unix.PollFd // connectDone's argument, kept off the heap
+	pollfd  [1]unix.PollFd // pollNow's argument, kept off the heap
 
 	mu        sync.Mutex
 	tasks     []func()
