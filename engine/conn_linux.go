@@ -402,18 +402,24 @@ func (c *conn) abort(bad *sock) {
 // closeBackend closes the backend socket and releases its member; the
 // client side stays.
 func (c *conn) closeBackend() {
+	c.dropBackend()
+	c.releaseFlow(&c.down)
+	c.down = flow{pipe: pipe{-1, -1}}
+	c.up.shut = false
+	if c.h != nil {
+		c.h.resetDown()
+	}
+}
+
+// dropBackend closes c's backend socket and releases its member; the
+// bytes it sent stay in c.down.
+func (c *conn) dropBackend() {
 	if c.be.fd >= 0 {
 		c.l.closeSock(&c.be)
 	}
 	if c.member != nil {
 		c.member.Release()
 		c.member = nil
-	}
-	c.releaseFlow(&c.down)
-	c.down = flow{pipe: pipe{-1, -1}}
-	c.up.shut = false
-	if c.h != nil {
-		c.h.resetDown()
 	}
 }
 
@@ -481,13 +487,7 @@ func (c *conn) fail(status int) {
 	c.l.s.stats.status(status)
 	// Close the backend but keep what it already sent on its way: an
 	// Invalid head after a response goes out after that response.
-	if c.be.fd >= 0 {
-		c.l.closeSock(&c.be)
-	}
-	if c.member != nil {
-		c.member.Release()
-		c.member = nil
-	}
+	c.dropBackend()
 	c.dropDial()
 	c.status = status
 	c.phase = phFailing

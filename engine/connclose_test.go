@@ -80,32 +80,21 @@ func TestKeepAliveNotClosed(t *testing.T) {
 	}
 }
 
-// startHoldingBackend answers every request on a connection with a
+// startHoldingBackend answers the first request on a connection with a
 // response that says "Connection: close", and then keeps the connection
 // open until the test ends.
 func startHoldingBackend(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go func() {
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				body := "holding " + req.URL.Path
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
-			}()
+	done := make(chan struct{})
+	ep := startTCP(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	return "tcp://" + ln.Addr().String()
+		body := "holding " + req.URL.Path
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		<-done
+	})
+	t.Cleanup(func() { close(done) }) // runs before startTCP's listener cleanup
+	return ep
 }

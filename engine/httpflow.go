@@ -438,13 +438,7 @@ func (c *conn) respDone() bool {
 // client sent after that request is served; the backend connection, which
 // its backend closes, is not parked.
 func (c *conn) endAfterResponse() {
-	if c.be.fd >= 0 {
-		c.l.closeSock(&c.be)
-	}
-	if c.member != nil {
-		c.member.Release()
-		c.member = nil
-	}
+	c.dropBackend()
 	c.releaseFlow(&c.up)
 	c.up.eof = false // a client that already sent its FIN is read once more and closed
 	c.dropHTTP()
