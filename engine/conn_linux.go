@@ -1,102 +1,90 @@
 package engine
 
 import (
+	"net/netip"
+
 	"github.com/l4lb/l4lb/affinity"
 	"golang.org/x/sys/unix"
-	"net/netip"
 )
 
-// phase is where a connection is in its life.
+// phase is where a connection is in its life. It is the connection's one
+// state: everything else it holds (framers, dial state) is data that the
+// phase says is valid.
+//
+//	phProxy -> phSniff -> phConnecting -> phExchange <-> phIdle
+//	                           |               |           |
+//	                           v               v           v
+//	                        phTunnel      phConnecting (a switch)
+//
+// and from anywhere: phFailing (an error answer waits for the client's
+// output to flush) -> phLinger -> phClosed.
 type phase uint8
 
 const (
-	phSniff      phase = iota // accepted; waiting for the first head
-	phConnecting              // a backend connect is in progress
-	phHTTP                    // routed, HTTP keep-alive: every head is routed
-	phTunnel                  // raw bytes both ways (101 or not HTTP)
+	phProxy      phase = iota // AcceptProxy: the inbound PROXY header comes first
+	phSniff                   // no backend yet: reading the first head
+	phConnecting              // connecting to a backend; dial holds the candidates
+	phExchange                // HTTP: a request went out and its final response has not ended
+	phIdle                    // HTTP keep-alive between exchanges (a backend may be attached)
+	phTunnel                  // raw bytes both ways (a 101, or not HTTP)
 	phFailing                 // an engine response waits for the client's output to flush
-	phLinger                  // response sent, write side shut; draining input
+	phLinger                  // our last bytes are out, write side shut; draining the client
 	phClosed
-	phPooled // an idle backend connection parked in the loop's pool (reuse_linux.go)
 )
 
+// http reports whether heads are framed and routed in phase p; the
+// connection then has an httpState.
+func (p phase) http() bool { return p <= phIdle }
+
 // conn is one client connection and the backend connection it currently
-// uses. It lives on one loop and is only touched by that loop's thread.
+// uses. It lives on one loop and is only touched by that loop's
+// goroutine.
 //
 // An idle tunnel costs this struct and its two sockets: no buffer, pipe or
 // HTTP state is held while no byte is in flight.
 type conn struct {
 	l      *loop
+	phase  phase
+	queued bool // on l.ready
 	cli    sock
 	be     sock
-	member *affinity.Member // acquired while be is open or connecting
+	member *affinity.Member // the backend's, acquired while be is open or connecting
 	up     flow             // client -> backend
 	down   flow             // backend -> client
-	h      *httpState       // nil for tunnels
-	dial   *dialState       // non-nil while connecting
-	phase  phase
-	tunnel bool // raw tunnel decided (may still be connecting)
-	queued bool // on l.ready
-	status int  // engine response to send in phFailing
-
-	tkind        timerKind
-	tprev, tnext *conn
-	deadline     int64
-
+	h      *httpState       // while phase.http()
+	dial   *dialState       // while phConnecting
+	timer  timerLink
 	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
+	status int          // phFailing: the status to answer
 }
 
 // clientAddrs are the client's and the front's addresses an inbound PROXY
 // header gave (Config.AcceptProxy).
 type clientAddrs struct{ src, dst netip.AddrPort }
 
-// flow is one direction's bytes in flight: buf[r:p] is ready to be written
-// to the destination, buf[p:w] was read but not yet classified (a partial
-// request or response head). pre is written before buf[r:p], and ins
-// (an X-Forwarded-For line, see forwardedfor.go) in front of buf[insAt];
-// while ins is pending, r <= insAt < p.
-type flow struct {
-	buf     []byte
-	r, p, w int
-	pre     []byte
-	ins     []byte
-	insAt   int
-	pipe    pipe // splice staging, valid while inPipe > 0
-	inPipe  int
-	eof     bool // the source sent FIN
-	shut    bool // the destination's write side was shut down
-}
-
-func (f *flow) pending() bool { return len(f.pre) > 0 || f.r < f.p || f.inPipe > 0 }
-
 func newConn(l *loop, fd int, peer unix.Sockaddr) {
 	// A fresh socket is writable: the first response goes out without
 	// waiting for an EPOLLOUT round trip.
-	c := &conn{l: l, cli: sock{fd: fd, canWrite: true}, be: sock{fd: -1}}
+	c := &conn{l: l, cli: sock{fd: fd, canWrite: true}, be: sock{fd: -1}, phase: phSniff}
 	c.cli.c, c.be.c = c, c
-	c.up.pipe, c.down.pipe = pipe{-1, -1}, pipe{-1, -1}
+	c.timer.owner = c
+	c.up.pipe, c.down.pipe = noPipe, noPipe
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // fails harmlessly on UNIX sockets
 	l.nconns++
 	l.track(&c.cli)
-	c.h = l.getHTTP()
+	c.startHTTP()
 	if l.s.cfg.ForwardedFor {
 		c.h.setForwardedFor(peer)
 	}
 	if l.s.cfg.AcceptProxy && l.s.trustedFront(peer) {
-		c.h.upSt = stProxy
+		c.phase = phProxy
 	}
-	l.arm(c, timerHeader)
+	l.arm(&c.timer, timerHeader)
 	l.setInterest(&c.cli, unix.EPOLLIN)
 }
 
 // event runs after epoll reported readiness on one of c's sockets.
 func (c *conn) event(s *sock) {
-	if c.phase == phPooled {
-		// A parked connection expects nothing: a FIN, a reset or a
-		// stray byte from the backend ends it.
-		c.l.unpool(c)
-		return
-	}
 	if c.phase == phConnecting && s == &c.be {
 		if !s.canWrite {
 			return
@@ -121,11 +109,11 @@ func (c *conn) run() {
 	for pass := 0; pass < 4; pass++ {
 		more = false
 		for i := 0; i < maxSteps; i++ {
-			progress := c.step(&c.up, &c.cli, &c.be, true)
+			progress := c.step(&c.up, &c.cli, &c.be)
 			if c.phase == phClosed {
 				return
 			}
-			if c.step(&c.down, &c.be, &c.cli, false) {
+			if c.step(&c.down, &c.be, &c.cli) {
 				progress = true
 			}
 			if c.phase == phClosed {
@@ -144,7 +132,7 @@ func (c *conn) run() {
 		return
 	}
 	c.updateInterest()
-	c.l.touch(c)
+	c.l.timers.touch(&c.timer, c.l.now)
 	if more && !c.queued {
 		// Out of budget with work left that no epoll event may announce
 		// (bytes read, destination still writable): run again after
@@ -157,170 +145,119 @@ func (c *conn) run() {
 // canRead reports whether f's source may be read now. Reading stops while
 // the destination has not taken the previous bytes: that is the
 // backpressure that bounds memory at one buffer (or pipe) per direction.
-func (c *conn) canRead(f *flow, up bool) bool {
+func (c *conn) canRead(f *flow) bool {
 	if f.eof || f.pending() {
 		return false
 	}
+	up := f == &c.up
 	switch c.phase {
-	case phSniff:
+	case phProxy, phSniff, phLinger:
 		return up
-	case phConnecting:
-		return false
-	case phHTTP:
-		if up {
-			return c.h.upSt != stRoute && c.h.upSt != stErrWait
-		}
-		return true
+	case phExchange, phIdle:
+		return !up || f.fr.st < frHeld || f.fr.st == frUpgrade
 	case phTunnel:
 		return true
-	case phLinger:
-		return up
 	}
-	return false
+	return false // phConnecting, phFailing
 }
 
 // step does one write and one read for flow f. It reports progress.
-func (c *conn) step(f *flow, src, dst *sock, up bool) bool {
+func (c *conn) step(f *flow, src, dst *sock) bool {
 	progress := false
 	if f.pending() && dst.fd >= 0 && dst.canWrite && c.phase != phConnecting {
-		if !c.write(f, src, dst) {
+		switch c.l.writeOut(f, dst) {
+		case ioFailed:
+			c.abort(dst)
 			return false
+		case ioDone:
+			progress = true
 		}
-		progress = true
 	}
-	if f.buf != nil && f.r == f.w && f.inPipe == 0 {
-		c.l.putBuf(f.buf)
-		f.buf, f.r, f.p, f.w = nil, 0, 0, 0
+	if f.idle() {
+		f.releaseBuf(c.l)
 	}
-	if src.fd >= 0 && src.canRead && c.canRead(f, up) {
-		if c.phase == phTunnel && c.l.s.path == pathSplice && f.buf == nil {
-			if c.spliceIn(f, src, dst) {
-				progress = true
-			}
-		} else if c.read(f, src, dst, up) {
+	if src.fd >= 0 && src.canRead && c.canRead(f) {
+		if c.readInto(f, src) {
 			progress = true
 		}
 		if c.phase == phClosed {
 			return false
 		}
 	}
-	if c.classify(f, up) {
+	if f.buf != nil && c.frame(f) {
 		progress = true
 	}
 	return progress
 }
 
-// read reads from src into f's buffer.
-func (c *conn) read(f *flow, src, dst *sock, up bool) bool {
-	if f.buf == nil {
-		f.buf = c.l.getBuf()
+// readInto reads from src into f: through a pipe in a tunnel that
+// splices, into the flow's buffer otherwise. It reports progress.
+func (c *conn) readInto(f *flow, src *sock) bool {
+	l := c.l
+	if c.phase == phLinger {
+		// The client is owed nothing more: its input is read and
+		// dropped until it closes.
+		switch l.discard(f, src) {
+		case ioFailed:
+			c.close(false) // EOF or error: the client has our response
+			return false
+		case ioDone:
+			return true
+		}
+		return false
 	}
-	if f.w == len(f.buf) {
-		if f.r > 0 {
-			n := copy(f.buf, f.buf[f.r:f.w])
-			f.p -= f.r
-			f.w = n
-			f.r = 0
-		} else {
-			// A head that does not fit: the sniffer's limits are
-			// below the buffer size, so this is a bad peer.
-			if up {
+	var res ioResult
+	if c.phase == phTunnel && l.s.path == pathSplice && f.buf == nil {
+		res = l.spliceIn(f, src)
+	} else {
+		if f.full() {
+			// A head that does not fit: the sniffer's limits are below
+			// the buffer size, so this is a bad peer.
+			if f == &c.up {
 				c.fail(431)
 			} else {
 				c.fail(502)
 			}
 			return false
 		}
+		res = l.readBuf(f, src)
 	}
-	if c.phase == phLinger {
-		n, err := unix.Read(src.fd, f.buf)
-		if n > 0 {
-			return true
-		}
-		if err == unix.EAGAIN {
-			src.canRead = false
-			return false
-		}
-		c.close(false) // EOF or error: the client has our response
-		return false
-	}
-	n, err := unix.Read(src.fd, f.buf[f.w:])
-	switch {
-	case n > 0:
-		if n < len(f.buf)-f.w {
-			src.canRead = false // drained; level-triggered epoll tells us when more comes
-		}
-		f.w += n
-		return true
-	case err == unix.EAGAIN || err == unix.EINTR:
-		src.canRead = false
-		return false
-	case err == nil: // n == 0: FIN
-		f.eof = true
-		src.canRead = false
-		return true
-	default:
-		if src == &c.be && c.phase == phHTTP && !c.h.reqPending && f.p == f.w {
+	if res == ioFailed {
+		if src == &c.be && c.phase == phIdle && f.p == f.w {
 			// An idle keep-alive backend connection was reset (a
 			// backend restart): the client owes nothing and is owed
 			// nothing, so only the backend side goes, as on EOF.
 			f.eof = true
-			src.canRead = false
 			return true
 		}
 		c.abort(src) // pass the reset on
 		return false
 	}
+	return res == ioDone
 }
 
-// write writes f.pre and then f.buf[r:p] (or the pipe) to dst. It reports
-// false if the connection was closed.
-func (c *conn) write(f *flow, src, dst *sock) bool {
-	for len(f.pre) > 0 {
-		n, err := unix.Write(dst.fd, f.pre)
-		if n > 0 {
-			f.pre = f.pre[n:]
-			continue
-		}
-		if err == unix.EAGAIN || err == unix.EINTR {
-			dst.canWrite = false
-			return true
-		}
-		c.abort(dst)
-		return false
-	}
-	if f.inPipe > 0 {
-		return c.spliceOut(f, src, dst)
-	}
-	if len(f.ins) > 0 {
-		if !c.writeInserted(f, dst) {
+// frame classifies f's new bytes: in a tunnel all of them, on HTTP by the
+// direction's framer (http_linux.go). It reports progress.
+func (c *conn) frame(f *flow) bool {
+	switch {
+	case c.phase == phTunnel:
+		if f.p == f.w {
 			return false
 		}
-		if len(f.ins) > 0 {
-			return true // EAGAIN
-		}
+		f.p = f.w
+		return true
+	case c.phase.http():
+		return c.frameHTTP(f)
 	}
-	for f.r < f.p {
-		n, err := unix.Write(dst.fd, f.buf[f.r:f.p])
-		if n > 0 {
-			f.r += n
-			continue
-		}
-		if err == unix.EAGAIN || err == unix.EINTR {
-			dst.canWrite = false
-			return true
-		}
-		c.abort(dst)
-		return false
-	}
-	return true
+	return false
 }
 
 // settle propagates half-closes, finishes engine responses and closes the
-// pair when both directions are done. Runs after run's steps.
+// pair when both directions are done. It reports whether run should take
+// another pass.
 func (c *conn) settle() bool {
 	switch c.phase {
-	case phSniff:
+	case phProxy, phSniff:
 		if c.up.eof {
 			c.close(false)
 		}
@@ -346,7 +283,7 @@ func (c *conn) settle() bool {
 		if c.up.shut && c.down.shut {
 			c.close(false)
 		}
-	case phHTTP:
+	case phExchange, phIdle:
 		return c.settleHTTP()
 	}
 	return false
@@ -358,7 +295,7 @@ func shutdownWrite(fd int) { unix.Shutdown(fd, unix.SHUT_WR) }
 // flow may read, output when a write would have blocked.
 func (c *conn) updateInterest() {
 	var ce, be uint32
-	if c.canRead(&c.up, true) {
+	if c.canRead(&c.up) {
 		ce |= unix.EPOLLIN
 	}
 	if c.down.pending() && !c.cli.canWrite {
@@ -368,7 +305,7 @@ func (c *conn) updateInterest() {
 		if c.phase == phConnecting {
 			be = unix.EPOLLOUT
 		} else {
-			if c.canRead(&c.down, false) {
+			if c.canRead(&c.down) {
 				be |= unix.EPOLLIN
 			}
 			if c.up.pending() && !c.be.canWrite {
@@ -399,18 +336,6 @@ func (c *conn) abort(bad *sock) {
 	c.close(true)
 }
 
-// closeBackend closes the backend socket and releases its member; the
-// client side stays.
-func (c *conn) closeBackend() {
-	c.dropBackend()
-	c.releaseFlow(&c.down)
-	c.down = flow{pipe: pipe{-1, -1}}
-	c.up.shut = false
-	if c.h != nil {
-		c.h.resetDown()
-	}
-}
-
 // dropBackend closes c's backend socket and releases its member; the
 // bytes it sent stay in c.down.
 func (c *conn) dropBackend() {
@@ -423,20 +348,16 @@ func (c *conn) dropBackend() {
 	}
 }
 
-func (c *conn) releaseFlow(f *flow) {
-	if f.buf != nil {
-		c.l.putBuf(f.buf)
-		f.buf = nil
+// closeBackend closes the backend side and forgets what it sent; the
+// client side stays.
+func (c *conn) closeBackend() {
+	c.dropBackend()
+	c.down.release(c.l)
+	c.up.shut = false
+	if c.h != nil {
+		c.h.resp.reset()
+		c.h.closing = false
 	}
-	if f.pipe.r >= 0 {
-		if f.inPipe > 0 {
-			f.pipe.close() // holds bytes nobody will read
-		} else {
-			c.l.putPipe(f.pipe)
-		}
-		f.pipe, f.inPipe = pipe{-1, -1}, 0
-	}
-	f.r, f.p, f.w, f.pre, f.ins = 0, 0, 0, nil, nil
 }
 
 // close closes both sides and forgets the connection.
@@ -444,20 +365,21 @@ func (c *conn) close(reset bool) {
 	if c.phase == phClosed {
 		return
 	}
-	c.l.disarm(c)
+	l := c.l
+	l.disarm(&c.timer)
 	if !reset && c.reusableBackend() {
 		// The client left between requests: another client of this
 		// loop may use its backend connection.
-		c.parkBackend()
+		l.park(c)
 	}
 	c.closeBackend()
-	c.l.closeSock(&c.cli)
-	c.releaseFlow(&c.up)
+	l.closeSock(&c.cli)
+	c.up.release(l)
 	c.dropDial()
 	c.dropHTTP()
 	c.phase = phClosed
-	c.l.nconns--
-	c.l.s.stats.active.Add(-1)
+	l.nconns--
+	l.s.stats.active.Add(-1)
 }
 
 // timeout runs when c's timer of kind k expired.
@@ -476,8 +398,6 @@ func (c *conn) timeout(k timerKind) {
 		c.close(false)
 	case timerLinger:
 		c.close(false)
-	case timerPool:
-		c.l.unpool(c)
 	}
 }
 
@@ -486,36 +406,65 @@ func (c *conn) timeout(k timerKind) {
 func (c *conn) fail(status int) {
 	c.l.s.stats.status(status)
 	// Close the backend but keep what it already sent on its way: an
-	// Invalid head after a response goes out after that response.
+	// invalid head after a response goes out after that response.
 	c.dropBackend()
 	c.dropDial()
-	c.status = status
+	c.dropHTTP()
 	c.phase = phFailing
-	c.l.disarm(c)
-	c.l.arm(c, timerLinger)
+	c.status = status
+	c.l.arm(&c.timer, timerLinger)
 	if !c.down.pending() {
 		c.sendError()
 	}
 }
 
+// sendError queues the error answer fail decided and lingers.
 func (c *conn) sendError() {
-	c.releaseFlow(&c.down)
+	c.down.release(c.l)
 	c.down.pre = errorResponse(c.status)
-	c.releaseFlow(&c.up)
+	c.up.release(c.l)
 	c.up.eof = false
+	c.phase = phLinger
+}
+
+// endAfterResponse ends a connection whose last exchange closes it: the
+// request said "Connection: close" (or was HTTP/1.0 without keep-alive),
+// or the response did. The server closes such a connection after the
+// response (RFC 9112 §9.6), and a client may wait for that close rather
+// than read the framing, so the balancer closes too, as the backend would
+// have, instead of waiting for the client: once the response has reached
+// the client its write side is shut, then its input is drained until it
+// closes (phLinger, under the linger timeout). Nothing the client sent
+// after that request is served; the backend connection, which its backend
+// closes, is not parked.
+func (c *conn) endAfterResponse() {
+	c.dropBackend()
+	c.up.release(c.l)
+	c.up.eof = false // a client that already sent its FIN is read once more and closed
 	c.dropHTTP()
 	c.phase = phLinger
+	c.l.arm(&c.timer, timerLinger)
+}
+
+// becomeTunnel turns the connection into a raw tunnel (a 101 answer to an
+// Upgrade request, or a first request that is not HTTP) and drops its
+// HTTP state.
+func (c *conn) becomeTunnel() {
+	c.phase = phTunnel
+	c.l.s.stats.tunnels.Add(1)
+	c.up.p, c.down.p = c.up.w, c.down.w // whatever followed is raw bytes
+	c.dropHTTP()
 }
 
 // drainIdle closes c if it carries no request; used by Shutdown.
 func (c *conn) drainIdle() {
 	switch c.phase {
-	case phSniff:
+	case phProxy, phSniff:
 		if c.up.w == 0 {
 			c.close(false)
 		}
-	case phHTTP:
-		if !c.h.reqPending && c.h.upSt == stHead && c.up.w == c.up.p && !c.up.pending() {
+	case phIdle:
+		if c.up.fr.st == frHead && c.up.w == c.up.p && !c.up.pending() {
 			c.close(false)
 		}
 	}

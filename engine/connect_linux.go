@@ -13,17 +13,35 @@ import (
 type dialState struct {
 	cands    []*affinity.Member
 	next     int
+	tunnel   bool   // the connection becomes a raw tunnel once connected
 	timedOut bool   // some attempt hit the connect timeout
 	wait     uint32 // token of the lookup the current candidate waits for (resolve_linux.go); 0: none
 }
 
 // startConnect connects to the first candidate that accepts; runs on the
 // loop. cands is copied.
-func (c *conn) startConnect(cands []*affinity.Member) {
-	c.dial = c.l.getDial()
-	c.dial.cands = append(c.dial.cands, cands...)
+func (c *conn) startConnect(cands []*affinity.Member, tunnel bool) {
+	d, ok := c.l.dials.get()
+	if !ok {
+		d = &dialState{}
+	}
+	d.cands = append(d.cands, cands...)
+	d.tunnel = tunnel
+	c.dial = d
 	c.phase = phConnecting
 	c.connectNext()
+}
+
+// dropDial returns c's dial state to the free list.
+func (c *conn) dropDial() {
+	d := c.dial
+	if d == nil {
+		return
+	}
+	clear(d.cands)
+	*d = dialState{cands: d.cands[:0]}
+	c.l.dials.put(d)
+	c.dial = nil
 }
 
 // connectNext starts a non-blocking connect to the next candidate, or
@@ -33,7 +51,7 @@ func (c *conn) connectNext() {
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
-		if !c.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == ProxyOff && l.takePooled(c, m.Backend().Endpoint) {
+		if !d.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == ProxyOff && l.unpark(c, m.Backend().Endpoint) {
 			// An idle connection to m parked by this loop (never one
 			// that carried a PROXY header: those are not parked; nor one
 			// to a backend that wants one now).
@@ -41,8 +59,8 @@ func (c *conn) connectNext() {
 			m.Acquire()
 			c.member = m
 			c.dropDial()
-			c.phase = phHTTP
-			l.arm(c, timerIdle)
+			c.phase = phIdle
+			l.arm(&c.timer, timerIdle)
 			return
 		}
 		fd, err := l.dialStart(m, c)
@@ -51,8 +69,7 @@ func (c *conn) connectNext() {
 			// timeout, for resolved to call dialResolved.
 			m.Acquire()
 			c.member = m
-			c.phase = phConnecting
-			l.arm(c, timerConnect)
+			l.arm(&c.timer, timerConnect)
 			return
 		}
 		if err != nil {
@@ -79,8 +96,7 @@ func (c *conn) connecting(m *affinity.Member, fd int) {
 		m.Acquire()
 		c.member = m
 	}
-	c.phase = phConnecting
-	l.arm(c, timerConnect)
+	l.arm(&c.timer, timerConnect)
 	if ev := l.pollNow(fd); ev != 0 {
 		// Finished (or failed) already, as a loopback or LAN connect
 		// often is by the time connect(2) returns: go on now rather than
@@ -166,26 +182,31 @@ func (c *conn) connected() {
 }
 
 // established makes the connected backend socket c's: the pair moves on
-// to HTTP or to a tunnel.
+// to HTTP or to a tunnel, after the PROXY header if the backend gets one.
+// A header that cannot be built fails this backend connection like a
+// refused connect: a backend that expects one must never get a request
+// without it.
 func (c *conn) established() {
 	l := c.l
-	l.s.stats.backendConnects.Add(1)
-	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c.dropDial()
-	if c.tunnel {
-		c.phase = phTunnel
-		c.dropHTTP()
-		l.s.stats.tunnels.Add(1)
-	} else {
-		c.phase = phHTTP
-	}
-	l.arm(c, timerIdle)
 	if pp := c.proxyProtocol(); pp != ProxyOff {
-		hdr, err := c.proxyHeader(pp)
+		hdr, err := c.outboundProxyHeader(pp)
 		if err != nil {
-			l.warn("proxy header", "remote", c.remote(), "err", err)
+			l.warn("backend connect failed", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
+				"err", fmt.Errorf("proxy header for %s: %w", c.member.Backend().Endpoint, err))
+			c.connectFailed(false)
+			return
 		}
 		c.up.pre = hdr
+	}
+	l.s.stats.backendConnects.Add(1)
+	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	tunnel := c.dial.tunnel
+	c.dropDial()
+	l.arm(&c.timer, timerIdle)
+	if tunnel {
+		c.becomeTunnel()
+	} else {
+		c.phase = phIdle
 	}
 }
 
@@ -228,9 +249,10 @@ func (s *Server) proxyProtocolOf(m *affinity.Member) ProxyProtocol {
 	return s.cfg.ProxyProtocol
 }
 
-// proxyHeader formats the PROXY header of version pp for c's client: the
-// client's address as source, the address it connected to as destination.
-func (c *conn) proxyHeader(pp ProxyProtocol) ([]byte, error) {
+// outboundProxyHeader formats the PROXY header of version pp for c's
+// client: the client's address as source, the address it connected to as
+// destination.
+func (c *conn) outboundProxyHeader(pp ProxyProtocol) ([]byte, error) {
 	v := byte(1)
 	if pp == ProxyV2 {
 		v = 2

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestWriteInsertedPartial drives write through partial writev(2)s on a
+// TestWriteInsertedPartial drives writeOut through partial writev(2)s on a
 // socket with a small send buffer, with the head's prefix growing byte by
 // byte so that a short write lands before the line, inside it and after
 // it: the destination must read the head with the line inserted, then the
@@ -26,19 +26,20 @@ func TestWriteInsertedPartial(t *testing.T) {
 			t.Fatal(err)
 		}
 		unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 1) // the minimum: short writes every few KiB
-		c := &conn{l: &loop{}, h: h}
+		l := &loop{}
+		c := &conn{l: l, h: h}
 		dst := sock{fd: fds[0], canWrite: true}
 		f := &flow{buf: []byte("leftover" + head + body)}
 		f.r, f.p = len("leftover"), len("leftover")
 		f.w = len(f.buf)
-		h.cur.headLen = len(head)
+		h.held.headLen = len(head)
 		c.insertForwardedFor(f)
 		f.p = f.w // the head and the body are released together
 		var got bytes.Buffer
 		rd := make([]byte, 1500)
 		for f.r < f.p {
-			if !c.write(f, nil, &dst) {
-				t.Fatalf("pad %d: write closed the connection", pad)
+			if l.writeOut(f, &dst) == ioFailed {
+				t.Fatalf("pad %d: writeOut failed", pad)
 			}
 			if n := len(f.ins); n > 0 && n < len(line) {
 				inside++

@@ -26,59 +26,57 @@ const acceptBatch = 64
 
 // loop is one event loop: an epoll set served by one goroutine that owns
 // the connections it accepted, their backend connections, its share of
-// the listening sockets, a buffer pool and a pipe pool. Everything on a
-// loop runs on that goroutine; others reach it only through post.
+// the listening sockets and its pools. Everything on a loop runs on that
+// goroutine; others reach it only through post.
 type loop struct {
 	s    *Server
 	idx  int
 	epfd int
 	evfd int // eventfd that wakes epoll_wait for posted tasks
 
-	yielded int64          // l.now at the last runtime.Gosched
-	pollfd  [1]unix.PollFd // pollNow's argument, kept off the heap
-
 	mu        sync.Mutex
 	tasks     []func()
 	fdsClosed bool // closeFds ran; post drops tasks
 
-	lnfds    []int    // listening sockets this loop polls
-	lnev     []uint32 // their epoll events
-	paused   bool     // lnfds are out of the epoll set (see pauseAccept)
-	resumeAt int64    // l.now before which a paused loop does not resume
-	socks    []*sock  // by fd: the sockets of this loop's connections
+	accepting
+	socks    []*sock // by fd: the sockets of this loop's connections and parked connections
 	nconns   int
 	ready    []*conn // connections that ran out of budget with work left
 	spare    []*conn // the other ready slice, reused
 	stopping bool    // Shutdown: close connections as soon as they are idle
 	done     bool
 
-	base       time.Time
-	now        int64 // ns since base, refreshed once per wakeup
-	timers     [numTimers]timerList
-	touchSlack int64
+	base    time.Time
+	now     int64 // ns since base, refreshed once per wakeup
+	yielded int64 // now at the last runtime.Gosched
+	timers  timers
 
-	bufs    [][]byte // free buffers, all of size bufSize
-	pipes   []pipe   // free pipes
-	bufSize int
+	pools
+	pool    map[string][]*parked // parked backend connections by endpoint, oldest first (reuse_linux.go)
+	npooled int
+	addrs   map[string]*addrEntry // backend endpoints' addresses (resolve_linux.go)
+	dnsWait uint32                // the last lookup waiter's token
 
-	// Scratch space for the connection being processed; nothing here
-	// outlives one call.
-	req   sniff.Request
-	resp  sniff.Response
-	cands []*affinity.Member
-	iov   [3][]byte // writeInserted's pieces
+	scratch
+	lastWarn int64 // now at the last warn; see warn
+}
 
-	addrs    map[string]*addrEntry // backend endpoints' addresses (resolve_linux.go)
-	dnsToken uint32                // the last lookup waiter's token
+// accepting is a loop's share of the listening sockets.
+type accepting struct {
+	lnfds    []int    // listening sockets this loop polls
+	lnev     []uint32 // their epoll events
+	paused   bool     // lnfds are out of the epoll set (see pauseAccept)
+	resumeAt int64    // now before which a paused loop does not resume
+}
 
-	freeHTTP []*httpState // see getHTTP
-	freeDial []*dialState
-
-	pool       map[string][]*conn // parked backend connections by endpoint, oldest first (reuse_linux.go)
-	npooled    int
-	freePooled []*conn
-
-	lastWarn int64 // l.now of the last warn; see warn
+// scratch is space for the connection being processed; nothing in it
+// outlives one call.
+type scratch struct {
+	req    sniff.Request
+	resp   sniff.Response
+	cands  []*affinity.Member
+	iov    [4][]byte        // writev's pieces
+	pollfd [1]unix.PollFd   // pollNow's argument, kept off the heap
 }
 
 // warnEvery is the least time between two warnings of one loop, so that a
@@ -98,13 +96,15 @@ func (l *loop) warn(msg string, args ...any) {
 	l.s.log.Warn(msg, args...)
 }
 
-// sock is one socket of a connection, client or backend side.
+// sock is one socket of a connection, client or backend side, or of a
+// parked backend connection.
 type sock struct {
 	fd       int
 	ev       uint32 // interest registered with epoll; 0 = not registered
 	canRead  bool   // epoll said readable since the last EAGAIN
 	canWrite bool   // no EAGAIN since the last writable event
-	c        *conn
+	c        *conn   // the connection it belongs to, or nil when parked
+	p        *parked // when parked
 }
 
 func newLoop(s *Server, idx int) (*loop, error) {
@@ -117,17 +117,18 @@ func newLoop(s *Server, idx int) (*loop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("engine: loop %d: %w", idx, os.NewSyscallError("eventfd", err))
 	}
-	l := &loop{s: s, idx: idx, epfd: epfd, evfd: evfd, base: time.Now()}
-	l.bufSize = defaultBufSize
-	if n := s.cfg.Sniff.MaxHeadBytes + s.cfg.Sniff.MaxRequestLineBytes + 4096; n > l.bufSize {
-		l.bufSize = n
+	bufSize := defaultBufSize
+	if n := s.cfg.Sniff.MaxHeadBytes + s.cfg.Sniff.MaxRequestLineBytes + 4096; n > bufSize {
+		bufSize = n
 	}
-	l.timers[timerHeader].dur = int64(s.headerTimeout)
-	l.timers[timerConnect].dur = int64(s.connectTimeout)
-	l.timers[timerIdle].dur = int64(s.idleTimeout)
-	l.timers[timerLinger].dur = lingerTimeout
-	l.timers[timerPool].dur = poolIdleTimeout
-	l.touchSlack = min(maxTouchSlack, l.timers[timerIdle].dur/10)
+	l := &loop{s: s, idx: idx, epfd: epfd, evfd: evfd, base: time.Now(), pools: newPools(bufSize)}
+	ts := &l.timers.lists
+	ts[timerHeader].dur = int64(s.headerTimeout)
+	ts[timerConnect].dur = int64(s.connectTimeout)
+	ts[timerIdle].dur = int64(s.idleTimeout)
+	ts[timerLinger].dur = lingerTimeout
+	ts[timerPool].dur = poolIdleTimeout
+	l.timers.touchSlack = min(maxTouchSlack, ts[timerIdle].dur/10)
 	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
 		l.closeFds()
 		return nil, err
@@ -162,10 +163,7 @@ func (l *loop) closeFds() {
 	l.mu.Unlock()
 	unix.Close(l.evfd)
 	unix.Close(l.epfd)
-	for _, p := range l.pipes {
-		p.close()
-	}
-	l.pipes = nil
+	l.closePipes()
 }
 
 // post runs f on the loop's goroutine. Safe for concurrent use. After the
@@ -199,7 +197,7 @@ func (l *loop) runTasks() {
 func (l *loop) run() {
 	events := make([]unix.EpollEvent, maxEvents)
 	for !l.done {
-		timeout := l.nextTimeout()
+		timeout := l.timers.nextTimeout(l.now)
 		if len(l.ready) > 0 {
 			timeout = 0
 		} else if l.paused && (timeout < 0 || timeout > pausePoll) {
@@ -230,14 +228,18 @@ func (l *loop) run() {
 				if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 					s.canWrite = true
 				}
-				s.c.event(s)
+				if s.c != nil {
+					s.c.event(s)
+				} else {
+					s.p.event()
+				}
 				continue
 			}
 			if l.isListener(fd) {
 				l.accept(fd)
 			}
 		}
-		l.expire()
+		l.timers.expire(l.now)
 		l.runReady()
 		if l.paused {
 			l.maybeResumeAccept()
@@ -402,11 +404,15 @@ func (l *loop) stopAccepting() {
 	l.stopping = true
 	l.closePool()
 	for _, s := range l.socks {
-		if s != nil && s == &s.c.cli {
+		if s != nil && s.c != nil && s == &s.c.cli {
 			s.c.drainIdle()
 		}
 	}
 }
+
+// arm and disarm put t on the loop's timer list k, or take it off.
+func (l *loop) arm(t *timerLink, k timerKind) { l.timers.arm(t, k, l.now) }
+func (l *loop) disarm(t *timerLink)          { l.timers.disarm(t) }
 
 // stop closes every connection and ends run. Runs on the loop.
 func (l *loop) stop() { l.done = true }
@@ -414,7 +420,7 @@ func (l *loop) stop() { l.done = true }
 func (l *loop) closeAll() {
 	l.stopping = true // nothing is parked from here on
 	for _, s := range l.socks {
-		if s != nil && s == &s.c.cli {
+		if s != nil && s.c != nil && s == &s.c.cli {
 			s.c.close(false)
 		}
 	}

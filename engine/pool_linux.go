@@ -1,65 +1,82 @@
 package engine
 
-import (
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // defaultBufSize is the size of the pooled buffers each direction borrows
 // while bytes are in flight. 64 KiB matches the default pipe capacity, so
 // both data paths move at most this much per step.
 const defaultBufSize = 64 << 10
 
-// Pool limits: free buffers and pipes kept per loop beyond what is in use.
-// Pipes cost two fds each, so few are kept.
+// Pool limits: free values kept per loop beyond what is in use. Pipes
+// cost two fds each, so few are kept.
 const (
-	maxFreeBufs  = 64
-	maxFreePipes = 8
+	maxFreeBufs   = 64
+	maxFreePipes  = 8
+	maxFreeStates = 1024
 )
 
-// getBuf returns a buffer of l.bufSize bytes. Runs on the loop.
-func (l *loop) getBuf() []byte {
-	if n := len(l.bufs); n > 0 {
-		b := l.bufs[n-1]
-		l.bufs[n-1] = nil
-		l.bufs = l.bufs[:n-1]
-		return b
-	}
-	return make([]byte, l.bufSize)
+// pools are a loop's free lists.
+type pools struct {
+	bufSize int
+	bufs    freeList[[]byte]
+	pipes   freeList[pipe]
+	https   freeList[*httpState]
+	dials   freeList[*dialState]
+	parked  freeList[*parked]
 }
 
-func (l *loop) putBuf(b []byte) {
-	if len(l.bufs) < maxFreeBufs {
-		l.bufs = append(l.bufs, b)
+func newPools(bufSize int) pools {
+	return pools{
+		bufSize: bufSize,
+		bufs:    freeList[[]byte]{max: maxFreeBufs},
+		pipes:   freeList[pipe]{max: maxFreePipes},
+		https:   freeList[*httpState]{max: maxFreeStates},
+		dials:   freeList[*dialState]{max: maxFreeStates},
+		parked:  freeList[*parked]{max: maxFreeStates},
 	}
+}
+
+// getBuf returns a buffer of bufSize bytes.
+func (p *pools) getBuf() []byte {
+	if b, ok := p.bufs.get(); ok {
+		return b
+	}
+	return make([]byte, p.bufSize)
 }
 
 // pipe is a kernel pipe used as the splice(2) staging area of one
 // direction while bytes are in flight.
 type pipe struct{ r, w int }
 
+// noPipe is the pipe of a flow that holds none.
+var noPipe = pipe{-1, -1}
+
 func (p pipe) close() {
 	unix.Close(p.r)
 	unix.Close(p.w)
 }
 
-func (l *loop) getPipe() (pipe, error) {
-	if n := len(l.pipes); n > 0 {
-		p := l.pipes[n-1]
-		l.pipes = l.pipes[:n-1]
-		return p, nil
+func (p *pools) getPipe() (pipe, error) {
+	if pp, ok := p.pipes.get(); ok {
+		return pp, nil
 	}
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
-		return pipe{-1, -1}, err
+		return noPipe, err
 	}
 	return pipe{fds[0], fds[1]}, nil
 }
 
-// putPipe returns an empty pipe to the pool.
-func (l *loop) putPipe(p pipe) {
-	if len(l.pipes) < maxFreePipes {
-		l.pipes = append(l.pipes, p)
-		return
+// putPipe returns an empty pipe to the pool, or closes it.
+func (p *pools) putPipe(pp pipe) {
+	if !p.pipes.put(pp) {
+		pp.close()
 	}
-	p.close()
+}
+
+// closePipes closes the kept pipes (the loop stops).
+func (p *pools) closePipes() {
+	for _, pp := range p.pipes.all() {
+		pp.close()
+	}
 }

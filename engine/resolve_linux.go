@@ -93,12 +93,12 @@ func (l *loop) resolve(m *affinity.Member, c *conn) (backendAddr, error) {
 	if !e.pending {
 		l.lookup(b)
 	}
-	l.dnsToken++
-	if l.dnsToken == 0 {
-		l.dnsToken = 1
+	l.dnsWait++
+	if l.dnsWait == 0 {
+		l.dnsWait = 1
 	}
-	c.dial.wait = l.dnsToken
-	e.waiters = append(e.waiters, dnsWaiter{c, l.dnsToken})
+	c.dial.wait = l.dnsWait
+	e.waiters = append(e.waiters, dnsWaiter{c, l.dnsWait})
 	return backendAddr{}, errResolving
 }
 
@@ -174,7 +174,7 @@ func (l *loop) resolved(endpoint string, ap netip.AddrPort, err error) {
 	waiters := e.waiters
 	e.waiters = nil
 	for _, w := range waiters {
-		if c := w.c; c.phase == phConnecting && c.dial != nil && c.dial.wait == w.token {
+		if c := w.c; c.phase == phConnecting && c.dial.wait == w.token {
 			c.dial.wait = 0
 			c.dialResolved(e)
 		}

@@ -66,7 +66,7 @@ func (h *httpState) setForwardedForIP(ip netip.Addr) {
 func (c *conn) insertForwardedFor(f *flow) {
 	h := c.h
 	n := int(h.xffLen)
-	end := f.p + h.cur.headLen // the head ends with its blank line's LF
+	end := f.p + h.held.headLen // the head ends with its blank line's LF
 	if f.buf[end-2] == '\r' {
 		h.xff[n-2] = '\r'
 		f.ins, f.insAt = h.xff[:n], end-2
@@ -74,43 +74,4 @@ func (c *conn) insertForwardedFor(f *flow) {
 		h.xff[n-2] = '\n'
 		f.ins, f.insAt = h.xff[:n-1], end-1
 	}
-}
-
-// writeInserted writes f.buf[r:insAt], f.ins and f.buf[insAt:p] to dst
-// with writev(2) until f.ins is out; write then goes on with the rest. It
-// reports false if the connection was closed.
-func (c *conn) writeInserted(f *flow, dst *sock) bool {
-	iov := &c.l.iov
-	for len(f.ins) > 0 {
-		k := 0
-		if f.r < f.insAt {
-			iov[k] = f.buf[f.r:f.insAt]
-			k++
-		}
-		iov[k], iov[k+1] = f.ins, f.buf[f.insAt:f.p]
-		n, err := unix.Writev(dst.fd, iov[:k+2])
-		iov[0], iov[1], iov[2] = nil, nil, nil
-		if n > 0 {
-			before := f.insAt - f.r
-			if n < before {
-				f.r += n
-				continue
-			}
-			f.r, n = f.insAt, n-before
-			if n < len(f.ins) {
-				f.ins = f.ins[n:]
-				continue
-			}
-			f.r += n - len(f.ins)
-			f.ins = nil
-			continue
-		}
-		if err == unix.EAGAIN || err == unix.EINTR {
-			dst.canWrite = false
-			return true
-		}
-		c.abort(dst)
-		return false
-	}
-	return true
 }
