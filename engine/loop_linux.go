@@ -75,8 +75,8 @@ type scratch struct {
 	req    sniff.Request
 	resp   sniff.Response
 	cands  []*affinity.Member
-	iov    [4][]byte        // writev's pieces
-	pollfd [1]unix.PollFd   // pollNow's argument, kept off the heap
+	iov    [4][]byte      // writev's pieces
+	pollfd [1]unix.PollFd // pollNow's argument, kept off the heap
 }
 
 // warnEvery is the least time between two warnings of one loop, so that a
@@ -100,9 +100,9 @@ func (l *loop) warn(msg string, args ...any) {
 // parked backend connection.
 type sock struct {
 	fd       int
-	ev       uint32 // interest registered with epoll; 0 = not registered
-	canRead  bool   // epoll said readable since the last EAGAIN
-	canWrite bool   // no EAGAIN since the last writable event
+	ev       uint32  // interest registered with epoll; 0 = not registered
+	canRead  bool    // epoll said readable since the last EAGAIN
+	canWrite bool    // no EAGAIN since the last writable event
 	c        *conn   // the connection it belongs to, or nil when parked
 	p        *parked // when parked
 }
@@ -412,7 +412,7 @@ func (l *loop) stopAccepting() {
 
 // arm and disarm put t on the loop's timer list k, or take it off.
 func (l *loop) arm(t *timerLink, k timerKind) { l.timers.arm(t, k, l.now) }
-func (l *loop) disarm(t *timerLink)          { l.timers.disarm(t) }
+func (l *loop) disarm(t *timerLink)           { l.timers.disarm(t) }
 
 // stop closes every connection and ends run. Runs on the loop.
 func (l *loop) stop() { l.done = true }

@@ -138,4 +138,3 @@ func (l *loop) closePool() {
 		}
 	}
 }
-
