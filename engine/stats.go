@@ -40,36 +40,34 @@ type counters struct {
 	accepted, active, tunnels                  atomic.Int64
 	backendConnects, backendFailures, switches atomic.Int64
 	backendReuses                              atomic.Int64
-	s400, s414, s431, s502, s503, s504         atomic.Int64
+	statuses                                   [len(answered)]atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
 	acceptPauses, proxyInvalid                 atomic.Int64
 }
 
+// answered are the statuses the engine answers itself, in the order of
+// counters.statuses.
+var answered = [...]int{400, 414, 431, 502, 503, 504}
+
 func (c *counters) snapshot() Stats {
+	st := &c.statuses
 	return Stats{
 		Accepted: c.accepted.Load(), Active: c.active.Load(), Tunnels: c.tunnels.Load(),
 		BackendConnects: c.backendConnects.Load(), BackendFailures: c.backendFailures.Load(),
 		Switches: c.switches.Load(), BackendReuses: c.backendReuses.Load(),
-		Status400: c.s400.Load(), Status414: c.s414.Load(), Status431: c.s431.Load(),
-		Status502: c.s502.Load(), Status503: c.s503.Load(), Status504: c.s504.Load(),
+		Status400: st[0].Load(), Status414: st[1].Load(), Status431: st[2].Load(),
+		Status502: st[3].Load(), Status503: st[4].Load(), Status504: st[5].Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
 	}
 }
 
+// status counts an answer the engine gave itself.
 func (c *counters) status(code int) {
-	switch code {
-	case 400:
-		c.s400.Add(1)
-	case 414:
-		c.s414.Add(1)
-	case 431:
-		c.s431.Add(1)
-	case 502:
-		c.s502.Add(1)
-	case 503:
-		c.s503.Add(1)
-	case 504:
-		c.s504.Add(1)
+	for i, a := range answered {
+		if a == code {
+			c.statuses[i].Add(1)
+			return
+		}
 	}
 }
