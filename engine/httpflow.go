@@ -157,24 +157,24 @@ func (c *conn) classifyUp(f *flow) bool {
 	for {
 		switch h.upSt {
 		case stProxy:
-			n, src, dst, local, res := parseProxyHeader(f.buf[f.p:f.w])
-			switch res {
-			case proxyMore:
+			var ph sniff.ProxyHeader
+			switch sniff.Proxy(f.buf[f.p:f.w], &ph) {
+			case sniff.NeedMore:
 				return progress
-			case proxyBad:
+			case sniff.Invalid:
 				l.s.stats.proxyInvalid.Add(1)
 				l.warn("no valid PROXY header; closing", "remote", c.remote())
 				c.close(true)
 				return false
 			}
-			if !local {
-				c.client = &clientAddrs{src: src, dst: dst}
+			if !ph.Local {
+				c.client = &clientAddrs{src: ph.Src, dst: ph.Dst}
 				if l.s.cfg.ForwardedFor {
-					h.setForwardedForIP(src.Addr())
+					h.setForwardedForIP(ph.Src.Addr())
 				}
 			}
-			f.r += n // never forwarded
-			f.p += n
+			f.r += ph.Len // never forwarded
+			f.p += ph.Len
 			h.upSt = stHead
 			progress = true
 		case stHead:
