@@ -69,7 +69,11 @@
 //   - Transfer-Encoding in an HTTP/1.0 message, which net/http ignores
 //     (RFC 9112 §6.1: the framing is faulty);
 //   - userinfo, or percent-encoding, in the host of an absolute-form
-//     target.
+//     target;
+//   - a CONNECT whose target is not authority-form with a non-empty host
+//     and port (RFC 9112 §3.2.3, RFC 9110 §9.3.6): net/http also takes an
+//     empty target, origin-form such as net/rpc's "CONNECT /_goRPC_", or
+//     a path or query after the port.
 //
 // "PRI * HTTP/2.0" (HTTP/2 with prior knowledge) is NotHTTP. For responses
 // sniff also refuses whitespace before a field's colon, a signed status
