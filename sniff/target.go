@@ -33,9 +33,9 @@ func (sc *Scan) parseTarget(buf []byte, ts, te int, connect bool) bool {
 	t := buf[ts:te]
 	if connect {
 		// authority-form = uri-host ":" port, read as "http://host:443"
-		// is; validHost refuses '/', '?' and '#'.
+		// is; authority's validHost refuses '?' and '#' and checks the port.
 		c := bytes.LastIndexByte(t, ':')
-		if c <= 0 || c == len(t)-1 || t[0] == '[' && t[c-1] != ']' || !validHost(t, true) {
+		if c <= 0 || c == len(t)-1 || t[0] == '[' && t[c-1] != ']' || bytes.IndexByte(t, '/') >= 0 {
 			return false
 		}
 		return sc.authority(buf, ts, te, true)
