@@ -246,11 +246,9 @@ var sinkInt int
 
 // BenchmarkBaselineByteLoop is the yardstick for BenchmarkRequest: one
 // table lookup per byte over the same 466-byte head, the least any
-// byte-at-a-time parser of it does. It cost about 300 ns on the project's
-// first machine and 194 ns on its AVX-512 EPYC (2026-11-30); compare
-// BenchmarkRequest with it on whatever machine runs them; on this VM an
-// unpinned run is sometimes 1.7 times slower, so take the best of several
-// or pin the test binary to one CPU (doc.go, "Performance").
+// byte-at-a-time parser of it does. Compare BenchmarkRequest with it on
+// the machine that runs both; bench/README.md ("sniff micro-benchmarks")
+// has figures for both and how they vary between runs.
 func BenchmarkBaselineByteLoop(b *testing.B) {
 	head := []byte(xhrSend)
 	cpu := startCPU(b)

@@ -5,10 +5,10 @@ package sniff
 // instead of scanning each line for its colon and then for its end: a
 // line's ends fall at offsets no loop can predict, so a scan per line pays
 // a mispredicted loop exit or two per line, and that, not the bytes, was
-// most of the cost (see doc.go, "Performance"). On amd64 with AVX2 the
-// blocks are classified by classifyAVX2 (classify_amd64.s: two 32-byte
-// loads per block, nibble table lookups, no branches); elsewhere by
-// classifyGeneric.
+// most of the cost (bench/README.md, "sniff micro-benchmarks"). On amd64
+// with AVX2 the blocks are classified by classifyAVX2 (classify_amd64.s:
+// two 32-byte loads per block, nibble table lookups, no branches);
+// elsewhere by classifyGeneric.
 
 // maxBlocks is how many blocks one classify call does at most: enough for
 // the field lines of a typical browser head, few enough that a head

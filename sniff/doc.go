@@ -1,11 +1,13 @@
-// Package sniff reads HTTP/1.x heads from the bytes a balancer has received,
-// without consuming them, to decide where a connection or request goes and
-// where it ends.
+// Package sniff reads the wire formats a layer-4 balancer must look at
+// before it picks a backend — HTTP/1.x request and response heads, chunked
+// body framing, a TLS ClientHello's server name and the PROXY protocol
+// header — from the bytes received so far, without consuming them.
 //
-// A Sniffer (from New, with a Config) is immutable and shared; a Scan holds
-// one head's progress and lives in the connection's context. Request is
-// called with every byte received since the head started, typically
-// gnet's Peek, each time more arrive:
+// A Sniffer (from New, with a Config) is immutable and safe for concurrent
+// use; a Scan holds one head's progress and lives with the connection.
+// Request is called with every byte received since the head started, each
+// time more arrive (the balancer's event loop passes the bytes it has read
+// and not yet forwarded):
 //
 //	s, err := sniff.New(sniff.Config{
 //		Prefixes: []string{"/sockjs", "/search/sockjs"},
@@ -21,6 +23,11 @@
 //	case sniff.Invalid:  // answer req.Status (400, 414, 431) and close
 //	}
 //
+// An outcome, once decided, stands: further calls with the same buf
+// return it again until sc.Reset. The same bytes give the same outcome
+// however they were split over calls. Byte slices in a Request point into
+// buf; nothing is copied or kept.
+//
 // After Done, the body follows at buf[req.HeadLen:]: req.ContentLength
 // bytes, a chunked body (walk it with a ChunkedBody), or nothing. The next
 // request on a keep-alive connection starts after it: call sc.Reset and
@@ -29,16 +36,26 @@
 // no-body cases 1xx, 101, 204, 304 and responses to HEAD; Interim for 1xx
 // other than 101, Upgrade for 101).
 //
+// Proxy reads a PROXY protocol header (v1 or v2) that a trusted front puts
+// before the client's bytes: NeedMore, Done with the client's address and
+// the header's length, or Invalid. It needs no Sniffer and no Scan.
+//
 // # Keys
 //
-// Request.Key is the affinity key, by ARCHITECTURE.md's table "Which
-// traffic needs a key": a configured sticky cookie that is present wins
-// (KeyCookie); otherwise the session id of a SockJS polling or streaming
-// transport (KeySession: xhr, xhr_send, xhr_streaming, eventsource,
-// htmlfile, jsonp, jsonp_send), which is what sockjs-node keys its sessions
-// by. SockJS websocket, raw WebSocket (<prefix>/websocket, Meteor's
-// /websocket) and everything else get KeyNone and are placed by load. A
-// head that is Invalid or NotHTTP never yields a key.
+// Request.Key is the affinity key, the bytes the balancer hashes to pick a
+// backend, so that every request of one session reaches the same one:
+//
+//   - a configured sticky cookie that is present, with a non-empty value,
+//     wins (KeyCookie; the first in Config.Cookies order);
+//   - otherwise a SockJS polling or streaming transport (xhr, xhr_send,
+//     xhr_streaming, eventsource, htmlfile, jsonp, jsonp_send) spreads one
+//     session over several requests, so its session id is the key
+//     (KeySession), as sockjs-node keys its sessions;
+//   - SockJS websocket transports, raw WebSocket (<prefix>/websocket,
+//     Meteor's /websocket) and everything else carry their session on one
+//     connection: they get KeyNone and are placed by load.
+//
+// A head that is Invalid or NotHTTP never yields a key.
 //
 // SockJS URLs follow sockjs-node's dispatcher:
 // <prefix>/<server>/<session>/<transport>[/], server and session non-empty
@@ -69,7 +86,11 @@
 //   - Transfer-Encoding in an HTTP/1.0 message, which net/http ignores
 //     (RFC 9112 §6.1: the framing is faulty);
 //   - userinfo, or percent-encoding, in the host of an absolute-form
-//     target.
+//     target;
+//   - a CONNECT whose target is not authority-form with a non-empty host
+//     and port (RFC 9112 §3.2.3, RFC 9110 §9.3.6): net/http also takes an
+//     empty target, origin-form such as net/rpc's "CONNECT /_goRPC_", or
+//     a path or query after the port.
 //
 // "PRI * HTTP/2.0" (HTTP/2 with prior knowledge) is NotHTTP. For responses
 // sniff also refuses whitespace before a field's colon, a signed status
@@ -82,69 +103,33 @@
 // A request line is at most MaxRequestLineBytes (default 8 KiB, else 414)
 // and a head at most MaxHeadBytes (default 16 KiB, Node's own limit, else
 // 431); Request never looks at a byte past MaxHeadBytes, however long the
-// buffer. Each byte is examined a bounded number of times over all calls:
-// a client that sends one byte at a time costs linear time in total, not
-// quadratic, with the state in the fixed-size, pointer-free Scan. Request,
-// Response and ChunkedBody.Scan do not allocate (one exception: an IPv6
-// literal in an absolute-form target).
+// buffer, nor Proxy past the PROXY header's own bound. Each byte is
+// examined a bounded number of times over all calls: a client that sends
+// one byte at a time costs linear time in total, not quadratic, with the
+// state in the fixed-size, pointer-free Scan (TestBytewiseLinear checks
+// it). Request, Response, ChunkedBody.Scan and Proxy do not allocate
+// (TestAllocs, TestProxyAllocs), with two exceptions: an IPv6 literal in
+// an absolute-form or CONNECT target, and an IPv6 address in a v1 PROXY
+// header.
 //
-// # Performance
+// Field lines are checked on bitmaps of whole 64-byte blocks rather than
+// byte by byte (classify.go, fields.go): with AVX2 on amd64 CPUs that have
+// it, and elsewhere with a generic version that TestGenericClassifierHeads
+// checks against it. The benchmarks measure the cost:
 //
-// Field lines are not scanned one by one. The head is classified 64
-// bytes at a time into bitmaps (control bytes, non-tchars, LF, CR, colon:
-// classify.go, with AVX2 on amd64 CPUs that have it and a table-driven
-// generic version elsewhere), and fields.go checks all lines of a block at
-// once with word arithmetic: the stop bytes that are not CR LF, the CRs
-// not before an LF, and each line's first non-tchar, found by adding the
-// line-start bits to the tchar bits so that each carry runs to the end of
-// its name, which must be the colon. Only the lines whose name's length and
-// first letter match a field the sniffer reads are looked at further.
-// SockJS paths of up to 64 bytes are split on masks of their '/', '.' and
-// '#' bytes; sticky cookies are found by searching for their names.
+//	go test -run '^$' -bench 'Request|Response' -benchmem -count 5 ./sniff
 //
-// Issue 2 asks for at most 300 ns and 0 allocations for the 466-byte
-// browser xhr_send head with cookies (BenchmarkRequest/xhr_send, with the
-// tests' configuration: three prefixes, two sticky cookies).
-//
-// On the project machine as of 2026-11-30 (2 vCPUs of an AMD EPYC with
-// AVX-512, "Turin-like"; BenchmarkBaselineByteLoop about 194 ns) it takes
-// 252-282 ns and 0 allocations: the target holds. Unpinned runs on this
-// VM are bimodal: at times a run takes about 1.7 times as long (baseline
-// 375-394 ns, xhr_send 400-468 ns) with nothing else running in the VM;
-// pinned to one vCPU (taskset -c 0 or 1 on the test binary) eight runs
-// of xhr_send all gave 252-264 ns. Take the best of several runs
-// (-count 5), or pin. Interleaved with the scan-per-line design before the
-// bitmaps (ffc851c), the same runs gave 364 ns for that build and 255 ns
-// for this one; the 740-byte Chromium head 528 ns and 306 ns.
-//
-// On the machine the project had until 2026-11-22 (an EPYC without
-// AVX-512, byte-loop baseline about 300 ns) it took 425-440 ns, the older
-// build 537 ns: the target was not reached there. Where the time goes,
-// measured there by leaving parts out of the configuration: the same head
-// with no cookie and no prefix configured took about 320 ns, its request
-// line and Host line alone about 140 ns: the cost is spread over many
-// small steps (request line and target, each field read, the result),
-// none of which is more than a sixth of the total. Searching for the
-// cookie names (bytes.Index) and splitting a cookie value on vector masks
-// of its delimiters measured the same, about 52 ns for this Cookie line;
-// GOAMD64=v3 (BMI instructions for the bit scans) gave about 410 ns.
-//
-// BenchmarkClassify: classifying the head's whole blocks costs about 21 ns
-// with AVX2 (290 ns generic). An 8 KiB Cookie head takes 1.56 µs (6.0 µs
-// on the old machine before the bitmaps), the SockJS response head 105 ns.
-//
-// One call per byte (BenchmarkRequestBytewise) costs about 7 ns per call
-// for the 466-byte and the 740-byte head and 5.7 ns for the 8 KiB head
-// (11 and 8 ns on the old machine),
-// within the issue's 25 ns: a call looks only at the bytes that arrived
-// since the last one, and while they neither end the name nor the value
-// being read, it only moves the position; the Scan keeps only offsets.
+// bench/README.md ("sniff micro-benchmarks") keeps figures from that
+// command and the machine they came from.
 //
 // # What it does not do
 //
 // It does not decode percent-encoding, unfold, or rewrite anything; it does
 // not read bodies (ChunkedBody only walks their framing); it does not parse
-// HTTP/2 or TLS beyond the first record's server name; it does not check a
-// Host against anything. It keeps no state between heads other than what
-// the caller keeps in its Scan.
+// HTTP/2, or TLS beyond the first record's server name (a ClientHello
+// split over several records is NotHTTP without SNI); it does not check a
+// Host against anything. It does not decide whom to trust: Proxy parses
+// any PROXY header it is given, and only the caller knows whether the
+// peer may send one (a PROXY header given to Request is NotHTTP). It keeps
+// no state between heads other than what the caller keeps in its Scan.
 package sniff

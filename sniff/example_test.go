@@ -44,3 +44,18 @@ func Example() {
 	// POST /sockjs/123/abcd1234/xhr_send key=session:abcd1234 body=9
 	// POST /sockjs/123/abcd1234/xhr key=cookie:web-2 body=0
 }
+
+// A connection from a trusted front starts with a PROXY header; the
+// client's request follows it.
+func ExampleProxy() {
+	received := []byte("PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\nGET / HTTP/1.1\r\n")
+	var h sniff.ProxyHeader
+	switch sniff.Proxy(received, &h) {
+	case sniff.NeedMore: // wait for more bytes
+	case sniff.Done:
+		fmt.Printf("client %v via %v; request at byte %d\n", h.Src, h.Dst, h.Len)
+	case sniff.Invalid: // close the connection
+	}
+	// Output:
+	// client 192.0.2.7:40000 via 198.51.100.1:443; request at byte 45
+}

@@ -20,6 +20,14 @@ import (
 //
 // Where sniff is deliberately stricter, stricterRequest and
 // stricterResponse name the reason; everywhere else the two must agree.
+// One of these rules is about CONNECT: RFC 9112 §3.2.3 and RFC 9110
+// §9.3.6 allow its target only in authority-form, uri-host ":" port, and
+// net/http also accepts an empty target ("CONNECT  HTTP/1.0", which the
+// fuzzer found), origin-form ("CONNECT /_goRPC_", net/rpc's), "*", a path
+// or query after the authority, and a missing port or host. None of these
+// names a tunnel's destination, so none is a request a backend should get:
+// sniff answers 400 to a CONNECT unless, as net/http reads it, the whole
+// target is the URL's host with a non-empty host name and port.
 
 // netHTTPRequest reads data as net/http's server would, and returns the
 // request and the length of its head.
@@ -168,6 +176,8 @@ func stricterRequest(data []byte, req *http.Request) string {
 		return "userinfo in the target"
 	case strings.Contains(hostOfTarget(req), "%"):
 		return "percent-encoded host in the target"
+	case req.Method == "CONNECT" && (req.URL.Host != req.RequestURI || req.URL.Hostname() == "" || req.URL.Port() == ""):
+		return "CONNECT target not host:port"
 	}
 	return ""
 }

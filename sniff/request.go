@@ -93,7 +93,7 @@ const tlsHandshake = 0x16
 // return it again.
 //
 // Request does not allocate, except once for an IPv6 literal in an
-// absolute-form target.
+// absolute-form or CONNECT target.
 func (s *Sniffer) Request(sc *Scan, buf []byte, req *Request) Status {
 	if sc.flags&fResponse != 0 {
 		panic("sniff: Request called with a Scan in use for a response")

@@ -12,7 +12,8 @@ import (
 var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/* from the captured heads and bodies")
 
 // TestWriteSeeds writes the committed seed corpora of the fuzz targets from
-// the captured traffic under testdata/heads and testdata/chunked, in the
+// the captured traffic under testdata/heads and testdata/chunked, and
+// FuzzProxy's from the headers go-proxyproto writes (proxySeeds), in the
 // go test fuzz v1 format. Run it after capturing new traffic:
 //
 //	go test -run TestWriteSeeds -write-seeds ./sniff
@@ -48,5 +49,8 @@ func TestWriteSeeds(t *testing.T) {
 	}
 	for _, f := range loadCorpus(t, "chunked", ".chunked") {
 		write("FuzzChunked", f.name, f.data)
+	}
+	for name, data := range proxySeeds(t) {
+		write("FuzzProxy", name, data)
 	}
 }

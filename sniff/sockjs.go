@@ -20,7 +20,10 @@ import (
 
 // transport reports whether t is a SockJS transport, and whether it
 // spreads a session over several requests, so that the session id must be
-// the key (ARCHITECTURE.md, "Which traffic needs a key").
+// the key: polling and streaming transports are keyed by their session id,
+// the websocket transport (like raw /websocket) holds its session on one
+// connection and is placed by load. A configured sticky cookie that is
+// present overrides both (Sniffer.Request).
 func transport(t []byte) (known, polling bool) {
 	switch string(t) {
 	case "xhr", "xhr_send", "xhr_streaming", "eventsource", "htmlfile", "jsonp", "jsonp_send":

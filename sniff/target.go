@@ -15,17 +15,31 @@ import (
 //	authority-form = uri-host ":" port   (CONNECT only)
 //	asterisk-form  = "*"
 //
-// Two things net/url accepts are refused here (400), being useless to a
+// Three things net/url accepts are refused here (400), being useless to a
 // client of a balancer and easy to misread: userinfo in an absolute-form
-// target (RFC 9110 §4.2.4 says to treat it as an error), and percent-encoding
+// target (RFC 9110 §4.2.4 says to treat it as an error), percent-encoding
 // in its host (net/url decodes it, so the host would not be a slice of the
-// head).
+// head), and a CONNECT target that is not authority-form. RFC 9112 §3.2.3
+// and RFC 9110 §9.3.6 allow CONNECT only "host:port", naming the tunnel's
+// destination; net/http also takes an empty target, origin-form (net/rpc's
+// "CONNECT /_goRPC_"), "*", a path or query after the port, or no port,
+// and makes a Host of whatever precedes the first '/'. Here the host and
+// the port must both be non-empty and nothing may follow the port.
 
 // parseTarget sets sc.path and sc.uriHost from the target buf[ts:te],
 // which holds no control byte (the request line was cut at its first one).
 // It reports false when the target is refused.
 func (sc *Scan) parseTarget(buf []byte, ts, te int, connect bool) bool {
 	t := buf[ts:te]
+	if connect {
+		// authority-form = uri-host ":" port, read as "http://host:443"
+		// is; authority's validHost refuses '?' and '#' and checks the port.
+		c := bytes.LastIndexByte(t, ':')
+		if c <= 0 || c == len(t)-1 || t[0] == '[' && t[c-1] != ']' || bytes.IndexByte(t, '/') >= 0 {
+			return false
+		}
+		return sc.authority(buf, ts, te, true)
+	}
 	if len(t) == 0 {
 		return false
 	}
@@ -34,10 +48,6 @@ func (sc *Scan) parseTarget(buf []byte, ts, te int, connect bool) bool {
 		q = ts + i
 	}
 
-	if connect && t[0] != '/' {
-		// "CONNECT host:443 HTTP/1.1" is read as "http://host:443".
-		return sc.authority(buf, ts, q, true)
-	}
 	if len(t) == 1 && t[0] == '*' {
 		sc.setPath(ts, te)
 		return true
