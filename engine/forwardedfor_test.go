@@ -387,7 +387,7 @@ func TestForwardedForPeers(t *testing.T) {
 
 // TestForwardedForCost measures the balancer process's CPU time per
 // keep-alive request with Config.ForwardedFor off and on, alternating
-// rounds (the machine is shared). It is the measurement doc.go cites; run
+// rounds (the machine is shared). It is the measurement docs/engine-measurements.md cites; run
 // it with
 //
 //	L4LB_MEASURE=1 go test -run TestForwardedForCost -v ./engine

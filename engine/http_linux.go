@@ -318,7 +318,7 @@ func (c *conn) settleHTTP() bool {
 }
 
 // readProxyHeader reads the inbound PROXY header (Config.AcceptProxy, see
-// proxyin.go) at the start of the client's bytes and drops it. It reports
+// proxyin_linux.go) at the start of the client's bytes and drops it. It reports
 // whether the framer moved.
 func (c *conn) readProxyHeader(f *flow) bool {
 	l := c.l

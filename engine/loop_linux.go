@@ -14,7 +14,7 @@ import (
 
 // yieldEvery is how often a busy loop yields to the scheduler: well
 // within the runtime's 10 ms time slice, after which sysmon would take the
-// loop's P (see "Threads" in doc.go).
+// loop's P (see "Loops" in doc.go).
 const yieldEvery = int64(5 * time.Millisecond)
 
 // maxEvents is how many epoll events one epoll_wait returns at most.

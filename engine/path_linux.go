@@ -12,6 +12,6 @@ const (
 	pathBuffer
 )
 
-// defaultDataPath is the tunnel data path (see doc.go, "Data path").
+// defaultDataPath is the tunnel data path (see doc.go, "Data path and memory bounds").
 // Tests and benchmarks override Server.path.
 const defaultDataPath = pathSplice
