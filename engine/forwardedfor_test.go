@@ -198,7 +198,7 @@ func TestForwardedForProxyProtocol(t *testing.T) {
 	srv := &http.Server{Handler: xffBackend("a")}
 	go srv.Serve(pl)
 	t.Cleanup(func() { srv.Close() })
-	for _, pp := range []ProxyProtocol{ProxyV1, ProxyV2} {
+	for _, pp := range []affinity.ProxyProtocol{affinity.ProxyV1, affinity.ProxyV2} {
 		t.Run(pp.String(), func(t *testing.T) {
 			s := startServer(t, Config{Balancer: newBalancer(t, "tcp://"+ln.Addr().String()), ProxyProtocol: pp, ForwardedFor: true})
 			c := dial(t, s.Addrs()[0])

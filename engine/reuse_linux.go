@@ -2,6 +2,8 @@ package engine
 
 import (
 	"golang.org/x/sys/unix"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // Idle backend connections (see doc.go, "Backend connection reuse").
@@ -34,7 +36,7 @@ const poolIdleTimeout = 2e9 // ns
 func (c *conn) reusableBackend() bool {
 	h := c.h
 	return c.phase == phHTTP && h != nil && c.be.fd >= 0 && c.member != nil &&
-		c.proxyProtocol() == ProxyOff && !c.l.stopping &&
+		c.proxyProtocol() == affinity.ProxyOff && !c.l.stopping &&
 		!h.reqPending && !h.respClose && h.downSt == stHead &&
 		(h.upSt == stHead || h.upSt == stRoute) &&
 		!c.up.shut && !c.up.pending() && !c.down.eof && !c.down.pending() &&

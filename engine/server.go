@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +50,7 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Listen) == 0 {
 		return nil, errors.New("engine: config: no listen address")
 	}
-	if cfg.ProxyProtocol > ProxyV2 {
+	if cfg.ProxyProtocol > affinity.ProxyV2 {
 		return nil, fmt.Errorf("engine: config: unknown proxy protocol %d", cfg.ProxyProtocol)
 	}
 	sn, err := sniff.New(cfg.Sniff)

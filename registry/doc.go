@@ -48,7 +48,7 @@
 //	  // ours, all optional:
 //	  weight:        2,                     // relative share; absent or 0 means 1
 //	  state:         "draining",            // "ready" (default), "draining" or "down"
-//	  proxyProtocol: "v2"                   // "off", "v1" or "v2": overrides --proxy-protocol for this instance
+//	  proxyProtocol: "v2"                   // "off", "v1" or "v2" exactly: overrides --proxy-protocol for this instance
 //	}
 //
 // Instances upsert {serviceName, endpoint} with $set {timestamp,
@@ -65,6 +65,10 @@
 // "http://host:port" (as meteorhacks writes them), "tcp://host:port",
 // "host:port" or "unix:/path"; https endpoints are refused (l4lb does not
 // originate TLS) and logged once.
+//
+// A document whose proxyProtocol is anything else is left out of the set,
+// and logged: a PROXY header the instance does not expect, or the lack of
+// one it does, breaks every connection to it.
 //
 // # Polling, change streams and cost
 //

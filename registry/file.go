@@ -176,9 +176,12 @@ func parseBackendLine(fields []string) (affinity.Backend, error) {
 			}
 			b.State = s
 		case "proxy":
-			p, ok := parseProxyProtocol(v)
-			if !ok || p == "" {
-				return b, fmt.Errorf("proxy %q: want off, v1 or v2", v)
+			if v == "" { // a line leaves proxy= out for the balancer's own setting
+				return b, errors.New("proxy= without a value: want off, v1 or v2")
+			}
+			p, err := affinity.ParseProxyProtocol(v)
+			if err != nil {
+				return b, err
 			}
 			b.ProxyProtocol = p
 		default:

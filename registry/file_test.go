@@ -19,13 +19,15 @@ func TestParseBackends(t *testing.T) {
 		{"empty", "\n# nothing\n", []affinity.Backend{}, ""},
 		{"plain", "10.0.0.6:3000\nhttp://10.0.0.5:3000 # first\n", []affinity.Backend{
 			{Endpoint: "tcp://10.0.0.5:3000"}, {Endpoint: "tcp://10.0.0.6:3000"}}, ""},
-		{"fields", "unix:/run/a.sock weight=3 state=draining proxy=V1\n", []affinity.Backend{
-			{Endpoint: "unix:/run/a.sock", Weight: 3, State: affinity.Draining, ProxyProtocol: "v1"}}, ""},
+		{"fields", "unix:/run/a.sock weight=3 state=draining proxy=v1\n", []affinity.Backend{
+			{Endpoint: "unix:/run/a.sock", Weight: 3, State: affinity.Draining, ProxyProtocol: affinity.ProxyV1}}, ""},
+		{"proxy off", "a:1 proxy=off\n", []affinity.Backend{{Endpoint: "tcp://a:1", ProxyProtocol: affinity.ProxyOff}}, ""},
 		{"duplicate", "10.0.0.5:3000\ntcp://10.0.0.5:3000\n", []affinity.Backend{{Endpoint: "tcp://10.0.0.5:3000"}}, ""},
 		{"bad endpoint", "ok:1\nnot an endpoint\n", nil, "line 2"},
 		{"bad weight", "a:1 weight=-1\n", nil, "weight"},
 		{"bad state", "a:1 state=sleepy\n", nil, "state"},
-		{"bad proxy", "a:1 proxy=v3\n", nil, "proxy"},
+		{"bad proxy", "a:1 proxy=v3\n", nil, `proxy protocol "v3"`},
+		{"proxy in capitals", "a:1 proxy=V1\n", nil, `proxy protocol "V1"`},
 		{"empty proxy", "a:1 proxy=\n", nil, "proxy"},
 		{"unknown field", "a:1 color=red\n", nil, "unknown field"},
 	}

@@ -121,18 +121,6 @@ func parsePrefixes(vs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func parseProxyProtocol(s string) (engine.ProxyProtocol, error) {
-	switch strings.ToLower(s) {
-	case "off", "", "none":
-		return engine.ProxyOff, nil
-	case "v1", "1":
-		return engine.ProxyV1, nil
-	case "v2", "2":
-		return engine.ProxyV2, nil
-	}
-	return 0, fmt.Errorf("proxy protocol %q: want off, v1 or v2", s)
-}
-
 func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -154,9 +142,9 @@ func runServe(ctx context.Context, args []string) error {
 // listening, if not nil, is called with the bound addresses once the
 // balancer accepts connections.
 func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
-	pp, err := parseProxyProtocol(c.proxyProtocol)
+	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
-		return err
+		return fmt.Errorf("--proxy-protocol: %w", err)
 	}
 	fronts, err := parsePrefixes(c.acceptProxyFrom.values)
 	if err != nil {
