@@ -23,6 +23,9 @@
 //   - NewGlob: the UNIX sockets matching a pattern such as
 //     "unix:/run/app/meteor.sock.*.sock" (Meteor cluster workers).
 //   - NewMongo: the meteorhacks:cluster collection in MongoDB.
+//   - NewMerged: the union of other sources, the first one that names an
+//     endpoint deciding its weight, state and PROXY setting; published
+//     once every source has reported.
 //
 // Usage:
 //
@@ -122,7 +125,7 @@
 // It does not check backends' health itself (the engine fails over from a
 // refused connect; instances check themselves through Register), does not
 // use TTL indexes (FerretDB lacks them, and meteorhacks:cluster balancers
-// must still see stale documents as stale, not gone), does not merge
-// sources (cmd/l4lb does), and does not write to MongoDB except for the
-// index, Register's heartbeats and the optional deletion.
+// must still see stale documents as stale, not gone), and does not write
+// to MongoDB except for the index, Register's heartbeats and the optional
+// deletion.
 package registry

@@ -177,7 +177,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
 	go func() {
-		watchErr <- watchSources(watchCtx, sources, c.service, func(set []affinity.Backend) {
+		watchErr <- registry.NewMerged(sources...).Watch(watchCtx, c.service, func(set []affinity.Backend) {
 			if err := bal.Update(set); err != nil {
 				log.Error("backend set rejected", "service", c.service, "err", err)
 				return
@@ -247,66 +247,4 @@ func endpoints(set []affinity.Backend) string {
 		names[i] = b.Endpoint
 	}
 	return strings.Join(names, ",")
-}
-
-// watchSources runs every source and calls update with the union of their
-// latest sets, never concurrently. A source that has not reported yet adds
-// nothing; the union is only published once every source has reported, so
-// a slow MongoDB does not briefly shrink a set the others already fill.
-func watchSources(ctx context.Context, sources []registry.Source, service string, update func([]affinity.Backend)) error {
-	if len(sources) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	var (
-		mu     sync.Mutex
-		latest = make([][]affinity.Backend, len(sources))
-		seen   = make([]bool, len(sources))
-	)
-	publish := func(i int, set []affinity.Backend) {
-		mu.Lock()
-		defer mu.Unlock()
-		latest[i], seen[i] = set, true
-		for _, ok := range seen {
-			if !ok {
-				return
-			}
-		}
-		update(union(latest))
-	}
-	errs := make(chan error, len(sources))
-	for i, src := range sources {
-		go func() {
-			errs <- src.Watch(ctx, service, func(set []affinity.Backend) { publish(i, set) })
-		}()
-	}
-	var first error
-	for range sources {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			if ctx.Err() == nil {
-				return err
-			}
-		}
-	}
-	return first
-}
-
-// union merges sets; a backend named by several sources keeps the first
-// source's weight and state.
-func union(sets [][]affinity.Backend) []affinity.Backend {
-	if len(sets) == 1 {
-		return sets[0]
-	}
-	seen := map[string]bool{}
-	var out []affinity.Backend
-	for _, set := range sets {
-		for _, b := range set {
-			if !seen[b.Endpoint] {
-				seen[b.Endpoint] = true
-				out = append(out, b)
-			}
-		}
-	}
-	return out
 }
