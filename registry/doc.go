@@ -19,7 +19,7 @@
 //   - NewStatic: a fixed list (--backend).
 //   - NewFile: a file of endpoints, one a line, with optional "weight=N",
 //     "state=draining" and "proxy=v2"; re-read when its size, mtime or
-//     inode changes.
+//     inode changes, and whenever File.Reload asks.
 //   - NewGlob: the UNIX sockets matching a pattern such as
 //     "unix:/run/app/meteor.sock.*.sock" (Meteor cluster workers).
 //   - NewMongo: the meteorhacks:cluster collection in MongoDB.

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -55,7 +58,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	c.listen.fromEnv = true // the first --listen replaces the default
 	fs.Var(&c.listen, "listen", "address to accept on: host:port, or a UNIX socket path; repeatable")
 	fs.Var(&c.backends, "backend", "static backend: host:port, http://host:port, tcp://host:port, unix:/path, or a unix:/path glob such as unix:/run/app/meteor.sock.*.sock; repeatable")
-	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes")
+	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
@@ -139,9 +142,15 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 // serve runs a balancer fed by sources until ctx is done, then drains.
-// listening, if not nil, is called with the bound addresses once the
-// balancer accepts connections.
+// SIGHUP re-reads the backends file (see reloadOnHangup) instead of ending
+// the process. listening, if not nil, is called with the bound addresses
+// once the balancer accepts connections.
 func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
+	// First, so that a SIGHUP from now on is a request, never the end.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
 		return fmt.Errorf("--proxy-protocol: %w", err)
@@ -186,6 +195,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 			firstOnce.Do(func() { close(firstSet) })
 		})
 	}()
+	go reloadOnHangup(watchCtx, hup, sources, log)
 
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
