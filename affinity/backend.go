@@ -1,5 +1,7 @@
 package affinity
 
+import "fmt"
+
 // State is a backend's place in the rotation.
 type State uint8
 
@@ -40,21 +42,11 @@ type Backend struct {
 	Weight int
 	// State is Ready, Draining or Down.
 	State State
-	// ProxyProtocol overrides for this backend the PROXY protocol header
-	// the data plane writes at the start of its connections: "off", "v1"
-	// or "v2"; empty means the data plane's own setting. affinity only
+	// ProxyProtocol is the PROXY protocol header the data plane writes at
+	// the start of this backend's connections. ProxyDefault (the zero
+	// value) leaves it to the data plane's own setting. affinity only
 	// carries it (registry reads it from a document's proxyProtocol).
-	ProxyProtocol string
-}
-
-// proxyProtocolValid reports whether p is a value Backend.ProxyProtocol
-// may hold.
-func proxyProtocolValid(p string) bool {
-	switch p {
-	case "", "off", "v1", "v2":
-		return true
-	}
-	return false
+	ProxyProtocol ProxyProtocol
 }
 
 // Addr splits a canonical Endpoint into the network and address that
@@ -69,4 +61,53 @@ func (b Backend) Addr() (network, address string, ok bool) {
 		return "unix", b.Endpoint[len("unix:"):], true
 	}
 	return "", "", false
+}
+
+// ProxyProtocol selects the PROXY protocol header (haproxy's proxy-protocol
+// spec, sections 2.1 and 2.2) written at the start of a backend connection.
+type ProxyProtocol uint8
+
+const (
+	// ProxyDefault is the zero value: for a Backend, the balancer's own
+	// setting applies; as the balancer's setting, it is ProxyOff.
+	ProxyDefault ProxyProtocol = iota
+	// ProxyOff writes no header.
+	ProxyOff
+	// ProxyV1 writes the human-readable v1 header ("PROXY TCP4 ...\r\n").
+	ProxyV1
+	// ProxyV2 writes the binary v2 header.
+	ProxyV2
+)
+
+// ParseProxyProtocol reads the spelling used by flags, backends files and
+// discovery documents: exactly "off", "v1" or "v2", or "" for
+// ProxyDefault. Any other value is an error that names it.
+func ParseProxyProtocol(s string) (ProxyProtocol, error) {
+	switch s {
+	case "":
+		return ProxyDefault, nil
+	case "off":
+		return ProxyOff, nil
+	case "v1":
+		return ProxyV1, nil
+	case "v2":
+		return ProxyV2, nil
+	}
+	return ProxyDefault, fmt.Errorf("proxy protocol %q: want off, v1 or v2", s)
+}
+
+// String returns "off", "v1" or "v2", which ParseProxyProtocol reads
+// back, or "default" for ProxyDefault (which it reads from "").
+func (p ProxyProtocol) String() string {
+	switch p {
+	case ProxyDefault:
+		return "default"
+	case ProxyOff:
+		return "off"
+	case ProxyV1:
+		return "v1"
+	case ProxyV2:
+		return "v2"
+	}
+	return fmt.Sprintf("ProxyProtocol(%d)", uint8(p))
 }

@@ -75,8 +75,8 @@ func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter, p
 			return nil, fmt.Errorf("affinity: backend %s: weight %d outside [0, %d]: %w", b.Endpoint, b.Weight, MaxWeight, ErrInvalidSet)
 		case b.State > Down:
 			return nil, fmt.Errorf("affinity: backend %s: unknown state %d: %w", b.Endpoint, b.State, ErrInvalidSet)
-		case !proxyProtocolValid(b.ProxyProtocol):
-			return nil, fmt.Errorf("affinity: backend %s: proxy protocol %q, want off, v1, v2 or empty: %w", b.Endpoint, b.ProxyProtocol, ErrInvalidSet)
+		case b.ProxyProtocol > ProxyV2:
+			return nil, fmt.Errorf("affinity: backend %s: unknown proxy protocol %d: %w", b.Endpoint, b.ProxyProtocol, ErrInvalidSet)
 		}
 		if b.Weight == 0 {
 			b.Weight = DefaultWeight

@@ -17,7 +17,7 @@ func TestNewSnapshotRejects(t *testing.T) {
 		{"negative weight", []Backend{{Endpoint: "tcp://a:1", Weight: -1}}},
 		{"weight too large", []Backend{{Endpoint: "tcp://a:1", Weight: MaxWeight + 1}}},
 		{"unknown state", []Backend{{Endpoint: "tcp://a:1", State: Down + 1}}},
-		{"unknown proxy protocol", []Backend{{Endpoint: "tcp://a:1", ProxyProtocol: "v3"}}},
+		{"unknown proxy protocol", []Backend{{Endpoint: "tcp://a:1", ProxyProtocol: ProxyV2 + 1}}},
 		{"too many", backends(MaxBackends + 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

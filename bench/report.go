@@ -37,9 +37,8 @@ func describeMachine(haproxy string) machine {
 			}
 		}
 	}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		m.MemGiB = math.Round(float64(si.Totalram)*float64(si.Unit)/(1<<30)*10) / 10
+	if b := totalRAM(); b > 0 {
+		m.MemGiB = math.Round(float64(b)/(1<<30)*10) / 10
 	}
 	var un unix.Utsname
 	if unix.Uname(&un) == nil {
@@ -47,7 +46,7 @@ func describeMachine(haproxy string) machine {
 	}
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
-		m.FDLimit = rl.Max
+		m.FDLimit = uint64(rl.Max) // int64 on FreeBSD
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		m.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l4lb/l4lb/affinity"
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
@@ -51,7 +52,7 @@ func TestAcceptProxy(t *testing.T) {
 
 	t.Run("proxy-protocol out", func(t *testing.T) {
 		backend := startRemoteAddrServer(t)
-		s := startServer(t, Config{Balancer: newBalancer(t, backend), AcceptProxy: true, ProxyProtocol: ProxyV2})
+		s := startServer(t, Config{Balancer: newBalancer(t, backend), AcceptProxy: true, ProxyProtocol: affinity.ProxyV2})
 		c := dial(t, s.Addrs()[0])
 		io.WriteString(c, v1+"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)

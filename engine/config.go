@@ -9,32 +9,6 @@ import (
 	"github.com/l4lb/l4lb/sniff"
 )
 
-// ProxyProtocol selects the PROXY protocol header written at the start of
-// every backend connection.
-type ProxyProtocol uint8
-
-const (
-	// ProxyOff writes no header (the default).
-	ProxyOff ProxyProtocol = iota
-	// ProxyV1 writes the human-readable v1 header ("PROXY TCP4 ...\r\n").
-	ProxyV1
-	// ProxyV2 writes the binary v2 header.
-	ProxyV2
-)
-
-// String returns "off", "v1" or "v2".
-func (p ProxyProtocol) String() string {
-	switch p {
-	case ProxyOff:
-		return "off"
-	case ProxyV1:
-		return "v1"
-	case ProxyV2:
-		return "v2"
-	}
-	return "unknown"
-}
-
 // Defaults for the Config timeouts.
 const (
 	// DefaultConnectTimeout bounds one backend connect attempt.
@@ -66,9 +40,10 @@ type Config struct {
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config
-	// ProxyProtocol selects the PROXY header sent to backends. The zero
-	// value, ProxyOff, sends none.
-	ProxyProtocol ProxyProtocol
+	// ProxyProtocol selects the PROXY header sent to backends whose own
+	// affinity.Backend.ProxyProtocol is ProxyDefault. ProxyDefault (the
+	// zero value) and ProxyOff send none.
+	ProxyProtocol affinity.ProxyProtocol
 	// ForwardedFor reports whether every HTTP/1.x request head sent to a
 	// backend (each request of a keep-alive connection, and the Upgrade
 	// request that starts a WebSocket) gets an "X-Forwarded-For: <client

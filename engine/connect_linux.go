@@ -51,7 +51,7 @@ func (c *conn) connectNext() {
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
-		if !d.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == ProxyOff && l.unpark(c, m.Backend().Endpoint) {
+		if !d.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == affinity.ProxyOff && l.unpark(c, m.Backend().Endpoint) {
 			// An idle connection to m parked by this loop (never one
 			// that carried a PROXY header: those are not parked; nor one
 			// to a backend that wants one now).
@@ -188,7 +188,7 @@ func (c *conn) connected() {
 // without it.
 func (c *conn) established() {
 	l := c.l
-	if pp := c.proxyProtocol(); pp != ProxyOff {
+	if pp := c.proxyProtocol(); pp != affinity.ProxyOff {
 		hdr, err := c.outboundProxyHeader(pp)
 		if err != nil {
 			l.warn("backend connect failed", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
@@ -231,30 +231,29 @@ func (c *conn) connectFailed(timedOut bool) {
 }
 
 // proxyProtocol is the PROXY header c's backend gets.
-func (c *conn) proxyProtocol() ProxyProtocol { return c.l.s.proxyProtocolOf(c.member) }
+func (c *conn) proxyProtocol() affinity.ProxyProtocol { return c.l.s.proxyProtocolOf(c.member) }
 
 // proxyProtocolOf is the PROXY header m gets: its own setting
-// (affinity.Backend.ProxyProtocol, from discovery) or else Config's.
-func (s *Server) proxyProtocolOf(m *affinity.Member) ProxyProtocol {
+// (affinity.Backend.ProxyProtocol, from discovery) unless ProxyDefault,
+// else Config's, else none. It never returns ProxyDefault.
+func (s *Server) proxyProtocolOf(m *affinity.Member) affinity.ProxyProtocol {
 	if m != nil {
-		switch m.Backend().ProxyProtocol {
-		case "off":
-			return ProxyOff
-		case "v1":
-			return ProxyV1
-		case "v2":
-			return ProxyV2
+		if p := m.Backend().ProxyProtocol; p != affinity.ProxyDefault {
+			return p
 		}
 	}
-	return s.cfg.ProxyProtocol
+	if p := s.cfg.ProxyProtocol; p != affinity.ProxyDefault {
+		return p
+	}
+	return affinity.ProxyOff
 }
 
 // outboundProxyHeader formats the PROXY header of version pp for c's
 // client: the client's address as source, the address it connected to as
 // destination.
-func (c *conn) outboundProxyHeader(pp ProxyProtocol) ([]byte, error) {
+func (c *conn) outboundProxyHeader(pp affinity.ProxyProtocol) ([]byte, error) {
 	v := byte(1)
-	if pp == ProxyV2 {
+	if pp == affinity.ProxyV2 {
 		v = 2
 	}
 	if a := c.client; a != nil {

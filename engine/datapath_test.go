@@ -1,12 +1,10 @@
-//go:build linux
+//go:build linux && measure
 
 package engine
 
 import (
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 )
@@ -14,14 +12,11 @@ import (
 // TestDataPathCost measures the balancer process's CPU time per message
 // and per MiB for both tunnel data paths (splice through a pipe, or
 // read/write through a buffer), by message size. CPU time of the balancer
-// alone is steadier than throughput on a shared machine. It is the
-// measurement doc.go cites; run it with
+// alone is steadier than throughput on a shared machine. It only reports
+// figures, so it builds only with the measure tag:
 //
-//	L4LB_MEASURE=1 go test -run TestDataPathCost -v ./engine
+//	go test -tags measure -run TestDataPathCost -v ./engine
 func TestDataPathCost(t *testing.T) {
-	if os.Getenv("L4LB_MEASURE") == "" {
-		t.Skip("set L4LB_MEASURE=1 to measure")
-	}
 	echo := startEcho(t)
 	stream := startStreamer(t)
 	for _, path := range []string{"splice", "buffer"} {
@@ -71,5 +66,3 @@ func TestDataPathCost(t *testing.T) {
 		c.Close()
 	}
 }
-
-var _ = fmt.Sprint

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,7 +199,7 @@ func TestForwardedForProxyProtocol(t *testing.T) {
 	srv := &http.Server{Handler: xffBackend("a")}
 	go srv.Serve(pl)
 	t.Cleanup(func() { srv.Close() })
-	for _, pp := range []ProxyProtocol{ProxyV1, ProxyV2} {
+	for _, pp := range []affinity.ProxyProtocol{affinity.ProxyV1, affinity.ProxyV2} {
 		t.Run(pp.String(), func(t *testing.T) {
 			s := startServer(t, Config{Balancer: newBalancer(t, "tcp://"+ln.Addr().String()), ProxyProtocol: pp, ForwardedFor: true})
 			c := dial(t, s.Addrs()[0])
@@ -383,45 +382,4 @@ func TestForwardedForPeers(t *testing.T) {
 			t.Errorf("X-Forwarded-For = %q; want [192.0.2.9 127.0.0.1]", rep.XFF)
 		}
 	})
-}
-
-// TestForwardedForCost measures the balancer process's CPU time per
-// keep-alive request with Config.ForwardedFor off and on, alternating
-// rounds (the machine is shared). It is the measurement docs/engine-measurements.md cites; run
-// it with
-//
-//	L4LB_MEASURE=1 go test -run TestForwardedForCost -v ./engine
-func TestForwardedForCost(t *testing.T) {
-	if os.Getenv("L4LB_MEASURE") == "" {
-		t.Skip("set L4LB_MEASURE=1 to measure")
-	}
-	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-	backend := startFixedHTTP(t, resp)
-	req := []byte("GET /sockjs/000/abcdefgh/xhr HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n")
-	const ops = 50000
-	per := map[string][]float64{}
-	for round := 0; round < 3; round++ {
-		for _, xff := range []string{"0", "1"} {
-			ch := startChildEnv(t, 1, []string{"L4LB_CHILD_XFF=" + xff}, backend)
-			c, err := net.Dial("tcp", ch.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.SetDeadline(time.Now().Add(5 * time.Minute))
-			buf := make([]byte, len(resp))
-			cpu0, start := ch.cpu(t), time.Now()
-			for i := 0; i < ops; i++ {
-				c.Write(req)
-				if _, err := io.ReadFull(c, buf); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cpu := float64((ch.cpu(t) - cpu0).Microseconds()) / ops
-			per[xff] = append(per[xff], cpu)
-			t.Logf("round %d ForwardedFor=%s: balancer CPU %.2f µs per request, wall %.1f µs",
-				round, xff, cpu, float64(time.Since(start).Microseconds())/ops)
-			c.Close()
-		}
-	}
-	t.Logf("balancer CPU µs per request: off %.2f, on %.2f", per["0"], per["1"])
 }

@@ -1,6 +1,9 @@
 package engine
 
-import "golang.org/x/sys/unix"
+import (
+	"github.com/l4lb/l4lb/affinity"
+	"golang.org/x/sys/unix"
+)
 
 // Idle backend connections (see doc.go, "Backend connection reuse").
 //
@@ -45,7 +48,7 @@ func (p *parked) timeout(timerKind) { p.l.dropParked(p) }
 func (c *conn) reusableBackend() bool {
 	h := c.h
 	return c.phase == phIdle && c.be.fd >= 0 && c.member != nil &&
-		c.proxyProtocol() == ProxyOff && !c.l.stopping &&
+		c.proxyProtocol() == affinity.ProxyOff && !c.l.stopping &&
 		!h.closing && h.resp.st == frHead &&
 		(h.req.st == frHead || h.req.st == frHeld || h.req.st == frRouted) &&
 		!c.up.shut && !c.up.pending() && !c.down.eof && !c.down.pending() &&

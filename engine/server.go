@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // ErrServerClosed is returned by Start after Shutdown.
@@ -16,7 +18,7 @@ func (cfg *Config) check() error {
 	if len(cfg.Listen) == 0 {
 		return errors.New("engine: config: no listen address")
 	}
-	if cfg.ProxyProtocol > ProxyV2 {
+	if cfg.ProxyProtocol > affinity.ProxyV2 {
 		return fmt.Errorf("engine: config: unknown proxy protocol %d", cfg.ProxyProtocol)
 	}
 	return nil

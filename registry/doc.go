@@ -19,10 +19,13 @@
 //   - NewStatic: a fixed list (--backend).
 //   - NewFile: a file of endpoints, one a line, with optional "weight=N",
 //     "state=draining" and "proxy=v2"; re-read when its size, mtime or
-//     inode changes.
+//     inode changes, and whenever File.Reload asks.
 //   - NewGlob: the UNIX sockets matching a pattern such as
 //     "unix:/run/app/meteor.sock.*.sock" (Meteor cluster workers).
 //   - NewMongo: the meteorhacks:cluster collection in MongoDB.
+//   - NewMerged: the union of other sources, the first one that names an
+//     endpoint deciding its weight, state and PROXY setting; published
+//     once every source has reported.
 //
 // Usage:
 //
@@ -48,7 +51,7 @@
 //	  // ours, all optional:
 //	  weight:        2,                     // relative share; absent or 0 means 1
 //	  state:         "draining",            // "ready" (default), "draining" or "down"
-//	  proxyProtocol: "v2"                   // "off", "v1" or "v2": overrides --proxy-protocol for this instance
+//	  proxyProtocol: "v2"                   // "off", "v1" or "v2" exactly: overrides --proxy-protocol for this instance
 //	}
 //
 // Instances upsert {serviceName, endpoint} with $set {timestamp,
@@ -65,6 +68,10 @@
 // "http://host:port" (as meteorhacks writes them), "tcp://host:port",
 // "host:port" or "unix:/path"; https endpoints are refused (l4lb does not
 // originate TLS) and logged once.
+//
+// A document whose proxyProtocol is anything else is left out of the set,
+// and logged: a PROXY header the instance does not expect, or the lack of
+// one it does, breaks every connection to it.
 //
 // # Polling, change streams and cost
 //
@@ -118,7 +125,7 @@
 // It does not check backends' health itself (the engine fails over from a
 // refused connect; instances check themselves through Register), does not
 // use TTL indexes (FerretDB lacks them, and meteorhacks:cluster balancers
-// must still see stale documents as stale, not gone), does not merge
-// sources (cmd/l4lb does), and does not write to MongoDB except for the
-// index, Register's heartbeats and the optional deletion.
+// must still see stale documents as stale, not gone), and does not write
+// to MongoDB except for the index, Register's heartbeats and the optional
+// deletion.
 package registry

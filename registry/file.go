@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,11 +33,15 @@ import (
 //
 // The file is checked every Options.Interval by stat(2) (size, mtime,
 // inode), so a rewrite in place and an atomic rename are both seen; it is
-// only read when one of them changed. A file that disappears or stops
-// parsing keeps the last good set in service (fail static) and is logged.
+// only read when one of them changed, or when Reload asks. A file that
+// disappears or stops parsing keeps the last good set in service (fail
+// static) and is logged.
 type File struct {
 	path string
 	opts Options
+
+	mu      sync.Mutex
+	watches map[*fileWatch]struct{} // the running Watch calls, for Reload
 }
 
 var _ Source = (*File)(nil)
@@ -43,12 +49,15 @@ var _ Source = (*File)(nil)
 // NewFile returns a Source that reads path. The file must exist and parse
 // now, so that a typo fails at startup rather than at the first reload.
 // The service passed to Watch is ignored.
-func NewFile(path string, opts Options) (Source, error) {
+func NewFile(path string, opts Options) (*File, error) {
 	if _, _, err := readFile(path); err != nil {
 		return nil, err
 	}
 	return &File{path: path, opts: opts}, nil
 }
+
+// Path returns the path of the file.
+func (f *File) Path() string { return f.path }
 
 // fileStamp identifies one version of a file cheaply.
 type fileStamp struct {
@@ -67,40 +76,21 @@ func stamp(fi os.FileInfo) fileStamp {
 // Watch calls update with the file's set, then again after each change
 // that parses to a different set. It blocks until ctx is done.
 func (f *File) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
-	log := f.opts.logger().With("source", "file", "path", f.path)
-	var (
-		last    []affinity.Backend
-		lastSt  fileStamp
-		failing bool
-	)
-	load := func() {
-		fi, err := os.Stat(f.path)
-		if err == nil && last != nil && stamp(fi) == lastSt {
-			return
-		}
-		var set []affinity.Backend
-		var st fileStamp
-		if err == nil {
-			set, st, err = readFile(f.path)
-		}
-		if err != nil {
-			if !failing {
-				log.Warn("backends file unusable, keeping the last known set", "err", err, "backends", len(last))
-			}
-			failing = true
-			return
-		}
-		if failing {
-			log.Info("backends file usable again")
-		}
-		failing, lastSt = false, st
-		if last != nil && sameSet(set, last) {
-			return
-		}
-		last = set
-		update(slices.Clone(set))
+	w := &fileWatch{path: f.path, log: f.opts.logger().With("source", "file", "path", f.path), update: update}
+	f.mu.Lock()
+	if f.watches == nil {
+		f.watches = map[*fileWatch]struct{}{}
 	}
-	load()
+	f.watches[w] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.watches, w)
+		f.mu.Unlock()
+		w.stop()
+	}()
+
+	w.load(false)
 	t := time.NewTicker(f.opts.interval())
 	defer t.Stop()
 	for {
@@ -108,9 +98,97 @@ func (f *File) Watch(ctx context.Context, service string, update func([]affinity
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			load()
+			w.load(false)
 		}
 	}
+}
+
+// Reload re-reads the file now for every running Watch, even if its size,
+// mtime and inode look unchanged, and returns once each has called update
+// (if its set changed). It returns the number of backends read, or the
+// error that kept the last set in service; that error is not logged, as
+// the caller, who asked, reports it. With no Watch running it only reads
+// the file. Safe for concurrent use.
+func (f *File) Reload() (int, error) {
+	f.mu.Lock()
+	ws := make([]*fileWatch, 0, len(f.watches))
+	for w := range f.watches {
+		ws = append(ws, w)
+	}
+	f.mu.Unlock()
+	if len(ws) == 0 {
+		set, _, err := readFile(f.path)
+		return len(set), err
+	}
+	var (
+		n   int
+		err error
+	)
+	for _, w := range ws {
+		n, err = w.load(true)
+	}
+	return n, err
+}
+
+// fileWatch is the state of one running Watch: the set it last reported
+// and the version of the file that set came from. Its mutex keeps update
+// calls from the ticker and from Reload apart.
+type fileWatch struct {
+	path   string
+	log    *slog.Logger
+	update func([]affinity.Backend)
+
+	mu      sync.Mutex
+	last    []affinity.Backend
+	lastSt  fileStamp
+	loaded  bool // last and lastSt hold a set that was reported
+	failing bool
+	stopped bool // Watch has returned: update must not be called
+}
+
+// load reads the file if its stamp changed since the last set, or always
+// if force, and calls update if the set changed. It returns the number of
+// backends read, or the error that kept the last set; only unforced
+// failures are logged (once, until the file is usable again).
+func (w *fileWatch) load(force bool) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		set, _, err := readFile(w.path)
+		return len(set), err
+	}
+	fi, err := os.Stat(w.path)
+	if err == nil && !force && w.loaded && stamp(fi) == w.lastSt {
+		return len(w.last), nil
+	}
+	var set []affinity.Backend
+	var st fileStamp
+	if err == nil {
+		set, st, err = readFile(w.path)
+	}
+	if err != nil {
+		if !w.failing && !force {
+			w.log.Warn("backends file unusable, keeping the last known set", "err", err, "backends", len(w.last))
+		}
+		w.failing = true
+		return 0, err
+	}
+	if w.failing {
+		w.log.Info("backends file usable again")
+	}
+	w.failing, w.lastSt = false, st
+	if w.loaded && sameSet(set, w.last) {
+		return len(set), nil
+	}
+	w.last, w.loaded = set, true
+	w.update(slices.Clone(set))
+	return len(set), nil
+}
+
+func (w *fileWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
 }
 
 // readFile parses path; the stamp is taken from the open file so that it
@@ -176,9 +254,12 @@ func parseBackendLine(fields []string) (affinity.Backend, error) {
 			}
 			b.State = s
 		case "proxy":
-			p, ok := parseProxyProtocol(v)
-			if !ok || p == "" {
-				return b, fmt.Errorf("proxy %q: want off, v1 or v2", v)
+			if v == "" { // a line leaves proxy= out for the balancer's own setting
+				return b, errors.New("proxy= without a value: want off, v1 or v2")
+			}
+			p, err := affinity.ParseProxyProtocol(v)
+			if err != nil {
+				return b, err
 			}
 			b.ProxyProtocol = p
 		default:

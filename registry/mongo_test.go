@@ -126,7 +126,7 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	mustPing(t, coll, "web", "http://127.0.0.1:3004", now.Add(-25*time.Second), int32(5000))  // stale: 25s >= 5s+15s
 	mustPing(t, coll, "web", "http://127.0.0.1:3005", now.Add(-time.Hour), int32(5000))       // long stale
 	mustPing(t, coll, "web", "http://127.0.0.1:3006", now.Add(-50*time.Second), int32(60000), // live: 50s < 60s+15s
-		bson.E{Key: "proxyProtocol", Value: "V2"})
+		bson.E{Key: "proxyProtocol", Value: "v2"})
 	mustPing(t, coll, "web", "not an endpoint", now, int32(5000))
 	mustPing(t, coll, "web", "http://127.0.0.1:3007", now, int32(5000), bson.E{Key: "proxyProtocol", Value: "v3"}) // left out, logged
 	mustPing(t, coll, "api", "http://127.0.0.1:4001", now, int32(5000))
@@ -137,7 +137,7 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	want := []affinity.Backend{
 		{Endpoint: "tcp://127.0.0.1:3001"},
 		{Endpoint: "tcp://127.0.0.1:3002", Weight: 3, State: affinity.Draining},
-		{Endpoint: "tcp://127.0.0.1:3006", ProxyProtocol: "v2"},
+		{Endpoint: "tcp://127.0.0.1:3006", ProxyProtocol: affinity.ProxyV2},
 		{Endpoint: "unix:/run/app/meteor.sock"},
 	}
 	if !sameSet(set, want) {
@@ -146,7 +146,7 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 	if !strings.Contains(logs.String(), "not an endpoint") {
 		t.Errorf("log does not mention the malformed endpoint document:\n%s", logs.String())
 	}
-	if !strings.Contains(logs.String(), `proxyProtocol \"v3\"`) {
+	if !strings.Contains(logs.String(), `proxy protocol \"v3\"`) {
 		t.Errorf("log does not mention the document with proxyProtocol v3:\n%s", logs.String())
 	}
 	if !srv.Real {

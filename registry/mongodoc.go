@@ -119,28 +119,19 @@ func (l liveness) horizon(now time.Time) time.Time {
 
 // backend turns a live document into a Backend. Unknown states count as
 // Ready so that a newer writer cannot take an instance out by accident. A
-// proxyProtocol other than off, v1 or v2 (any case) is an error: sending
-// or not sending a PROXY header that the instance does not expect breaks
-// every connection to it, so such a document is left out, and logged.
+// proxyProtocol that affinity.ParseProxyProtocol rejects is an error:
+// sending or not sending a PROXY header that the instance does not expect
+// breaks every connection to it, so such a document is left out, and
+// logged.
 func (d endpointDoc) backend() (affinity.Backend, error) {
 	ep, err := NormalizeEndpoint(d.endpoint)
 	if err != nil {
 		return affinity.Backend{}, err
 	}
 	st, _ := parseState(strings.TrimSpace(d.state))
-	pp, ok := parseProxyProtocol(d.proxy)
-	if !ok {
-		return affinity.Backend{}, fmt.Errorf("endpoint %s: proxyProtocol %q: want off, v1 or v2", ep, d.proxy)
+	pp, err := affinity.ParseProxyProtocol(d.proxy)
+	if err != nil {
+		return affinity.Backend{}, fmt.Errorf("endpoint %s: %w", ep, err)
 	}
 	return affinity.Backend{Endpoint: ep, Weight: d.weight, State: st, ProxyProtocol: pp}, nil
-}
-
-// parseProxyProtocol reads a proxyProtocol field or file option: off, v1
-// or v2 in any case, or empty for the balancer's own setting.
-func parseProxyProtocol(s string) (string, bool) {
-	switch p := strings.ToLower(strings.TrimSpace(s)); p {
-	case "", "off", "v1", "v2":
-		return p, true
-	}
-	return "", false
 }

@@ -90,6 +90,8 @@ func TestDocBackend(t *testing.T) {
 		{endpointDoc{endpoint: "http://a:1", weight: 3, state: " Draining "}, affinity.Backend{Endpoint: "tcp://a:1", Weight: 3, State: affinity.Draining}},
 		{endpointDoc{endpoint: "unix:/s", state: "down"}, affinity.Backend{Endpoint: "unix:/s", State: affinity.Down}},
 		{endpointDoc{endpoint: "http://a:1", state: "paused"}, affinity.Backend{Endpoint: "tcp://a:1"}},
+		{endpointDoc{endpoint: "http://a:1", proxy: "off"}, affinity.Backend{Endpoint: "tcp://a:1", ProxyProtocol: affinity.ProxyOff}},
+		{endpointDoc{endpoint: "http://a:1", proxy: "v2"}, affinity.Backend{Endpoint: "tcp://a:1", ProxyProtocol: affinity.ProxyV2}},
 	}
 	for _, tt := range tests {
 		got, err := tt.doc.backend()
@@ -97,8 +99,10 @@ func TestDocBackend(t *testing.T) {
 			t.Errorf("%+v.backend() = %+v, %v; want %+v", tt.doc, got, err, tt.want)
 		}
 	}
-	if _, err := (endpointDoc{endpoint: "https://a:1"}).backend(); err == nil {
-		t.Errorf("backend() of an https endpoint = nil error; want an error")
+	for _, d := range []endpointDoc{{endpoint: "https://a:1"}, {endpoint: "http://a:1", proxy: "v3"}, {endpoint: "http://a:1", proxy: "V2"}} {
+		if got, err := d.backend(); err == nil {
+			t.Errorf("%+v.backend() = %+v, nil; want an error", d, got)
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // Check is how Register checks its instance before each heartbeat.
@@ -55,10 +57,10 @@ type RegisterConfig struct {
 	PingInterval time.Duration
 	// Weight, if positive, is written as the document's weight.
 	Weight int
-	// ProxyProtocol, if not empty, is written as the document's
-	// proxyProtocol: "off", "v1" or "v2", the PROXY header balancers send
+	// ProxyProtocol, unless ProxyDefault, is written as the document's
+	// proxyProtocol ("off", "v1" or "v2"): the PROXY header balancers send
 	// this instance whatever their own --proxy-protocol.
-	ProxyProtocol string
+	ProxyProtocol affinity.ProxyProtocol
 	// Check is the health check; if empty, CheckTCP.
 	Check Check
 	// CheckPath is the path CheckHTTP requests. If empty, "/".
@@ -97,11 +99,9 @@ func Register(ctx context.Context, cfg RegisterConfig) error {
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	pp, ok := parseProxyProtocol(cfg.ProxyProtocol)
-	if !ok {
-		return fmt.Errorf("register: proxy protocol %q: want off, v1 or v2", cfg.ProxyProtocol)
+	if cfg.ProxyProtocol > affinity.ProxyV2 {
+		return fmt.Errorf("register: unknown proxy protocol %d", cfg.ProxyProtocol)
 	}
-	cfg.ProxyProtocol = pp
 	if cfg.Collection == "" {
 		cfg.Collection = DefaultCollection
 	}
@@ -195,8 +195,8 @@ func (r *registrar) beat(ctx context.Context) {
 	if r.cfg.Weight > 0 {
 		identity = append(identity, bson.E{Key: fieldWeight, Value: int32(min(r.cfg.Weight, math.MaxInt32))})
 	}
-	if r.cfg.ProxyProtocol != "" {
-		identity = append(identity, bson.E{Key: fieldProxyProtocol, Value: r.cfg.ProxyProtocol})
+	if r.cfg.ProxyProtocol != affinity.ProxyDefault {
+		identity = append(identity, bson.E{Key: fieldProxyProtocol, Value: r.cfg.ProxyProtocol.String()})
 	}
 	update := bson.D{{Key: "$set", Value: set}}
 	if !r.announced {

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/registry/registrytest"
 )
 
@@ -69,7 +70,7 @@ func TestRegister(t *testing.T) {
 			go func() {
 				done <- Register(ctx, RegisterConfig{
 					URL: srv.URL, Service: "web", Endpoint: tt.endpoint, Balancer: "https://app.example",
-					PingInterval: interval, Check: tt.check, CheckPath: "/health", Weight: 2, ProxyProtocol: "V1", Logger: log,
+					PingInterval: interval, Check: tt.check, CheckPath: "/health", Weight: 2, ProxyProtocol: affinity.ProxyV1, Logger: log,
 				})
 			}()
 			var doc bson.M
@@ -138,7 +139,7 @@ func TestRegisterRejects(t *testing.T) {
 		{"bad endpoint", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "nope"}},
 		{"bad check", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "127.0.0.1:3000", Check: "icmp"}},
 		{"no URL", RegisterConfig{Service: "web", Endpoint: "127.0.0.1:3000"}},
-		{"bad proxy protocol", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "127.0.0.1:3000", ProxyProtocol: "v3"}},
+		{"bad proxy protocol", RegisterConfig{URL: "mongodb://127.0.0.1:1", Service: "web", Endpoint: "127.0.0.1:3000", ProxyProtocol: affinity.ProxyV2 + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

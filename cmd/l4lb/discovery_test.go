@@ -172,22 +172,34 @@ func (b *balancer) waitServed(t *testing.T, timeout time.Duration, want ...strin
 }
 
 // waitLog waits until the balancer's log, from offset on, has a line
-// matching re, and returns it.
+// matching re, and returns it. It fails at once if the process exits
+// without writing one.
 func (b *balancer) waitLog(t *testing.T, offset int, re *regexp.Regexp, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	find := func() (string, bool) {
 		s := b.log.String()
 		for _, line := range strings.Split(s[min(offset, len(s)):], "\n") {
 			if re.MatchString(line) {
-				return line
+				return line, true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("balancer log has no line matching %s within %v", re, timeout)
-			return ""
+		return "", false
+	}
+	deadline := time.After(timeout)
+	for {
+		if line, ok := find(); ok {
+			return line
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-b.exited:
+			if line, ok := find(); ok { // written just before the exit
+				return line
+			}
+			t.Fatalf("l4lb serve exited (%v) without a log line matching %s", b.err, re)
+		case <-deadline:
+			t.Fatalf("balancer log has no line matching %s within %v", re, timeout)
+		case <-time.After(20 * time.Millisecond): // output to poll; nothing signals a write
+		}
 	}
 }
 

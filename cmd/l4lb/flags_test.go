@@ -4,6 +4,8 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,14 +63,18 @@ func TestParseWithEnvRejectsBadEnv(t *testing.T) {
 	}
 }
 
-func TestParseProxyProtocol(t *testing.T) {
-	for _, s := range []string{"off", "v1", "v2"} {
-		if _, err := parseProxyProtocol(s); err != nil {
-			t.Errorf("parseProxyProtocol(%q) = %v", s, err)
+// TestProxyProtocolFlag: serve and register accept exactly the spellings
+// of affinity.ParseProxyProtocol, and name the flag when a value is not one.
+func TestProxyProtocolFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "register"} {
+		for _, v := range []string{"V1", "none", "2"} {
+			t.Run(cmd+"/"+v, func(t *testing.T) {
+				err := commands[cmd].run(t.Context(), []string{"--proxy-protocol", v, "--log-level", "error"})
+				if err == nil || !strings.Contains(err.Error(), "--proxy-protocol") || !strings.Contains(err.Error(), strconv.Quote(v)) {
+					t.Errorf("l4lb %s --proxy-protocol %s = %v; want an error naming the flag and the value", cmd, v, err)
+				}
+			})
 		}
-	}
-	if _, err := parseProxyProtocol("v3"); err == nil {
-		t.Error("parseProxyProtocol(v3) = nil error; want one")
 	}
 }
 

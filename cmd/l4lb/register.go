@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"time"
 
+	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/registry"
 )
 
@@ -16,9 +18,9 @@ func init() {
 // until SIGINT or SIGTERM, then removes the instance's document.
 func runRegister(ctx context.Context, args []string) error {
 	var (
-		cfg                 registry.RegisterConfig
-		check               string
-		logLevel, logFormat string
+		cfg                  registry.RegisterConfig
+		check, proxyProtocol string
+		logLevel, logFormat  string
 	)
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
 	fs.StringVar(&cfg.URL, "discovery", "", "MongoDB URL of the discovery database (collection clusterEndpoints)")
@@ -28,7 +30,7 @@ func runRegister(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Balancer, "balancer", "", "public balancer URL, stored for meteorhacks:cluster clients (optional)")
 	fs.DurationVar(&cfg.PingInterval, "interval", registry.DefaultPingInterval, "heartbeat period, also written as the document's pingInterval")
 	fs.IntVar(&cfg.Weight, "weight", 0, "relative weight written into the document (0: none, balancers use 1)")
-	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "PROXY header balancers send this instance, written as the document's proxyProtocol: off, v1 or v2 (empty: the balancers' own setting)")
+	fs.StringVar(&proxyProtocol, "proxy-protocol", "", "PROXY header balancers send this instance, written as the document's proxyProtocol: off, v1 or v2 (empty: the balancers' own setting)")
 	fs.StringVar(&check, "check", string(registry.CheckTCP), "health check before each heartbeat: tcp (connect), http (GET --check-path, 2xx/3xx) or off")
 	fs.StringVar(&cfg.CheckPath, "check-path", "/", "path the http check requests")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 0, "timeout of one check (0: the smaller of 2s and --interval)")
@@ -54,6 +56,9 @@ func runRegister(ctx context.Context, args []string) error {
 	}
 	if cfg.Logger, err = newLogger(logLevel, logFormat); err != nil {
 		return err
+	}
+	if cfg.ProxyProtocol, err = affinity.ParseProxyProtocol(proxyProtocol); err != nil {
+		return fmt.Errorf("--proxy-protocol: %w", err)
 	}
 	cfg.Check = registry.Check(check)
 	cfg.QueryTimeout = min(registry.DefaultQueryTimeout, max(cfg.PingInterval, time.Second))

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -55,7 +58,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	c.listen.fromEnv = true // the first --listen replaces the default
 	fs.Var(&c.listen, "listen", "address to accept on: host:port, or a UNIX socket path; repeatable")
 	fs.Var(&c.backends, "backend", "static backend: host:port, http://host:port, tcp://host:port, unix:/path, or a unix:/path glob such as unix:/run/app/meteor.sock.*.sock; repeatable")
-	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes")
+	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
@@ -121,18 +124,6 @@ func parsePrefixes(vs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func parseProxyProtocol(s string) (engine.ProxyProtocol, error) {
-	switch strings.ToLower(s) {
-	case "off", "", "none":
-		return engine.ProxyOff, nil
-	case "v1", "1":
-		return engine.ProxyV1, nil
-	case "v2", "2":
-		return engine.ProxyV2, nil
-	}
-	return 0, fmt.Errorf("proxy protocol %q: want off, v1 or v2", s)
-}
-
 func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -151,12 +142,18 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 // serve runs a balancer fed by sources until ctx is done, then drains.
-// listening, if not nil, is called with the bound addresses once the
-// balancer accepts connections.
+// SIGHUP re-reads the backends file (see reloadOnHangup) instead of ending
+// the process. listening, if not nil, is called with the bound addresses
+// once the balancer accepts connections.
 func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
-	pp, err := parseProxyProtocol(c.proxyProtocol)
+	// First, so that a SIGHUP from now on is a request, never the end.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
-		return err
+		return fmt.Errorf("--proxy-protocol: %w", err)
 	}
 	fronts, err := parsePrefixes(c.acceptProxyFrom.values)
 	if err != nil {
@@ -189,7 +186,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
 	go func() {
-		watchErr <- watchSources(watchCtx, sources, c.service, func(set []affinity.Backend) {
+		watchErr <- registry.NewMerged(sources...).Watch(watchCtx, c.service, func(set []affinity.Backend) {
 			if err := bal.Update(set); err != nil {
 				log.Error("backend set rejected", "service", c.service, "err", err)
 				return
@@ -198,6 +195,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 			firstOnce.Do(func() { close(firstSet) })
 		})
 	}()
+	go reloadOnHangup(watchCtx, hup, sources, log)
 
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
@@ -259,66 +257,4 @@ func endpoints(set []affinity.Backend) string {
 		names[i] = b.Endpoint
 	}
 	return strings.Join(names, ",")
-}
-
-// watchSources runs every source and calls update with the union of their
-// latest sets, never concurrently. A source that has not reported yet adds
-// nothing; the union is only published once every source has reported, so
-// a slow MongoDB does not briefly shrink a set the others already fill.
-func watchSources(ctx context.Context, sources []registry.Source, service string, update func([]affinity.Backend)) error {
-	if len(sources) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	var (
-		mu     sync.Mutex
-		latest = make([][]affinity.Backend, len(sources))
-		seen   = make([]bool, len(sources))
-	)
-	publish := func(i int, set []affinity.Backend) {
-		mu.Lock()
-		defer mu.Unlock()
-		latest[i], seen[i] = set, true
-		for _, ok := range seen {
-			if !ok {
-				return
-			}
-		}
-		update(union(latest))
-	}
-	errs := make(chan error, len(sources))
-	for i, src := range sources {
-		go func() {
-			errs <- src.Watch(ctx, service, func(set []affinity.Backend) { publish(i, set) })
-		}()
-	}
-	var first error
-	for range sources {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			if ctx.Err() == nil {
-				return err
-			}
-		}
-	}
-	return first
-}
-
-// union merges sets; a backend named by several sources keeps the first
-// source's weight and state.
-func union(sets [][]affinity.Backend) []affinity.Backend {
-	if len(sets) == 1 {
-		return sets[0]
-	}
-	seen := map[string]bool{}
-	var out []affinity.Backend
-	for _, set := range sets {
-		for _, b := range set {
-			if !seen[b.Endpoint] {
-				seen[b.Endpoint] = true
-				out = append(out, b)
-			}
-		}
-	}
-	return out
 }

@@ -8,7 +8,7 @@ import (
 
 // sources turns serve's flags into discovery sources: static endpoints, one
 // glob source per unix:/path pattern, a file source, and MongoDB. Their sets
-// are merged (see watchSources).
+// are merged (see registry.Merged).
 func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 	var (
 		out    []registry.Source

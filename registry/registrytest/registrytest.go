@@ -113,7 +113,7 @@ func (s *Server) Restart() {
 func (s *Server) start(bin, addr string) {
 	s.t.Helper()
 	cmd := exec.Command(bin, "-data", s.dir, "-listen", addr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // dialer opens client connections from source addresses spread over
@@ -38,13 +36,10 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if len(d.sources) > 0 && isIPv4Target(addr) {
 		src := d.sources[d.next.Add(1)%uint64(len(d.sources))]
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-		// Without IP_BIND_ADDRESS_NO_PORT, bind(src, 0) must pick a port
-		// unused toward every destination; with it, connect picks the
-		// port and only the full 4-tuple has to be unique.
 		nd.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+				serr = bindAddressNoPort(fd)
 			})
 			if err != nil {
 				return err
