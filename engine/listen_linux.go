@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -73,31 +74,37 @@ func listen(spec string, n int) (*listener, error) {
 	return ln, nil
 }
 
+// listenTCP opens a listening socket for ta. Like Go's
+// net.Listen("tcp", ":P"), an empty host and the IPv6 wildcard [::] get
+// one dual-stack socket (AF_INET6 with IPV6_V6ONLY off) that accepts IPv6
+// clients and IPv4 clients, the latter as IPv4-mapped addresses (peerIP
+// and sockaddrToAddr unmap them). Unlike Go, 0.0.0.0 stays IPv4-only, and
+// any other IPv6 address is IPv6-only. On a host without IPv6, an empty
+// host listens on every IPv4 address.
 func listenTCP(ta *net.TCPAddr, reusePort bool) (int, error) {
-	family := unix.AF_INET
-	var sa unix.Sockaddr
-	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
-		s := &unix.SockaddrInet4{Port: ta.Port}
-		if ip4 != nil {
-			copy(s.Addr[:], ip4)
-		}
-		sa = s
-	} else {
-		family = unix.AF_INET6
-		s := &unix.SockaddrInet6{Port: ta.Port}
-		copy(s.Addr[:], ta.IP.To16())
-		sa = s
-	}
+	family, sa, dualStack := tcpSockaddr(ta)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err == unix.EAFNOSUPPORT && ta.IP == nil {
+		family, sa, dualStack = unix.AF_INET, &unix.SockaddrInet4{Port: ta.Port}, false
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	}
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	opts := []int{unix.SO_REUSEADDR}
+	opts := [][3]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1}}
 	if reusePort {
-		opts = append(opts, unix.SO_REUSEPORT)
+		opts = append(opts, [3]int{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1})
 	}
-	for _, opt := range opts {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+	if family == unix.AF_INET6 {
+		// Set either way: the default follows net.ipv6.bindv6only.
+		v6only := 1
+		if dualStack {
+			v6only = 0
+		}
+		opts = append(opts, [3]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
 			unix.Close(fd)
 			return -1, os.NewSyscallError("setsockopt", err)
 		}
@@ -111,6 +118,22 @@ func listenTCP(ta *net.TCPAddr, reusePort bool) (int, error) {
 		return -1, os.NewSyscallError("listen", err)
 	}
 	return fd, nil
+}
+
+// tcpSockaddr is the socket family and address listenTCP binds for ta,
+// and whether the socket is dual-stack (see listenTCP).
+func tcpSockaddr(ta *net.TCPAddr) (family int, sa unix.Sockaddr, dualStack bool) {
+	if ta.IP == nil {
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: ta.Port}, true
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		s := &unix.SockaddrInet4{Port: ta.Port}
+		copy(s.Addr[:], ip4)
+		return unix.AF_INET, s, false
+	}
+	s := &unix.SockaddrInet6{Port: ta.Port}
+	copy(s.Addr[:], ta.IP.To16())
+	return unix.AF_INET6, s, ta.IP.IsUnspecified()
 }
 
 func listenUnix(path string) (int, error) {
@@ -159,7 +182,11 @@ func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
 	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
 	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+		// An IPv4 client of a dual-stack listener, and the address it
+		// connected to, come as IPv4-mapped IPv6: give them as IPv4, as
+		// the client knows them (in logs and the PROXY header).
+		ip := netip.AddrFrom16(a.Addr).Unmap()
+		return &net.TCPAddr{IP: ip.AsSlice(), Port: a.Port}
 	case *unix.SockaddrUnix:
 		return &net.UnixAddr{Net: "unix", Name: a.Name}
 	}
