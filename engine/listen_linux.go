@@ -28,9 +28,13 @@ type listener struct {
 	spec   string
 	addr   net.Addr
 	unix   bool
-	shared bool  // one socket polled by every loop
-	fds    []int // per loop, or fds[0] for all when shared
+	shared bool   // one socket polled by every loop
+	fds    []int  // per loop, or fds[0] for all when shared
+	file   fileID // the UNIX socket file bind created
 }
+
+// fileID names a file: its device and inode numbers.
+type fileID struct{ dev, ino uint64 }
 
 func isUnixSpec(s string) bool { return strings.Contains(s, "/") }
 
@@ -39,11 +43,11 @@ func listen(spec string, n int) (*listener, error) {
 	ln := &listener{spec: spec}
 	if isUnixSpec(spec) {
 		ln.unix, ln.shared = true, true
-		fd, err := listenUnix(spec)
+		fd, file, err := listenUnix(spec)
 		if err != nil {
 			return nil, fmt.Errorf("listen unix %s: %w", spec, err)
 		}
-		ln.fds = []int{fd}
+		ln.fds, ln.file = []int{fd}, file
 		ln.addr = &net.UnixAddr{Net: "unix", Name: spec}
 		return ln, nil
 	}
@@ -136,25 +140,58 @@ func tcpSockaddr(ta *net.TCPAddr) (family int, sa unix.Sockaddr, dualStack bool)
 	return unix.AF_INET6, s, ta.IP.IsUnspecified()
 }
 
-func listenUnix(path string) (int, error) {
-	// Remove a stale socket left by a previous run, never a regular file.
+// listenUnix binds and listens on a UNIX socket at path and returns the
+// socket and the file bind created, which close removes only if the path
+// still names it.
+//
+// A socket file already at path is removed first, whether a crashed run
+// left it or a running process still listens on it: that is how a new
+// process takes over the path for a restart (new connections reach the new
+// process, the old one drains the ones it has). A path that is not a
+// socket is left alone, and bind then fails.
+func listenUnix(path string) (int, fileID, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, fileID{}, os.NewSyscallError("socket", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
-		return -1, os.NewSyscallError("bind", err)
+		return -1, fileID{}, os.NewSyscallError("bind", err)
 	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
+	// The bound socket holds the file's inode until it is closed, so
+	// another file at path cannot get the same numbers meanwhile.
+	file, err := statFile(path)
+	if err == nil {
+		err = os.NewSyscallError("listen", unix.Listen(fd, listenBacklog))
+	}
+	if err != nil {
 		unix.Close(fd)
-		os.Remove(path)
-		return -1, os.NewSyscallError("listen", err)
+		removeFile(path, file)
+		return -1, fileID{}, err
 	}
-	return fd, nil
+	return fd, file, nil
+}
+
+// statFile names the file at path, a symbolic link itself.
+func statFile(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileID{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// removeFile removes path if it still names file.
+func removeFile(path string, file fileID) {
+	if file == (fileID{}) {
+		return
+	}
+	if now, err := statFile(path); err == nil && now == file {
+		os.Remove(path)
+	}
 }
 
 // fdFor returns the listening fd loop i polls.
@@ -165,16 +202,18 @@ func (ln *listener) fdFor(i int) int {
 	return ln.fds[i]
 }
 
-// close closes every socket and removes a UNIX socket file. Loops must have
-// stopped polling the sockets first.
+// close closes every socket and removes a UNIX socket file if the path
+// still names the file this listener's bind created; a process started
+// since may have replaced it with its own (see listenUnix), which must
+// stay reachable. Loops must have stopped polling the sockets first.
 func (ln *listener) close() {
+	if ln.unix && ln.fds != nil {
+		removeFile(ln.spec, ln.file) // before close: the socket pins the inode
+	}
 	for _, fd := range ln.fds {
 		unix.Close(fd)
 	}
 	ln.fds = nil
-	if ln.unix {
-		os.Remove(ln.spec)
-	}
 }
 
 func sockaddrToAddr(sa unix.Sockaddr) net.Addr {

@@ -2,11 +2,16 @@ package engine
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -131,5 +136,43 @@ func TestListenDualStackTrustedFront(t *testing.T) {
 		if want := "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + tc.xff + "\r\n\r\n"; got != want {
 			t.Errorf("client %s: backend got %q; want %q", tc.client, got, want)
 		}
+	}
+}
+
+// TestUnixListenerTakeover: a process that starts on the UNIX path of one
+// still running takes the path over, and the old one, shutting down, leaves
+// the new one's socket file alone; the last one out removes it.
+func TestUnixListenerTakeover(t *testing.T) {
+	backend := startHTTP(t, named("b"))
+	path := filepath.Join(t.TempDir(), "l4lb.sock")
+	old := startServer(t, Config{Balancer: newBalancer(t, backend), Listen: []string{path}})
+	cur := startServer(t, Config{Balancer: newBalancer(t, backend), Listen: []string{path}})
+	shutdown := func(s *Server) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+	}
+	shutdown(old)
+	c, err := net.DialTimeout("unix", path, testTimeout)
+	if err != nil {
+		t.Fatalf("after the old server's Shutdown: dial %s: %v; want the new server", path, err)
+	}
+	c.SetDeadline(time.Now().Add(testTimeout))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("via %s: %v", path, err)
+	}
+	resp.Body.Close()
+	c.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("via %s: %s; want 200", path, resp.Status)
+	}
+	shutdown(cur)
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the last Shutdown: Lstat(%s) = %v; want not exist", path, err)
 	}
 }
