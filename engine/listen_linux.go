@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -27,9 +28,13 @@ type listener struct {
 	spec   string
 	addr   net.Addr
 	unix   bool
-	shared bool  // one socket polled by every loop
-	fds    []int // per loop, or fds[0] for all when shared
+	shared bool   // one socket polled by every loop
+	fds    []int  // per loop, or fds[0] for all when shared
+	file   fileID // the UNIX socket file bind created
 }
+
+// fileID names a file: its device and inode numbers.
+type fileID struct{ dev, ino uint64 }
 
 func isUnixSpec(s string) bool { return strings.Contains(s, "/") }
 
@@ -38,11 +43,11 @@ func listen(spec string, n int) (*listener, error) {
 	ln := &listener{spec: spec}
 	if isUnixSpec(spec) {
 		ln.unix, ln.shared = true, true
-		fd, err := listenUnix(spec)
+		fd, file, err := listenUnix(spec)
 		if err != nil {
 			return nil, fmt.Errorf("listen unix %s: %w", spec, err)
 		}
-		ln.fds = []int{fd}
+		ln.fds, ln.file = []int{fd}, file
 		ln.addr = &net.UnixAddr{Net: "unix", Name: spec}
 		return ln, nil
 	}
@@ -73,31 +78,37 @@ func listen(spec string, n int) (*listener, error) {
 	return ln, nil
 }
 
+// listenTCP opens a listening socket for ta. Like Go's
+// net.Listen("tcp", ":P"), an empty host and the IPv6 wildcard [::] get
+// one dual-stack socket (AF_INET6 with IPV6_V6ONLY off) that accepts IPv6
+// clients and IPv4 clients, the latter as IPv4-mapped addresses (peerIP
+// and sockaddrToAddr unmap them). Unlike Go, 0.0.0.0 stays IPv4-only, and
+// any other IPv6 address is IPv6-only. On a host without IPv6, an empty
+// host listens on every IPv4 address.
 func listenTCP(ta *net.TCPAddr, reusePort bool) (int, error) {
-	family := unix.AF_INET
-	var sa unix.Sockaddr
-	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
-		s := &unix.SockaddrInet4{Port: ta.Port}
-		if ip4 != nil {
-			copy(s.Addr[:], ip4)
-		}
-		sa = s
-	} else {
-		family = unix.AF_INET6
-		s := &unix.SockaddrInet6{Port: ta.Port}
-		copy(s.Addr[:], ta.IP.To16())
-		sa = s
-	}
+	family, sa, dualStack := tcpSockaddr(ta)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err == unix.EAFNOSUPPORT && ta.IP == nil {
+		family, sa, dualStack = unix.AF_INET, &unix.SockaddrInet4{Port: ta.Port}, false
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	}
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	opts := []int{unix.SO_REUSEADDR}
+	opts := [][3]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1}}
 	if reusePort {
-		opts = append(opts, unix.SO_REUSEPORT)
+		opts = append(opts, [3]int{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1})
 	}
-	for _, opt := range opts {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+	if family == unix.AF_INET6 {
+		// Set either way: the default follows net.ipv6.bindv6only.
+		v6only := 1
+		if dualStack {
+			v6only = 0
+		}
+		opts = append(opts, [3]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
 			unix.Close(fd)
 			return -1, os.NewSyscallError("setsockopt", err)
 		}
@@ -113,25 +124,74 @@ func listenTCP(ta *net.TCPAddr, reusePort bool) (int, error) {
 	return fd, nil
 }
 
-func listenUnix(path string) (int, error) {
-	// Remove a stale socket left by a previous run, never a regular file.
+// tcpSockaddr is the socket family and address listenTCP binds for ta,
+// and whether the socket is dual-stack (see listenTCP).
+func tcpSockaddr(ta *net.TCPAddr) (family int, sa unix.Sockaddr, dualStack bool) {
+	if ta.IP == nil {
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: ta.Port}, true
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		s := &unix.SockaddrInet4{Port: ta.Port}
+		copy(s.Addr[:], ip4)
+		return unix.AF_INET, s, false
+	}
+	s := &unix.SockaddrInet6{Port: ta.Port}
+	copy(s.Addr[:], ta.IP.To16())
+	return unix.AF_INET6, s, ta.IP.IsUnspecified()
+}
+
+// listenUnix binds and listens on a UNIX socket at path and returns the
+// socket and the file bind created, which close removes only if the path
+// still names it.
+//
+// A socket file already at path is removed first, whether a crashed run
+// left it or a running process still listens on it: that is how a new
+// process takes over the path for a restart (new connections reach the new
+// process, the old one drains the ones it has). A path that is not a
+// socket is left alone, and bind then fails.
+func listenUnix(path string) (int, fileID, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, fileID{}, os.NewSyscallError("socket", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
-		return -1, os.NewSyscallError("bind", err)
+		return -1, fileID{}, os.NewSyscallError("bind", err)
 	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
+	// The bound socket holds the file's inode until it is closed, so
+	// another file at path cannot get the same numbers meanwhile.
+	file, err := statFile(path)
+	if err == nil {
+		err = os.NewSyscallError("listen", unix.Listen(fd, listenBacklog))
+	}
+	if err != nil {
 		unix.Close(fd)
-		os.Remove(path)
-		return -1, os.NewSyscallError("listen", err)
+		removeFile(path, file)
+		return -1, fileID{}, err
 	}
-	return fd, nil
+	return fd, file, nil
+}
+
+// statFile names the file at path, a symbolic link itself.
+func statFile(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileID{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// removeFile removes path if it still names file.
+func removeFile(path string, file fileID) {
+	if file == (fileID{}) {
+		return
+	}
+	if now, err := statFile(path); err == nil && now == file {
+		os.Remove(path)
+	}
 }
 
 // fdFor returns the listening fd loop i polls.
@@ -142,16 +202,18 @@ func (ln *listener) fdFor(i int) int {
 	return ln.fds[i]
 }
 
-// close closes every socket and removes a UNIX socket file. Loops must have
-// stopped polling the sockets first.
+// close closes every socket and removes a UNIX socket file if the path
+// still names the file this listener's bind created; a process started
+// since may have replaced it with its own (see listenUnix), which must
+// stay reachable. Loops must have stopped polling the sockets first.
 func (ln *listener) close() {
+	if ln.unix && ln.fds != nil {
+		removeFile(ln.spec, ln.file) // before close: the socket pins the inode
+	}
 	for _, fd := range ln.fds {
 		unix.Close(fd)
 	}
 	ln.fds = nil
-	if ln.unix {
-		os.Remove(ln.spec)
-	}
 }
 
 func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
@@ -159,7 +221,11 @@ func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
 	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
 	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+		// An IPv4 client of a dual-stack listener, and the address it
+		// connected to, come as IPv4-mapped IPv6: give them as IPv4, as
+		// the client knows them (in logs and the PROXY header).
+		ip := netip.AddrFrom16(a.Addr).Unmap()
+		return &net.TCPAddr{IP: ip.AsSlice(), Port: a.Port}
 	case *unix.SockaddrUnix:
 		return &net.UnixAddr{Net: "unix", Name: a.Name}
 	}
