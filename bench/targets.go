@@ -57,8 +57,8 @@ func (r *running) stop() {
 
 // haproxyConfig is HAProxy's side of the comparison, doing l4lb's job:
 // http mode, because SockJS polling puts one session on many connections
-// and only a per-request router keeps it on one backend (ARCHITECTURE.md:
-// routing by connection completed 3/20 sessions); SockJS URLs are hashed by
+// and only a per-request router keeps it on one backend (tools/sockjscheck:
+// routing by connection completes few sessions); SockJS URLs are hashed by
 // their first three path segments (<prefix>/<server>/<session>) on a
 // consistent ring, as l4lb hashes the session; everything else (plain
 // HTTP, raw /websocket) goes to the better of two random backends,
