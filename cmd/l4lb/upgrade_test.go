@@ -31,21 +31,21 @@ type upgradable struct {
 
 func startUpgradable(t *testing.T, args ...string) *upgradable {
 	t.Helper()
+	u := newUpgradable(t)
+	first := u.start(t, nil, args...)
+	if pid := u.waitPID(t, 0, 30*time.Second); pid != first {
+		t.Fatalf("PID file names %d; want the process started, %d", pid, first)
+	}
+	return u
+}
+
+// newUpgradable installs the binary in a directory of its own; start runs
+// it.
+func newUpgradable(t *testing.T) *upgradable {
+	t.Helper()
 	dir := t.TempDir()
 	u := &upgradable{dir: dir, bin: filepath.Join(dir, "l4lb"), pidFile: filepath.Join(dir, "l4lb.pid"), logPath: filepath.Join(dir, "log")}
 	u.install(t, l4lbBinary(t))
-	logf, err := os.Create(u.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(u.bin, append([]string{"serve", "--pid-file", u.pidFile}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf // files, not pipes: Wait must not wait for the new process of an upgrade
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go cmd.Wait() // reaps the first process; later ones are not our children
-	u.pids = append(u.pids, cmd.Process.Pid)
 	t.Cleanup(func() {
 		u.mu.Lock()
 		pids := u.pids
@@ -62,10 +62,29 @@ func startUpgradable(t *testing.T, args ...string) *upgradable {
 			t.Logf("l4lb output:\n%s", u.log())
 		}
 	})
-	if pid := u.waitPID(t, 0, 30*time.Second); pid != cmd.Process.Pid {
-		t.Fatalf("PID file names %d; want the process started, %d", pid, cmd.Process.Pid)
-	}
 	return u
+}
+
+// start runs `l4lb serve --pid-file <file> args...`, after the command
+// line prefix if any (a program that execs l4lb), and returns its PID.
+func (u *upgradable) start(t *testing.T, prefix []string, args ...string) int {
+	t.Helper()
+	logf, err := os.Create(u.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	argv := append(append(prefix, u.bin, "serve", "--pid-file", u.pidFile), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf // files, not pipes: Wait must not wait for the new process of an upgrade
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait() // reaps the first process; later ones are not our children
+	u.mu.Lock()
+	u.pids = append(u.pids, cmd.Process.Pid)
+	u.mu.Unlock()
+	return cmd.Process.Pid
 }
 
 // install copies the binary at src to u.bin.
