@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l4lb/l4lb/tools/clientloop"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,119 +160,6 @@ func echoOnce(c net.Conn, msg string) error {
 	return nil
 }
 
-// clients keeps requests going to one address until stopped: one client
-// opens a connection per request, one keeps a connection alive until the
-// server says it closes. Every error counts: a hand-over must not let a
-// client see one.
-type clients struct {
-	ok     chan struct{} // one per successful request, dropped when full
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
-	served int
-}
-
-func startClients(network, addr string) *clients {
-	cl := &clients{ok: make(chan struct{}, 1), stop: make(chan struct{})}
-	for _, keepAlive := range []bool{false, true} {
-		cl.wg.Add(1)
-		go cl.run(network, addr, keepAlive)
-	}
-	return cl
-}
-
-func (cl *clients) run(network, addr string, keepAlive bool) {
-	defer cl.wg.Done()
-	var c net.Conn
-	var br *bufio.Reader
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	for i := 0; ; i++ {
-		select {
-		case <-cl.stop:
-			return
-		default:
-		}
-		if c == nil {
-			var err error
-			c, err = net.DialTimeout(network, addr, testTimeout)
-			if err != nil {
-				cl.fail(err)
-				time.Sleep(10 * time.Millisecond) // do not spin on a refusing address
-				continue
-			}
-			br = bufio.NewReader(c)
-		}
-		c.SetDeadline(time.Now().Add(testTimeout))
-		req := fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
-		if !keepAlive {
-			req = fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i)
-		}
-		_, err := io.WriteString(c, req)
-		var resp *http.Response
-		if err == nil {
-			resp, err = http.ReadResponse(br, nil)
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			if err == nil && resp.StatusCode != 200 {
-				err = fmt.Errorf("status %s", resp.Status)
-			}
-		}
-		if err != nil {
-			cl.fail(fmt.Errorf("request %d (keep-alive %v): %w", i, keepAlive, err))
-		} else {
-			cl.mu.Lock()
-			cl.served++
-			cl.mu.Unlock()
-			select {
-			case cl.ok <- struct{}{}:
-			default:
-			}
-		}
-		if err != nil || !keepAlive || resp.Close {
-			c.Close()
-			c = nil
-		}
-	}
-}
-
-func (cl *clients) fail(err error) {
-	cl.mu.Lock()
-	cl.errs = append(cl.errs, err)
-	cl.mu.Unlock()
-}
-
-// waitServed waits for n more successful requests.
-func (cl *clients) waitServed(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.After(testTimeout)
-	for i := 0; i < n; i++ {
-		select {
-		case <-cl.ok:
-		case <-deadline:
-			t.Fatalf("clients: %d of %d requests served within %v; errors %v", i, n, testTimeout, cl.finish())
-		}
-	}
-}
-
-// finish stops the clients and returns their errors.
-func (cl *clients) finish() []error {
-	select {
-	case <-cl.stop:
-	default:
-		close(cl.stop)
-	}
-	cl.wg.Wait()
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return cl.errs
-}
-
 // TestHandOver: a new server takes over a running server's listening
 // sockets through Sockets, whatever the two loop counts; the old one
 // stops accepting and drains. Clients connecting throughout (a
@@ -299,9 +187,11 @@ func TestHandOver(t *testing.T) {
 			store := newMemSockets(t)
 			old := startServer(t, Config{Balancer: newBalancer(t, backend), Listen: []string{listen}, Loops: tc.oldLoops, Sockets: store})
 			addr := old.Addrs()[0]
-			cl := startClients(addr.Network(), addr.String())
-			defer cl.finish()
-			cl.waitServed(t, 20)
+			cl := clientloop.Start(addr.String())
+			defer cl.Stop()
+			if err := cl.WaitServed(20, testTimeout); err != nil {
+				t.Fatal(err)
+			}
 			tunnel := openTunnel(t, addr)
 
 			cur := startServer(t, Config{Balancer: newBalancer(t, backend), Listen: []string{listen}, Loops: tc.nLoops, Sockets: store.next(t)})
@@ -337,8 +227,10 @@ func TestHandOver(t *testing.T) {
 			}
 			expectClosed(t, tunnel, 5*time.Second)
 			acceptedBefore := cur.Stats().Accepted
-			cl.waitServed(t, 50)
-			if errs := cl.finish(); len(errs) > 0 {
+			if err := cl.WaitServed(50, testTimeout); err != nil {
+				t.Fatal(err)
+			}
+			if errs, _ := cl.Stop(); len(errs) > 0 {
 				t.Fatalf("clients saw %d errors during the hand-over, first: %v", len(errs), errs[0])
 			}
 			if cur.Stats().Accepted <= acceptedBefore {
@@ -406,9 +298,11 @@ func TestInheritedSockets(t *testing.T) {
 		t.Fatalf("Addrs()[0] = %s; want the inherited socket's %s", got, tl.Addr())
 	}
 	for _, a := range s.Addrs() {
-		cl := startClients(a.Network(), a.String())
-		cl.waitServed(t, 5)
-		if errs := cl.finish(); len(errs) > 0 {
+		cl := clientloop.Start(a.String())
+		if err := cl.WaitServed(5, testTimeout); err != nil {
+			t.Fatalf("via %s: %v", a, err)
+		}
+		if errs, _ := cl.Stop(); len(errs) > 0 {
 			t.Fatalf("via %s: %v", a, errs[0])
 		}
 	}

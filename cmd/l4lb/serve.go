@@ -294,6 +294,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		}
 		<-ctx.Done()
 	}
+	// The upgrader's copies of the listening sockets would keep them open,
+	// queueing connections nobody accepts: new clients must be refused.
+	h.endUpgrades()
 	log.Info("shutting down", "drain_timeout", c.drainTimeout)
 	return shutdown(srv, c.drainTimeout, log)
 }

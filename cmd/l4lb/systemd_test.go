@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/l4lb/l4lb/tools/pidfile"
 )
 
 // needTool skips t when a program .ci/run installs is missing.
@@ -118,13 +120,13 @@ func TestSocketActivation(t *testing.T) {
 
 	syscall.Kill(first, syscall.SIGUSR2)
 	next := u.waitPID(t, first, 60*time.Second)
-	if !waitGone(first, 20*time.Second) {
+	if !pidfile.WaitGone(first, 20*time.Second) {
 		t.Fatal("the activated process did not exit after the upgrade")
 	}
 	get("tcp", addr)
 	get("unix", sock)
 	syscall.Kill(next, syscall.SIGTERM)
-	if !waitGone(next, 20*time.Second) {
+	if !pidfile.WaitGone(next, 20*time.Second) {
 		t.Fatal("the upgraded process did not exit on SIGTERM")
 	}
 	if _, err := os.Lstat(sock); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -55,7 +56,7 @@ func newHandover(pidFile string, log *slog.Logger) (*handover, error) {
 	for _, s := range h.systemd {
 		log.Info("socket activation", "listener", s.spec, "name", s.name)
 	}
-	h.upg, err = tableflip.New(tableflip.Options{PIDFile: pidFile})
+	h.upg, err = newUpgrader(pidFile)
 	if errors.Is(err, tableflip.ErrNotSupported) {
 		log.Warn("upgrades without downtime are not supported here; SIGUSR2 is ignored", "err", err)
 		return h, nil
@@ -64,6 +65,21 @@ func newHandover(pidFile string, log *slog.Logger) (*handover, error) {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
 	return h, nil
+}
+
+// tableflip allows one Upgrader per process; serve runs once per process,
+// except in tests that run the command's function several times.
+var (
+	upgraderOnce sync.Once
+	upgrader     *tableflip.Upgrader
+	upgraderErr  error
+)
+
+func newUpgrader(pidFile string) (*tableflip.Upgrader, error) {
+	upgraderOnce.Do(func() {
+		upgrader, upgraderErr = tableflip.New(tableflip.Options{PIDFile: pidFile})
+	})
+	return upgrader, upgraderErr
 }
 
 // isUpgrade reports whether this process was started by an upgrade and is
@@ -166,8 +182,12 @@ func (h *handover) upgradeOnSignal(ctx context.Context, sig <-chan os.Signal, lo
 			return
 		case <-sig:
 		}
-		if h == nil || h.upg == nil {
+		switch {
+		case h == nil || h.upg == nil:
 			log.Warn("SIGUSR2: upgrades are not available here; ignored")
+			continue
+		case h.handed.Load():
+			log.Warn("SIGUSR2: this process has handed over and drains; signal the new one (see the PID file)")
 			continue
 		}
 		h.log.Info("SIGUSR2: upgrading: starting a new process", "binary", os.Args[0])
@@ -176,7 +196,6 @@ func (h *handover) upgradeOnSignal(ctx context.Context, sig <-chan os.Signal, lo
 			continue
 		}
 		h.handed.Store(true)
-		return
 	}
 }
 
@@ -187,6 +206,14 @@ func (h *handover) handedOver() <-chan struct{} {
 		return nil
 	}
 	return h.upg.Exit()
+}
+
+// endUpgrades refuses upgrades from now on and closes the upgrader's
+// copies of the listening sockets.
+func (h *handover) endUpgrades() {
+	if h != nil && h.upg != nil {
+		h.upg.Stop()
+	}
 }
 
 // stop ends the upgrader. A process that exits without having handed over

@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/l4lb/l4lb/tools/clientloop"
+	"github.com/l4lb/l4lb/tools/pidfile"
 )
 
 // upgradable is an `l4lb serve --pid-file` run from its own copy of the
@@ -54,7 +56,7 @@ func newUpgradable(t *testing.T) *upgradable {
 			syscall.Kill(pid, syscall.SIGTERM)
 		}
 		for _, pid := range pids {
-			if !waitGone(pid, 15*time.Second) {
+			if !pidfile.WaitGone(pid, 15*time.Second) {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
@@ -110,30 +112,21 @@ func (u *upgradable) log() string {
 
 // pid reads the PID file; 0 if it is missing.
 func (u *upgradable) pid() int {
-	b, err := os.ReadFile(u.pidFile)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, _ := pidfile.Read(u.pidFile)
 	return pid
 }
 
 // waitPID waits until the PID file names a process other than not.
 func (u *upgradable) waitPID(t *testing.T, not int, timeout time.Duration) int {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if pid := u.pid(); pid != 0 && pid != not {
-			u.mu.Lock()
-			u.pids = append(u.pids, pid)
-			u.mu.Unlock()
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PID file still names %d after %v", u.pid(), timeout)
-		}
-		time.Sleep(20 * time.Millisecond) // the file is written by another process; nothing signals it
+	pid, err := pidfile.Wait(u.pidFile, not, timeout)
+	if err != nil {
+		t.Fatal(err)
 	}
+	u.mu.Lock()
+	u.pids = append(u.pids, pid)
+	u.mu.Unlock()
+	return pid
 }
 
 // waitLog waits for a log line matching re after offset bytes and returns
@@ -153,131 +146,6 @@ func (u *upgradable) waitLog(t *testing.T, offset int, re *regexp.Regexp, timeou
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// alive reports whether pid runs (and is not a zombie waiting for a
-// parent that does not reap it).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
-func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
-// loopClients keep requests going to the balancer until stopped: for each
-// address, one client connecting anew for every request; for the first,
-// also one on a keep-alive connection (it reconnects when a response
-// says Connection: close). Any error is kept: an upgrade must not give a
-// client one.
-type loopClients struct {
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
-	served map[string]int
-}
-
-func startLoopClients(addrs ...string) *loopClients {
-	lc := &loopClients{stop: make(chan struct{}), served: map[string]int{}}
-	for i, a := range addrs {
-		lc.wg.Add(1)
-		go lc.run(a, false)
-		if i == 0 {
-			lc.wg.Add(1)
-			go lc.run(a, true)
-		}
-	}
-	return lc
-}
-
-func (lc *loopClients) run(addr string, keepAlive bool) {
-	defer lc.wg.Done()
-	network := "tcp"
-	if strings.Contains(addr, "/") {
-		network = "unix"
-	}
-	var c net.Conn
-	var br *bufio.Reader
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	for i := 0; ; i++ {
-		select {
-		case <-lc.stop:
-			return
-		default:
-		}
-		if c == nil {
-			var err error
-			if c, err = net.DialTimeout(network, addr, 10*time.Second); err != nil {
-				lc.fail(err)
-				time.Sleep(10 * time.Millisecond) // no spinning on a refusing address
-				continue
-			}
-			br = bufio.NewReader(c)
-		}
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		conn := ""
-		if !keepAlive {
-			conn = "Connection: close\r\n"
-		}
-		_, err := fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n%s\r\n", i, conn)
-		var resp *http.Response
-		if err == nil {
-			resp, err = http.ReadResponse(br, nil)
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			if err == nil && resp.StatusCode != 200 {
-				err = errors.New(resp.Status)
-			}
-		}
-		if err != nil {
-			lc.fail(fmt.Errorf("%s %s request %d: %w", network, addr, i, err))
-		} else {
-			lc.mu.Lock()
-			lc.served[addr]++
-			lc.mu.Unlock()
-		}
-		if err != nil || !keepAlive || resp.Close {
-			c.Close()
-			c = nil
-		}
-	}
-}
-
-func (lc *loopClients) fail(err error) {
-	lc.mu.Lock()
-	lc.errs = append(lc.errs, err)
-	lc.mu.Unlock()
-}
-
-func (lc *loopClients) finish() ([]error, map[string]int) {
-	select {
-	case <-lc.stop:
-	default:
-		close(lc.stop)
-	}
-	lc.wg.Wait()
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	return lc.errs, lc.served
 }
 
 // wsTunnel is a WebSocket-style tunnel to a namedBackend through the
@@ -344,8 +212,8 @@ func TestUpgrade(t *testing.T) {
 	u := startUpgradable(t, "--listen", tcpAddr, "--listen", sock, "--loops", "2",
 		"--backend", a.endpoint(), "--backend", b.endpoint(), "--drain-timeout", drain.String(),
 		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metricsPort))
-	lc := startLoopClients(tcpAddr, sock)
-	defer lc.finish()
+	lc := clientloop.Start(tcpAddr, sock)
+	defer lc.Stop()
 	const held = 100
 	var ws []*wsTunnel
 	for i := 0; i < held; i++ {
@@ -361,7 +229,7 @@ func TestUpgrade(t *testing.T) {
 				t.Fatalf("upgrade %d: WebSocket %d of the old process, while it drains: %v", round, i, err)
 			}
 		}
-		if !waitGone(old, drain+20*time.Second) {
+		if !pidfile.WaitGone(old, drain+20*time.Second) {
 			t.Fatalf("upgrade %d: old process %d still running %v after the new one was ready", round, old, drain+20*time.Second)
 		}
 		for i, w := range ws {
@@ -373,7 +241,7 @@ func TestUpgrade(t *testing.T) {
 		for i := 0; i < held; i++ {
 			ws = append(ws, openWS(t, tcpAddr))
 		}
-		if !alive(cur) {
+		if !pidfile.Alive(cur) {
 			t.Fatalf("upgrade %d: new process %d is not running", round, cur)
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
@@ -382,7 +250,7 @@ func TestUpgrade(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	errs, served := lc.finish()
+	errs, served := lc.Stop()
 	if len(errs) > 0 {
 		t.Fatalf("clients saw %d errors across the upgrades; first: %v", len(errs), errs[0])
 	}
@@ -393,7 +261,7 @@ func TestUpgrade(t *testing.T) {
 
 	last := u.pid()
 	syscall.Kill(last, syscall.SIGTERM)
-	if !waitGone(last, drain+20*time.Second) {
+	if !pidfile.WaitGone(last, drain+20*time.Second) {
 		t.Fatalf("last process still running after SIGTERM")
 	}
 	if _, err := os.Stat(u.pidFile); !errors.Is(err, os.ErrNotExist) {
@@ -413,8 +281,8 @@ func TestUpgradeFailed(t *testing.T) {
 	tcpAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	sock := filepath.Join(t.TempDir(), "l4lb.sock")
 	u := startUpgradable(t, "--listen", tcpAddr, "--listen", sock, "--backend", a.endpoint(), "--drain-timeout", "1s")
-	lc := startLoopClients(tcpAddr, sock)
-	defer lc.finish()
+	lc := clientloop.Start(tcpAddr, sock)
+	defer lc.Stop()
 
 	broken := filepath.Join(t.TempDir(), "broken")
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'l4lb: this build is broken' >&2\nexit 3\n"), 0o755); err != nil {
@@ -438,10 +306,10 @@ func TestUpgradeFailed(t *testing.T) {
 	u.install(t, l4lbBinary(t))
 	syscall.Kill(old, syscall.SIGUSR2)
 	u.waitPID(t, old, 60*time.Second)
-	if !waitGone(old, 30*time.Second) {
+	if !pidfile.WaitGone(old, 30*time.Second) {
 		t.Fatalf("old process still running after the good upgrade")
 	}
-	errs, served := lc.finish()
+	errs, served := lc.Stop()
 	if len(errs) > 0 {
 		t.Fatalf("clients saw %d errors; first: %v", len(errs), errs[0])
 	}

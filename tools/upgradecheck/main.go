@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/l4lb/l4lb/tools/echobackend"
 	"github.com/l4lb/l4lb/tools/loadgen"
+	"github.com/l4lb/l4lb/tools/pidfile"
 )
 
 // options are the command's flags.
@@ -114,12 +113,12 @@ func run(o options) (failed bool, err error) {
 			syscall.Kill(pid, syscall.SIGTERM)
 		}
 		for _, pid := range pids {
-			if !waitGone(pid, o.drain+10*time.Second) {
+			if !pidfile.WaitGone(pid, o.drain+10*time.Second) {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 	}()
-	if _, err := waitPID(pidFile, 0, 30*time.Second); err != nil {
+	if _, err := pidfile.Wait(pidFile, 0, 30*time.Second); err != nil {
 		return false, err
 	}
 	fmt.Printf("upgradecheck: l4lb on %s (pid %d), backends %s\n", target, cmd.Process.Pid, strings.Join(backends, " "))
@@ -150,7 +149,7 @@ func run(o options) (failed bool, err error) {
 	var ups []upgrade
 	for i := 1; i <= o.upgrades; i++ {
 		time.Sleep(o.settle) // load on the current process before it is replaced
-		old, _ := readPID(pidFile)
+		old, _ := pidfile.Read(pidFile)
 		u := upgrade{oldPID: old, signalled: time.Now()}
 		if o.restart {
 			next := exec.Command(bin, args...)
@@ -161,19 +160,19 @@ func run(o options) (failed bool, err error) {
 			go next.Wait()
 			pids = append(pids, next.Process.Pid)
 			go func() {
-				if _, err := waitPID(pidFile, old, 90*time.Second); err == nil {
+				if _, err := pidfile.Wait(pidFile, old, 90*time.Second); err == nil {
 					syscall.Kill(old, syscall.SIGTERM)
 				}
 			}()
 		} else if err := syscall.Kill(old, syscall.SIGUSR2); err != nil {
 			return false, fmt.Errorf("upgrade %d: signal %d: %w", i, old, err)
 		}
-		if u.newPID, err = waitPID(pidFile, old, 90*time.Second); err != nil {
+		if u.newPID, err = pidfile.Wait(pidFile, old, 90*time.Second); err != nil {
 			return false, fmt.Errorf("upgrade %d: %w (see %s)", i, err, logf.Name())
 		}
 		pids = append(pids, u.newPID)
 		u.ready = time.Since(u.signalled)
-		if !waitGone(old, o.drain+30*time.Second) {
+		if !pidfile.WaitGone(old, o.drain+30*time.Second) {
 			return false, fmt.Errorf("upgrade %d: old process %d still running %v after SIGUSR2", i, old, o.drain+30*time.Second)
 		}
 		u.end = time.Now()
@@ -231,48 +230,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func readPID(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
-// waitPID waits until the PID file names a process other than not.
-func waitPID(path string, not int, timeout time.Duration) (int, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		if pid, err := readPID(path); err == nil && pid != 0 && pid != not {
-			return pid, nil
-		}
-		if time.Now().After(deadline) {
-			return 0, errors.New("PID file did not name a new process within " + timeout.String())
-		}
-		time.Sleep(20 * time.Millisecond) // another process writes it; nothing signals it
-	}
-}
-
-// alive reports whether pid runs and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
-func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
 }
