@@ -281,7 +281,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	case <-ctx.Done():
 	case <-h.handedOver():
 		// The new process accepts on the same sockets now: stop accepting
-		// here, leave the UNIX socket files to it, and drain.
+		// here, leave the UNIX socket files (and the PID file) to it, and
+		// drain.
+		h.handed.Store(true)
 		srv.KeepSocketFiles(true)
 		stopMetrics()
 		log.Info("upgrade: handed over; draining", "pid", os.Getpid(), "drain_timeout", c.drainTimeout, "drain_spread", c.drainSpread)
