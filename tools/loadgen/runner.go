@@ -14,7 +14,7 @@ type runner struct {
 	dial     *dialer
 	attempts atomic.Int64
 	conns    atomic.Uint64 // connections dialed; picks the target with AlternateTargets
-	upload   *uploadBody // bulk only, built once
+	upload   *uploadBody   // bulk only, built once
 }
 
 // workerFunc is one worker's loop: it runs operations until take says stop,
