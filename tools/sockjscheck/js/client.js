@@ -65,7 +65,7 @@ http.request = function tracedRequest(...args) {
     sockSessions.get(id).add(session);
     t.sock = id;
     const port = () => { t.port = s.localPort; t.remote = s.remotePort; };
-    if (s.localPort) port(); else s.once('connect', port);
+    if (s.connecting || !s.remotePort) s.once('connect', port); else port();
   });
   req.on('response', (res) => {
     t.status = res.statusCode + '-headers';
