@@ -87,15 +87,21 @@ func (s *Sessions) Capacity() int {
 // does not allocate when cap(dst)-len(dst) >= snap.Len(), apart from the
 // view built once per new snap.
 func (s *Sessions) Candidates(snap *Snapshot, hash uint64, now time.Time, dst []*Member) []*Member {
-	start := len(dst)
-	dst = snap.Candidates(hash, dst)
-	if s == nil || len(dst) == start {
+	if s == nil {
+		return snap.Candidates(hash, dst)
+	}
+	// The table's row and the memory's buckets are read before anything
+	// depends on either, so that their cache misses overlap.
+	if snap.Lookup(hash) == nil {
 		return dst
 	}
+	meta, found := s.table.find(hash, s.ticks(now), s.idle)
+	start := len(dst)
+	dst = snap.Candidates(hash, dst)
 	cands := dst[start:]
 	c := s.counters(hash)
 	v := s.viewOf(snap, now)
-	if meta, ok := s.table.find(hash, s.ticks(now), s.idle); ok {
+	if found {
 		if m := v.member(metaID(meta)); m != nil && usable(m) {
 			if i := indexOf(cands, m); i >= 0 {
 				c.hits.Add(1)

@@ -7,67 +7,77 @@ import (
 	"time"
 )
 
-// liveSessions is the memory the benchmarks route through: a million live
-// keys in the capacity the package documentation recommends, twice that,
-// built once (it takes a second) and shared.
-func liveSessions(b *testing.B) (*Sessions, *Snapshot, []uint64, time.Time) {
+// benchMemory is a memory with live keys in twice their number of
+// entries, the capacity the package documentation recommends, built once
+// per size and shared by the benchmarks.
+type benchMemory struct {
+	s    *Sessions
+	snap *Snapshot
+	keys []uint64
+	now  time.Time
+}
+
+func liveSessions(b *testing.B, live int) *benchMemory {
 	b.Helper()
-	benchOnce.Do(func() {
-		benchSnap = mustSnapshot(b, backends(3))
-		benchKeys = keyHashes(1 << 20)
-		benchSess = NewSessions(2<<20, 0)
-		benchNow = time.Now()
-		dst := make([]*Member, 0, 3)
-		for _, h := range benchKeys {
-			dst = benchSess.Candidates(benchSnap, h, benchNow, dst[:0])
-			benchSess.Remember(h, dst[0], benchNow)
-		}
-	})
-	if st := benchSess.Stats(benchNow); st.Entries < len(benchKeys)-len(benchKeys)/1000 {
-		b.Fatalf("%d live entries; want about %d", st.Entries, len(benchKeys))
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if m := benchMemories[live]; m != nil {
+		return m
 	}
-	return benchSess, benchSnap, benchKeys, benchNow
+	m := &benchMemory{snap: mustSnapshot(b, backends(3)), keys: keyHashes(live), s: NewSessions(2*live, 0), now: time.Now()}
+	dst := make([]*Member, 0, 3)
+	for _, h := range m.keys {
+		dst = m.s.Candidates(m.snap, h, m.now, dst[:0])
+		m.s.Remember(h, dst[0], m.now)
+	}
+	if st := m.s.Stats(m.now); st.Entries < live-live/1000 {
+		b.Fatalf("%d live entries; want about %d", st.Entries, live)
+	}
+	benchMemories[live] = m
+	return m
 }
 
 var (
-	benchOnce sync.Once
-	benchSess *Sessions
-	benchSnap *Snapshot
-	benchKeys []uint64
-	benchNow  time.Time
+	benchMu       sync.Mutex
+	benchMemories = map[int]*benchMemory{}
 )
 
 // BenchmarkSessions measures what a keyed request costs with the memory
-// on, against a million live keys (each lookup is a cache miss, as it is
-// in production): "table" is Snapshot.Candidates alone, what a request
-// costs with the memory off; "candidates" adds the lookup; "request" adds
-// Remember, the refresh every request makes. The memory's own cost is
-// the difference to "table".
+// on: with a thousand live keys (the memory in the cache: its
+// instructions) and a million (32 MiB: each lookup is a cache miss).
+// "table" is Snapshot.Candidates alone, what a request costs with the
+// memory off; "find" the memory's lookup alone; "candidates" both, as
+// Sessions.Candidates does them; "request" adds Remember, the refresh
+// every request makes. The memory's own cost is the difference to
+// "table".
 func BenchmarkSessions(b *testing.B) {
-	s, snap, keys, now := liveSessions(b)
-	mask := len(keys) - 1
-	dst := make([]*Member, 0, snap.Len())
-	for _, bc := range []struct {
-		name string
-		f    func(h uint64)
-	}{
-		{"table", func(h uint64) { dst = snap.Candidates(h, dst[:0]) }},
-		{"find", func(h uint64) { _, _ = s.table.find(h, 0, s.idle) }},
-		{"candidates", func(h uint64) { dst = s.Candidates(snap, h, now, dst[:0]) }},
-		{"request", func(h uint64) {
-			dst = s.Candidates(snap, h, now, dst[:0])
-			s.Remember(h, dst[0], now)
-		}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			reportCPU(b)
-			i := 0
-			for b.Loop() {
-				bc.f(keys[i&mask])
-				i++
-			}
-		})
+	for _, live := range []int{1 << 10, 1 << 20} {
+		m := liveSessions(b, live)
+		s, snap, keys, now := m.s, m.snap, m.keys, m.now
+		mask := len(keys) - 1
+		dst := make([]*Member, 0, snap.Len())
+		for _, bc := range []struct {
+			name string
+			f    func(h uint64)
+		}{
+			{"table", func(h uint64) { dst = snap.Candidates(h, dst[:0]) }},
+			{"find", func(h uint64) { _, _ = s.table.find(h, 0, s.idle) }},
+			{"candidates", func(h uint64) { dst = s.Candidates(snap, h, now, dst[:0]) }},
+			{"request", func(h uint64) {
+				dst = s.Candidates(snap, h, now, dst[:0])
+				s.Remember(h, dst[0], now)
+			}},
+		} {
+			b.Run(fmt.Sprintf("live=%d/%s", live, bc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				reportCPU(b)
+				i := 0
+				for b.Loop() {
+					bc.f(keys[i&mask])
+					i++
+				}
+			})
+		}
 	}
 }
 
@@ -77,7 +87,8 @@ func BenchmarkSessions(b *testing.B) {
 // design that would need no sharing but lets a session's requests on
 // different loops disagree (see the package documentation).
 func BenchmarkSessionsParallel(b *testing.B) {
-	s, snap, keys, now := liveSessions(b)
+	m := liveSessions(b, 1<<20)
+	s, snap, keys, now := m.s, m.snap, m.keys, m.now
 	mask := len(keys) - 1
 	b.Run("shared", func(b *testing.B) {
 		b.ReportAllocs()
