@@ -67,6 +67,9 @@ func main() {
 		if !set["timeout"] {
 			o.total = 12 * time.Minute
 		}
+		if !set["targets"] {
+			o.targets = nil // every scale target
+		}
 		if !set["max-sockets"] {
 			// Every session runs at once, each with a poll or a stream
 			// open: the pool must hold them all, and a few more for sends.

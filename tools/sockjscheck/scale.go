@@ -132,16 +132,20 @@ func (c *scaleCheck) run(ctx context.Context) error {
 		}
 		c.ports[name] = port
 	}
+	targets, err := c.targets()
+	if err != nil {
+		return err
+	}
 	c.file = filepath.Join(c.runDir, "backends-node.txt")
 	for _, tr := range c.o.transports {
-		for _, tg := range scaleTargets {
+		for _, tg := range targets {
 			if err := c.joinDrain(ctx, tr, tg); err != nil {
 				return err
 			}
 		}
 	}
 	for _, tr := range c.o.transports {
-		for _, tg := range scaleTargets {
+		for _, tg := range targets {
 			if tg.n == 1 {
 				if err := c.failReturn(ctx, tr, tg); err != nil {
 					return err
@@ -152,12 +156,28 @@ func (c *scaleCheck) run(ctx context.Context) error {
 	if c.goBack, err = startGoBackends(); err != nil {
 		return err
 	}
-	for _, tg := range scaleTargets {
+	for _, tg := range targets {
 		if err := c.loadgen(ctx, tg); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// targets returns the scale targets -targets names, all by default.
+func (c *scaleCheck) targets() ([]scaleTarget, error) {
+	if len(c.o.targets) == 0 {
+		return scaleTargets, nil
+	}
+	var out []scaleTarget
+	for _, name := range c.o.targets {
+		i := slices.IndexFunc(scaleTargets, func(t scaleTarget) bool { return t.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown scale target %q (known: %s)", name, strings.Join(targetNamesOf(scaleTargets), ", "))
+		}
+		out = append(out, scaleTargets[i])
+	}
+	return out, nil
 }
 
 // nodeSet is the content of the node backends' file: A, B and C, with D
