@@ -72,14 +72,14 @@ type lbGroup struct {
 // scaleCheck is the state of one -scale run.
 type scaleCheck struct {
 	*check
-	bin   string
-	ports map[string]int       // node backend name -> port
-	node  map[string]*exec.Cmd // node backend name -> its process
-	file  string               // the node backends' file
-	goBack *goBackends         // loadgen's backends
-	rows  []string
-	cells map[string]map[string]string // row -> target -> cell
-	fail  []string                     // why the exit status is 1
+	bin    string
+	ports  map[string]int       // node backend name -> port
+	node   map[string]*exec.Cmd // node backend name -> its process
+	file   string               // the node backends' file
+	goBack *goBackends          // loadgen's backends
+	rows   []string
+	cells  map[string]map[string]string // row -> target -> cell
+	fail   []string                     // why the exit status is 1
 }
 
 func runScale(o options) int {
