@@ -84,10 +84,8 @@ func main() {
 // sessions as HAProxy for every transport, 1 when it does not, 2 when the
 // check could not run.
 func run(o options) int {
-	ctx, cancel := context.WithTimeout(context.Background(), o.total)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, done := checkContext(o)
+	defer done()
 	var ps procs
 	defer ps.killAll()
 
@@ -97,11 +95,7 @@ func run(o options) int {
 		c.naive.close()
 	}
 	c.printTable()
-	if c.runDir != "" {
-		fmt.Printf("\nlogs: %s\n", c.runDir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+	if c.failed(err) {
 		return 2
 	}
 	status := 0
@@ -113,6 +107,26 @@ func run(o options) int {
 		}
 	}
 	return status
+}
+
+// checkContext returns the context of a whole check: cancelled at its
+// deadline, on SIGINT and on SIGTERM.
+func checkContext(o options) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.total)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	return ctx, func() { stop(); cancel() }
+}
+
+// failed prints where the run's logs are, and err; it reports whether
+// there was an error (the check could not run).
+func (c *check) failed(err error) bool {
+	if c.runDir != "" {
+		fmt.Printf("\nlogs: %s\n", c.runDir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+	}
+	return err != nil
 }
 
 // first-request is the negative control (see firstRequestProxy).

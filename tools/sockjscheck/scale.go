@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,10 +82,8 @@ type scaleCheck struct {
 }
 
 func runScale(o options) int {
-	ctx, cancel := context.WithTimeout(context.Background(), o.total)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, done := checkContext(o)
+	defer done()
 	var ps procs
 	defer ps.killAll()
 	c := &scaleCheck{
@@ -98,11 +95,7 @@ func runScale(o options) int {
 		c.goBack.close()
 	}
 	c.printTable()
-	if c.runDir != "" {
-		fmt.Printf("\nlogs: %s\n", c.runDir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+	if c.failed(err) {
 		return 2
 	}
 	for _, f := range c.fail {
@@ -329,13 +322,19 @@ type applied struct {
 	first, last time.Time
 }
 
+// startRun puts A, B and C in the node backends' file and starts tg's
+// balancers on it.
+func (c *scaleCheck) startRun(ctx context.Context, tg scaleTarget, run string) (*lbGroup, error) {
+	if err := writeFile(c.file, c.nodeSet(false, false)); err != nil {
+		return nil, err
+	}
+	return c.startGroup(ctx, tg, run, c.file)
+}
+
 // joinDrain is the join+drain scenario through tg with one transport.
 func (c *scaleCheck) joinDrain(ctx context.Context, transport string, tg scaleTarget) error {
 	run := "join-drain-" + transport + "-" + tg.name
-	if err := writeFile(c.file, c.nodeSet(false, false)); err != nil {
-		return err
-	}
-	g, err := c.startGroup(ctx, tg, run, c.file)
+	g, err := c.startRun(ctx, tg, run)
 	if err != nil {
 		return err
 	}
@@ -406,10 +405,7 @@ func (c *scaleCheck) joinDrain(ctx context.Context, transport string, tg scaleTa
 // failReturn is the fail scenario through tg with one transport.
 func (c *scaleCheck) failReturn(ctx context.Context, transport string, tg scaleTarget) error {
 	run := "fail-" + transport + "-" + tg.name
-	if err := writeFile(c.file, c.nodeSet(false, false)); err != nil {
-		return err
-	}
-	g, err := c.startGroup(ctx, tg, run, c.file)
+	g, err := c.startRun(ctx, tg, run)
 	if err != nil {
 		return err
 	}
