@@ -2,7 +2,9 @@ package affinity
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -82,42 +84,45 @@ func BenchmarkSessions(b *testing.B) {
 }
 
 // BenchmarkSessionsParallel is "request" from every P at once, as the
-// event loops route; run with -cpu 1,2. "shared" is the one memory every
-// loop uses; "per-P" gives each goroutine a memory of its own, the
-// design that would need no sharing but lets a session's requests on
-// different loops disagree (see the package documentation).
+// event loops route, against a million live keys; run with -cpu 1,2.
+// "shared" is the one memory every loop uses; "per-P" gives each
+// goroutine a memory of its own holding its share of the keys, the
+// design that would need no shared writes but lets the loops of one
+// process disagree about a session (see the package documentation).
 func BenchmarkSessionsParallel(b *testing.B) {
 	m := liveSessions(b, 1<<20)
-	s, snap, keys, now := m.s, m.snap, m.keys, m.now
-	mask := len(keys) - 1
-	b.Run("shared", func(b *testing.B) {
+	snap, keys, now := m.snap, m.keys, m.now
+	run := func(b *testing.B, mems []*Sessions) {
+		var next atomic.Int64
 		b.ReportAllocs()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
+			g := int(next.Add(1) - 1)
+			s := mems[g%len(mems)]
+			part := keys[g%len(mems)*len(keys)/len(mems) : (g%len(mems)+1)*len(keys)/len(mems)]
 			dst := make([]*Member, 0, snap.Len())
-			i := int(mix64(uint64(time.Now().UnixNano())))
+			i := g * 7919
 			for pb.Next() {
-				h := keys[i&mask]
+				h := part[i%len(part)]
 				dst = s.Candidates(snap, h, now, dst[:0])
 				s.Remember(h, dst[0], now)
 				i++
 			}
 		})
-	})
+	}
+	b.Run("shared", func(b *testing.B) { run(b, []*Sessions{m.s}) })
 	b.Run("per-P", func(b *testing.B) {
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			own := NewSessions(1<<20, 0) // half the keys each
+		mems := make([]*Sessions, runtime.GOMAXPROCS(0))
+		for j := range mems {
+			part := keys[j*len(keys)/len(mems) : (j+1)*len(keys)/len(mems)]
+			mems[j] = NewSessions(2*len(part), 0)
 			dst := make([]*Member, 0, snap.Len())
-			i := int(mix64(uint64(time.Now().UnixNano())))
-			for pb.Next() {
-				h := keys[i&(mask>>1)]
-				dst = own.Candidates(snap, h, now, dst[:0])
-				own.Remember(h, dst[0], now)
-				i++
+			for _, h := range part {
+				dst = mems[j].Candidates(snap, h, now, dst[:0])
+				mems[j].Remember(h, dst[0], now)
 			}
-		})
+		}
+		run(b, mems)
 	})
 }
 
