@@ -143,11 +143,17 @@ func (s *Sessions) Remember(hash uint64, m *Member, now time.Time) {
 	if s == nil || m == nil {
 		return
 	}
-	id := s.view.Load().idOf(m)
+	v, t := s.view.Load(), s.ticks(now)
+	// Most requests find their key on m already: no id to look up.
+	if e, meta, ok := s.table.entry(hash); ok && v.member(metaID(meta)) == m {
+		e.refresh(meta, t, s.slack)
+		return
+	}
+	id := v.idOf(m)
 	if id == 0 {
 		return
 	}
-	if s.table.put(hash, id, s.ticks(now), s.idle, s.slack) {
+	if s.table.put(hash, id, t, s.idle, s.slack) {
 		s.counters(hash).evictions.Add(1)
 	}
 }

@@ -89,16 +89,31 @@ func (e *sessionEntry) read(key uint64) (uint64, bool) {
 
 // find returns the meta word of hash's live entry.
 func (t *sessionTable) find(hash uint64, now, idle int64) (uint64, bool) {
+	_, meta, ok := t.entry(hash)
+	return meta, ok && live(meta, now, idle)
+}
+
+// entry returns hash's entry, live or not, and its meta word.
+func (t *sessionTable) entry(hash uint64) (*sessionEntry, uint64, bool) {
 	key := storedKey(hash)
 	a, b := t.bucketsOf(hash)
 	for _, bk := range [2]*sessionBucket{a, b} {
 		for i := range bk {
 			if meta, ok := bk[i].read(key); ok {
-				return meta, live(meta, now, idle)
+				return &bk[i], meta, true
 			}
 		}
 	}
-	return 0, false
+	return nil, 0, false
+}
+
+// refresh sets the time of e, whose meta word was meta, to now, unless it
+// is younger than slack. A concurrent writer that changed e wins: its
+// write is as recent.
+func (e *sessionEntry) refresh(meta uint64, now, slack int64) {
+	if now-metaTime(meta) >= slack {
+		e.meta.CompareAndSwap(meta, packMeta(metaID(meta), now))
+	}
 }
 
 // put records hash -> id at now. An entry of hash is updated in place,
@@ -112,19 +127,13 @@ func (t *sessionTable) put(hash uint64, id uint16, now, idle, slack int64) (evic
 	want := packMeta(id, now)
 	a, b := t.bucketsOf(hash)
 	buckets := [2]*sessionBucket{a, b}
-	for _, bk := range buckets {
-		for i := range bk {
-			e := &bk[i]
-			old, ok := e.read(key)
-			if !ok {
-				continue
-			}
-			if metaID(old) == id && now-metaTime(old) < slack {
-				return false
-			}
+	if e, old, ok := t.entry(hash); ok {
+		if metaID(old) == id {
+			e.refresh(old, now, slack)
+		} else {
 			e.meta.CompareAndSwap(old, want) // lost to a concurrent put: that one is as recent
-			return false
 		}
+		return false
 	}
 	for range 2 {
 		victim, victimKey, wasLive := t.choose(buckets, now, idle)
