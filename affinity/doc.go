@@ -39,12 +39,9 @@
 // permutations hash the Endpoint and the turns follow Endpoint order, so
 // balancers that saw different histories of the set agree.
 //
-// Maglev moves a little more than the ideal share of keys when a backend
-// joins, and the excess grows with N at a fixed table size; rendezvous and
-// ring tables move exactly the keys they must but balance worse. The
-// measurements behind the choice (go test -run 'Disruption|Table' -v
-// ./affinity, and BenchmarkTableChoice for the alternatives) are in
-// docs/affinity-measurements.md.
+// The figures below come from go test -run 'Disruption|Table' -v
+// ./affinity and BenchmarkTableChoice; docs/affinity-measurements.md keeps
+// the full tables.
 //
 // Rendezvous and ring tables move exactly the keys they must, but their
 // shares are random: at N = 100 they sit at or past the 1.05 balance bound
