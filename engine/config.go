@@ -40,6 +40,15 @@ type Config struct {
 	// with Balancer.Update; connections already established stay where
 	// they are.
 	Balancer *affinity.Balancer
+	// Service names the default service, the one Balancer holds: the
+	// service of traffic no route matches (meteorhacks:cluster's UI
+	// service). It matters only to Routes and /cluster-ddp/ paths that
+	// name it.
+	Service string
+	// Services are further services behind the same listeners, and Routes
+	// the rules that send traffic to them (services.go).
+	Services []Service
+	Routes   []Route
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config

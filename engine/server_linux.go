@@ -21,6 +21,7 @@ import (
 type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
+	svcs                                       *services
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
@@ -47,10 +48,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
 	}
+	svcs, err := compileServices(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

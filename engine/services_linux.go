@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
+)
+
+// Services on the data path (services.go has the table): requestHead
+// picks each request's service and, for a meteorhacks:cluster
+// /cluster-ddp/<endpointHash>/<service>/ path, the instance it is pinned
+// to; route then takes the candidates from that service's balancer with
+// the pinned instance first, and a path's /cluster-ddp/ part is rewritten
+// before the head goes out. A TLS connection's service comes from its
+// ClientHello's server name.
+
+// svcInfo is the service part of a held request (reqInfo).
+type svcInfo struct {
+	svc uint8 // index in services, or svcRefused
+	// pin is the endpoint of the instance a /cluster-ddp/ path names by
+	// its endpointHash; empty for none (or a hash no instance has).
+	pin string
+	// cut is the length of the path's "/cluster-ddp/<hash>/<service>",
+	// replaced by "/sockjs" before the head goes out; pathAt is where the
+	// path starts in the head. Both 0 when there is nothing to rewrite.
+	cut, pathAt int
+}
+
+// clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>":
+// meteorhacks:cluster's balancer sent these requests on as SockJS requests
+// under the app's default prefix.
+const clusterDDPRewrite = "/sockjs"
+
+// requestService sets the held request's service (and pin) from the
+// sniffed head req at f.buf[f.p:]. It does not allocate.
+func (c *conn) requestService(f *flow, req *sniff.Request) {
+	s, held := c.l.s.svcs, &c.h.held
+	held.svcInfo = svcInfo{svc: s.matchHTTP(req.Host, req.Path)}
+	p := req.Path
+	if len(p) <= len(sniff.ClusterDDPPrefix) || p[1] != 'c' {
+		return
+	}
+	var d sniff.ClusterDDP
+	if !sniff.ParseClusterDDP(p, &d) {
+		return
+	}
+	svc, ok := s.matchName(d.Service)
+	if !ok {
+		return // not a service of ours: an ordinary path
+	}
+	held.svc = svc
+	// Only an origin-form target ("GET /cluster-ddp/... HTTP/1.1") is
+	// rewritten in place: the path follows the method and one space.
+	at := len(req.Method) + 1
+	head := f.buf[f.p:]
+	if svc == svcRefused || len(head) < at+d.Cut || string(head[at:at+len(sniff.ClusterDDPPrefix)]) != sniff.ClusterDDPPrefix {
+		return
+	}
+	held.cut, held.pathAt = d.Cut, at
+	if d.Session != nil && req.KeyKind != sniff.KeyCookie {
+		held.keyed, held.hash = true, affinity.HashKey(d.Session)
+	}
+	if snap := s.balancers[svc].Snapshot(); snap != nil {
+		for _, m := range snap.Members() {
+			if b := m.Backend(); b.EndpointHash != "" && b.EndpointHash == string(d.Hash) {
+				held.pin = b.Endpoint
+				break
+			}
+		}
+	}
+	if held.pin != "" && !held.keyed {
+		held.keyed, held.hash = true, affinity.HashKey(d.Hash)
+	}
+}
+
+// tunnelService sets the service of a connection that is not HTTP: by
+// SNI for a TLS ClientHello, else the default.
+func (c *conn) tunnelService(req *sniff.Request) {
+	c.svc = 0
+	if req.TLS {
+		c.svc = c.l.s.svcs.matchSNI(req.SNI)
+		if c.svc == svcRefused {
+			c.l.warn("TLS connection for a service that is not public closed", "remote", c.remote())
+		}
+	}
+}
+
+// routeService readies the held request for route: it refuses a request
+// for a service that is not public (404, then close), rewrites a
+// /cluster-ddp/ path, and sets c.svc. It reports whether to go on
+// routing. route runs with every byte before the head written (f.r ==
+// f.p), so the head may move within the buffer.
+func (c *conn) routeService() bool {
+	h := c.h
+	if h.held.svc == svcRefused {
+		c.l.warn("request for a service that is not public answered 404", "remote", c.remote())
+		c.fail(404)
+		return false
+	}
+	c.svc = h.held.svc
+	if h.held.cut > 0 {
+		c.rewriteClusterDDP(&c.up)
+	}
+	return true
+}
+
+// rewriteClusterDDP replaces the held head's "/cluster-ddp/<hash>/<svc>"
+// with "/sockjs" in place: "/sockjs" goes at the end of the cut part and
+// the method and its space move right to meet it, so the head now starts
+// cut-7 bytes later. Only the few bytes of the method move; the rest of
+// the head and whatever follows it stay where they are.
+func (c *conn) rewriteClusterDDP(f *flow) {
+	h := &c.h.held
+	d := h.cut - len(clusterDDPRewrite)
+	start := f.p + h.pathAt + d
+	copy(f.buf[start:], clusterDDPRewrite)
+	copy(f.buf[f.p+d:f.p+d+h.pathAt], f.buf[f.p:f.p+h.pathAt])
+	f.r += d
+	f.p += d
+	h.headLen -= d
+	h.cut, h.pathAt = 0, 0
+}
+
+// pinFirst moves the held request's pinned instance, if it is a
+// candidate, to the front of cands.
+func (c *conn) pinFirst(cands []*affinity.Member) {
+	pin := c.h.held.pin
+	if pin == "" {
+		return
+	}
+	for i, m := range cands {
+		if m.Backend().Endpoint == pin {
+			copy(cands[1:i+1], cands[:i])
+			cands[0] = m
+			return
+		}
+	}
+}

@@ -1,0 +1,279 @@
+//go:build linux
+
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/l4lb/l4lb/affinity"
+)
+
+// svcInstance is a backend that answers every request with its name and
+// the path it got, and logs every request it sees.
+type svcInstance struct {
+	name     string
+	endpoint string
+	mu       sync.Mutex
+	seen     []string
+}
+
+func startInstance(t *testing.T, name string) *svcInstance {
+	in := &svcInstance{name: name}
+	in.endpoint = startHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in.mu.Lock()
+		in.seen = append(in.seen, r.Method+" "+r.URL.Path)
+		in.mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%s %s", name, r.URL.Path)
+	}))
+	return in
+}
+
+func (in *svcInstance) requests() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.seen...)
+}
+
+// svcBalancer builds a balancer of the instances, each with the
+// endpointHash "hash-<name>".
+func svcBalancer(t *testing.T, ins ...*svcInstance) *affinity.Balancer {
+	b := affinity.NewBalancer()
+	svcUpdate(t, b, ins...)
+	return b
+}
+
+func svcUpdate(t *testing.T, b *affinity.Balancer, ins ...*svcInstance) {
+	var bs []affinity.Backend
+	for _, in := range ins {
+		bs = append(bs, affinity.Backend{Endpoint: in.endpoint, EndpointHash: "hash" + strings.ReplaceAll(in.name, "-", "")})
+	}
+	if err := b.Update(bs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// svcGet sends one request on the keep-alive connection (br, c) and
+// returns the status and body; status 0 means the connection closed.
+func svcGet(t *testing.T, c net.Conn, br *bufio.Reader, host, path string) (int, string) {
+	t.Helper()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+func TestServicesRouting(t *testing.T) {
+	web1, web2 := startInstance(t, "web-1"), startInstance(t, "web-2")
+	api1 := startInstance(t, "api-1")
+	jobs1 := startInstance(t, "jobs-1")
+	webB := svcBalancer(t, web1, web2)
+	s := startServer(t, Config{
+		Balancer: webB, Service: "web",
+		Services: []Service{
+			{Name: "api", Balancer: svcBalancer(t, api1), Public: true},
+			{Name: "jobs", Balancer: svcBalancer(t, jobs1)},
+		},
+		Routes: []Route{
+			{Host: "api.example.com", Service: "api"},
+			{Host: "*.api.example.com", Service: "api"},
+			{PathPrefix: "/api", Service: "api"},
+			{Host: "jobs.example.com", Service: "jobs"},
+			{PathPrefix: "/jobs", Service: "jobs"},
+		},
+	})
+	addr := s.Addrs()[0]
+
+	// One keep-alive connection going from service to service.
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for _, tc := range []struct{ host, path, want string }{
+		{"www.example.com", "/", "web-"},
+		{"API.example.com:8080", "/x", "api-1 /x"},
+		{"eu.api.example.com", "/y", "api-1 /y"},
+		{"www.example.com", "/api/v1", "api-1 /api/v1"},
+		{"www.example.com", "/apix", "web-"},
+		{"www.example.com", "/api", "api-1 /api"},
+		{"www.example.com", "/", "web-"},
+	} {
+		code, body := svcGet(t, c, br, tc.host, tc.path)
+		if code != 200 || !strings.HasPrefix(body, tc.want) {
+			t.Errorf("Host %s %s = %d %q; want 200 %q...", tc.host, tc.path, code, body, tc.want)
+		}
+	}
+
+	// Every way to jobs: 404 and a closed connection.
+	for _, tc := range []struct{ host, path string }{
+		{"jobs.example.com", "/"},
+		{"www.example.com", "/jobs/run"},
+		{"www.example.com", "/cluster-ddp/hashjobs1/jobs/123/abc/xhr"},
+		{"www.example.com", "/cluster-ddp/hashweb1/jobs/123/abc/xhr"},
+	} {
+		c := dial(t, addr)
+		br := bufio.NewReader(c)
+		if code, body := svcGet(t, c, br, "www.example.com", "/"); code != 200 {
+			t.Fatalf("first request = %d %q", code, body)
+		}
+		if code, body := svcGet(t, c, br, tc.host, tc.path); code != 404 {
+			t.Errorf("Host %s %s = %d %q; want 404", tc.host, tc.path, code, body)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("Host %s %s: connection not closed after 404: %v", tc.host, tc.path, err)
+		}
+	}
+	if got := jobs1.requests(); len(got) > 0 {
+		t.Errorf("jobs instance saw %q", got)
+	}
+}
+
+func TestServicesClusterDDP(t *testing.T) {
+	web1, web2 := startInstance(t, "web-1"), startInstance(t, "web-2")
+	webB := svcBalancer(t, web1, web2)
+	s := startServer(t, Config{Balancer: webB, Service: "web"})
+	addr := s.Addrs()[0]
+	get := func(path string) string {
+		t.Helper()
+		c := dial(t, addr)
+		code, body := svcGet(t, c, bufio.NewReader(c), "www.example.com", path)
+		if code != 200 {
+			t.Fatalf("GET %s = %d %q", path, code, body)
+		}
+		return body
+	}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 20; i++ {
+			for _, in := range []*svcInstance{web1, web2} {
+				p := fmt.Sprintf("/cluster-ddp/hash%s/web/%03d/sess%d/xhr", strings.ReplaceAll(in.name, "-", ""), i, i)
+				want := fmt.Sprintf("%s /sockjs/%03d/sess%d/xhr", in.name, i, i)
+				if got := get(p); got != want {
+					t.Fatalf("round %d: GET %s = %q; want %q", round, p, got, want)
+				}
+			}
+		}
+		// Another instance joins: the hashes still name their instances.
+		svcUpdate(t, webB, web1, web2, startInstance(t, "web-3"))
+	}
+	// A hash nobody has: the session's own owner, as without cluster-ddp.
+	spread := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		owner := strings.Fields(get(fmt.Sprintf("/sockjs/000/sess%d/xhr", i)))[0]
+		got := get(fmt.Sprintf("/cluster-ddp/gone/web/000/sess%d/xhr", i))
+		if want := owner + fmt.Sprintf(" /sockjs/000/sess%d/xhr", i); got != want {
+			t.Errorf("unknown hash: got %q, want %q", got, want)
+		}
+		spread[owner] = true
+	}
+	if len(spread) < 2 {
+		t.Errorf("20 sessions all on %v", spread)
+	}
+	// A service name that is not ours: an ordinary path.
+	if got := get("/cluster-ddp/hashweb1/other/x"); !strings.HasSuffix(got, " /cluster-ddp/hashweb1/other/x") {
+		t.Errorf("foreign service: %q", got)
+	}
+}
+
+// tlsInstance is a crypto/tls backend answering its name; conns counts
+// the connections it accepted.
+func tlsInstance(t *testing.T, name string) (string, *atomic.Int64) {
+	var conns atomic.Int64
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, name)
+	}))
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return "tcp://" + ts.Listener.Addr().String(), &conns
+}
+
+func TestServicesSNI(t *testing.T) {
+	web, _ := tlsInstance(t, "web")
+	api, _ := tlsInstance(t, "api")
+	jobs, jobsConns := tlsInstance(t, "jobs")
+	s := startServer(t, Config{
+		Balancer: newBalancer(t, web), Service: "web",
+		Services: []Service{
+			{Name: "api", Balancer: newBalancer(t, api), Public: true},
+			{Name: "jobs", Balancer: newBalancer(t, jobs)},
+		},
+		Routes: []Route{
+			{SNI: "api.example.com", Service: "api"},
+			{SNI: "*.jobs.example.com", Service: "jobs"},
+			{Host: "api.example.com", Service: "jobs"}, // HTTP only: not for TLS
+		},
+	})
+	addr := s.Addrs()[0].String()
+	get := func(sni string) (string, error) {
+		tr := &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: sni},
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{Timeout: testTimeout}).DialContext(ctx, "tcp", addr)
+			},
+		}
+		defer tr.CloseIdleConnections()
+		cl := &http.Client{Transport: tr, Timeout: testTimeout}
+		host := sni
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		resp, err := cl.Get("https://" + host + "/")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	for _, tc := range []struct{ sni, want string }{
+		{"api.example.com", "api"},
+		{"API.EXAMPLE.COM", "api"},
+		{"www.example.com", "web"},
+		{"", "web"},
+	} {
+		if got, err := get(tc.sni); err != nil || got != tc.want {
+			t.Errorf("SNI %q: %q, %v; want %q", tc.sni, got, err, tc.want)
+		}
+	}
+	if got, err := get("x.jobs.example.com"); err == nil {
+		t.Errorf("SNI x.jobs.example.com reached %q", got)
+	}
+	if n := jobsConns.Load(); n != 0 {
+		t.Errorf("jobs backend accepted %d connections", n)
+	}
+}
+
+func TestServicesConfig(t *testing.T) {
+	b := affinity.NewBalancer()
+	for _, cfg := range []Config{
+		{Balancer: b, Service: "web", Routes: []Route{{Host: "a", Service: "api"}}},
+		{Balancer: b, Service: "web", Routes: []Route{{Service: "web"}}},
+		{Balancer: b, Service: "web", Routes: []Route{{SNI: "a", Host: "b", Service: "web"}}},
+		{Balancer: b, Service: "web", Routes: []Route{{PathPrefix: "api", Service: "web"}}},
+		{Balancer: b, Service: "web", Services: []Service{{Name: "web", Balancer: b}}},
+		{Balancer: b, Service: "web", Services: []Service{{Name: "a b", Balancer: b}}},
+		{Balancer: b, Service: "web", Services: []Service{{Name: "api"}}},
+	} {
+		cfg.Listen = []string{"127.0.0.1:0"}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) = nil error", cfg)
+		}
+	}
+}
