@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -67,11 +68,57 @@ type services struct {
 }
 
 type rule struct {
-	host     []byte // lowercase; for a wildcard, ".example.com"
-	wildcard bool
-	path     []byte
-	dirPath  bool // path ends in '/': a plain prefix
-	svc      uint8
+	// A cheap first look: the host's last 8 bytes (case folded) and the
+	// path's first 8 under masks, compared in one go each (words).
+	hostTail, hostMask uint64
+	pathHead, pathMask uint64
+	host               []byte // lowercase; for a wildcard, ".example.com"
+	wildcard           bool
+	path               []byte
+	dirPath            bool // path ends in '/': a plain prefix
+	svc                uint8
+}
+
+// fold lowercases the ASCII letters of a word, and maps a few bytes that
+// a valid host never holds onto others: good enough for a first look.
+const fold = 0x2020202020202020
+
+// tailWord returns b's last 8 bytes (fewer if b is shorter) as a word
+// whose most significant byte is b's last.
+func tailWord(b []byte) uint64 {
+	if n := len(b); n >= 8 {
+		return binary.LittleEndian.Uint64(b[n-8:])
+	}
+	var w uint64
+	for _, c := range b {
+		w = w>>8 | uint64(c)<<56
+	}
+	return w
+}
+
+// headWord returns b's first 8 bytes (fewer if b is shorter) as a word
+// whose least significant byte is b's first.
+func headWord(b []byte) uint64 {
+	if len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b)
+	}
+	var w uint64
+	for i, c := range b {
+		w |= uint64(c) << (8 * i)
+	}
+	return w
+}
+
+// words sets r's first-look words from its host and path.
+func (r *rule) words() {
+	if k := min(len(r.host), 8); k > 0 {
+		r.hostMask = ^uint64(0) << (8 * (8 - k))
+		r.hostTail = (tailWord(r.host) | fold) & r.hostMask
+	}
+	if k := min(len(r.path), 8); k > 0 {
+		r.pathMask = ^uint64(0) >> (8 * (8 - k))
+		r.pathHead = headWord(r.path) & r.pathMask
+	}
 }
 
 // compileServices checks the services and routes of cfg and compiles them.
@@ -109,12 +156,15 @@ func compileServices(cfg *Config) (*services, error) {
 			return nil, fmt.Errorf("engine: config: route %d: path prefix %q", i+1, r.PathPrefix)
 		}
 		if r.SNI != "" {
-			s.tls = append(s.tls, hostRule(r.SNI, svc))
+			ru := hostRule(r.SNI, svc)
+			ru.words()
+			s.tls = append(s.tls, ru)
 			continue
 		}
 		ru := hostRule(r.Host, svc)
 		ru.path = []byte(r.PathPrefix)
 		ru.dirPath = strings.HasSuffix(r.PathPrefix, "/")
+		ru.words()
 		s.http = append(s.http, ru)
 	}
 	return s, nil
@@ -170,8 +220,12 @@ func (s *services) matchHTTP(host, path []byte) uint8 {
 		return 0
 	}
 	host = stripPort(host)
+	ht, ph := tailWord(host)|fold, headWord(path)
 	for i := range s.http {
 		r := &s.http[i]
+		if ht&r.hostMask != r.hostTail || ph&r.pathMask != r.pathHead {
+			continue
+		}
 		if r.host != nil && !matchHost(r, host) {
 			continue
 		}
@@ -188,8 +242,9 @@ func (s *services) matchSNI(sni []byte) uint8 {
 	if len(sni) == 0 {
 		return 0
 	}
+	ht := tailWord(sni) | fold
 	for i := range s.tls {
-		if matchHost(&s.tls[i], sni) {
+		if r := &s.tls[i]; ht&r.hostMask == r.hostTail && matchHost(r, sni) {
 			return s.reachable(s.tls[i].svc)
 		}
 	}
