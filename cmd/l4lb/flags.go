@@ -54,7 +54,7 @@ func parseWithEnv(fs *flag.FlagSet, bindings []envBinding, args []string) error 
 		if !ok || v == "" {
 			continue
 		}
-		if l, isList := f.Value.(*listFlag); isList {
+		if l, isList := f.Value.(interface{ setFromEnv(string) }); isList {
 			l.setFromEnv(v)
 			continue
 		}

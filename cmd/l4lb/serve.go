@@ -48,6 +48,9 @@ type serveConfig struct {
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
+	uiService                           string
+	publicServices                      listFlag
+	routes                              routesFlag
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -61,6 +64,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
+	fs.StringVar(&c.uiService, "ui-service", "", "the default service, of traffic no --route matches (default: --service)")
+	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
+	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
@@ -85,6 +91,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"backends-file", "L4LB_BACKENDS_FILE"},
 		{"discovery", "CLUSTER_DISCOVERY_URL"},
 		{"service", "CLUSTER_SERVICE"},
+		{"ui-service", "CLUSTER_UI_SERVICE"},
+		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
+		{"route", "L4LB_ROUTES"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
@@ -159,11 +168,18 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return fmt.Errorf("--accept-proxy-from: %w", err)
 	}
-	bal := affinity.NewBalancer()
+	svcs, err := c.services()
+	if err != nil {
+		return err
+	}
+	bal := svcs.balancers[0]
 	srv, err := engine.New(engine.Config{
 		Listen:          c.listen.values,
 		Loops:           c.loops,
 		Balancer:        bal,
+		Service:         svcs.names[0],
+		Services:        svcs.engine,
+		Routes:          svcs.routes,
 		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
 		ProxyProtocol:   pp,
 		ForwardedFor:    c.forwardedFor,
@@ -182,19 +198,24 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, len(svcs.names))
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
-	go func() {
-		watchErr <- registry.NewMerged(sources...).Watch(watchCtx, c.service, func(set []affinity.Backend) {
-			if err := bal.Update(set); err != nil {
-				log.Error("backend set rejected", "service", c.service, "err", err)
-				return
-			}
-			log.Info("backend set", "service", c.service, "backends", len(set), "endpoints", endpoints(set))
-			firstOnce.Do(func() { close(firstSet) })
-		})
-	}()
+	for i, name := range svcs.names {
+		b := svcs.balancers[i]
+		go func() {
+			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
+				if err := b.Update(set); err != nil {
+					log.Error("backend set rejected", "service", name, "err", err)
+					return
+				}
+				log.Info("backend set", "service", name, "backends", len(set), "endpoints", endpoints(set))
+				if i == 0 {
+					firstOnce.Do(func() { close(firstSet) })
+				}
+			})
+		}()
+	}
 	go reloadOnHangup(watchCtx, hup, sources, log)
 
 	// Accept only once the first set is known, so a restart does not answer
@@ -203,7 +224,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	select {
 	case <-firstSet:
 	case <-time.After(DefaultFirstSetWait):
-		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", DefaultFirstSetWait)
+		log.Warn("no backend set yet; accepting anyway", "service", svcs.names[0], "waited", DefaultFirstSetWait)
 	case err := <-watchErr:
 		if err != nil {
 			return err
@@ -230,7 +251,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	case <-ctx.Done():
 	case err := <-watchErr:
 		if err != nil {
-			log.Error("discovery stopped", "service", c.service, "err", err)
+			log.Error("discovery stopped", "err", err)
 			shutdown(srv, 0, log)
 			return err
 		}
