@@ -144,7 +144,7 @@ func TestServicesRouting(t *testing.T) {
 func TestServicesClusterDDP(t *testing.T) {
 	web1, web2 := startInstance(t, "web-1"), startInstance(t, "web-2")
 	webB := svcBalancer(t, web1, web2)
-	s := startServer(t, Config{Balancer: webB, Service: "web"})
+	s := startServer(t, Config{Balancer: webB, Service: "web", ForwardedFor: true})
 	addr := s.Addrs()[0]
 	get := func(path string) string {
 		t.Helper()
@@ -274,6 +274,46 @@ func TestServicesConfig(t *testing.T) {
 		cfg.Listen = []string{"127.0.0.1:0"}
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) = nil error", cfg)
+		}
+	}
+}
+
+// TestServicesAllocs: a keep-alive request routed by a Host rule and a
+// /cluster-ddp/ request pinned by endpointHash and rewritten allocate
+// nothing.
+func TestServicesAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+	web := affinity.NewBalancer()
+	web.Update([]affinity.Backend{
+		{Endpoint: startFixedHTTP(t, resp), EndpointHash: "aaaa"},
+		{Endpoint: startFixedHTTP(t, resp), EndpointHash: "bbbb"},
+	})
+	api := newBalancer(t, startFixedHTTP(t, resp))
+	var routes []Route
+	for i := range 19 {
+		routes = append(routes, Route{Host: fmt.Sprintf("h%d.example.com", i), Service: "api"})
+	}
+	routes = append(routes, Route{Host: "api.example.com", Service: "api"})
+	s := startServer(t, Config{Balancer: web, Service: "web", ForwardedFor: true,
+		Services: []Service{{Name: "api", Balancer: api, Public: true}}, Routes: routes})
+	for _, req := range []string{
+		"POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\r\n[]",
+		"POST /cluster-ddp/bbbb/web/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]",
+	} {
+		c := dial(t, s.Addrs()[0])
+		buf, out := make([]byte, len(resp)), []byte(req)
+		exchange := func() {
+			c.Write(out)
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exchange()
+		if n := testing.AllocsPerRun(200, exchange); n != 0 {
+			t.Errorf("AllocsPerRun(%q) = %v; want 0", req[:30], n)
 		}
 	}
 }
