@@ -49,6 +49,12 @@ type Config struct {
 	// the rules that send traffic to them (services.go).
 	Services []Service
 	Routes   []Route
+	// ClusterEndpointCookie reports whether meteorhacks:cluster's
+	// "cluster-endpoint::<Service>" cookie, whose value is an
+	// endpointHash, pins a request of the default service to that
+	// instance while it is a candidate (see services.go). It takes one
+	// of sniff.MaxCookies and ranks after Sniff.Cookies.
+	ClusterEndpointCookie bool
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
 	svcs                                       *services
+	pinCookie                                  int // index of the cluster-endpoint cookie in the sniffer's; -1: none
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
@@ -44,7 +46,12 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sn, err := sniff.New(cfg.Sniff)
+	sc, pinCookie := cfg.Sniff, -1
+	if cfg.ClusterEndpointCookie {
+		pinCookie = len(sc.Cookies)
+		sc.Cookies = append(slices.Clip(sc.Cookies), ClusterEndpointCookiePrefix+cfg.Service)
+	}
+	sn, err := sniff.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
 	}
@@ -55,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pinCookie: pinCookie, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

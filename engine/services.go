@@ -51,6 +51,11 @@ type Route struct {
 	Service string
 }
 
+// ClusterEndpointCookiePrefix starts the name of meteorhacks:cluster's
+// cookie that pins a browser's requests of a service to one instance
+// ("cluster-endpoint::web"); its value is the instance's endpointHash.
+const ClusterEndpointCookiePrefix = "cluster-endpoint::"
+
 // svcRefused marks a request that a route sends to a service that is not
 // public.
 const svcRefused = 255

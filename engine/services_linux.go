@@ -35,6 +35,10 @@ const clusterDDPRewrite = "/sockjs"
 func (c *conn) requestService(f *flow, req *sniff.Request) {
 	s, held := c.l.s.svcs, &c.h.held
 	held.svcInfo = svcInfo{svc: s.matchHTTP(req.Host, req.Path)}
+	if i := c.l.s.pinCookie; i >= 0 && req.KeyKind == sniff.KeyCookie && held.svc == 0 &&
+		len(req.Key) > 0 && len(req.Cookies[i]) > 0 && &req.Key[0] == &req.Cookies[i][0] {
+		c.cookiePin(req)
+	}
 	p := req.Path
 	if len(p) <= len(sniff.ClusterDDPPrefix) || p[1] != 'c' {
 		return
@@ -59,16 +63,38 @@ func (c *conn) requestService(f *flow, req *sniff.Request) {
 	if d.Session != nil && req.KeyKind != sniff.KeyCookie {
 		held.keyed, held.hash = true, affinity.HashKey(d.Session)
 	}
-	if snap := s.balancers[svc].Snapshot(); snap != nil {
+	held.pin = endpointOf(s.balancers[svc], d.Hash)
+	if held.pin != "" && !held.keyed {
+		held.keyed, held.hash = true, affinity.HashKey(d.Hash)
+	}
+}
+
+// endpointOf returns the endpoint of b's instance whose endpointHash is
+// hash, "" for none.
+func endpointOf(b *affinity.Balancer, hash []byte) string {
+	if snap := b.Snapshot(); snap != nil {
 		for _, m := range snap.Members() {
-			if b := m.Backend(); b.EndpointHash != "" && b.EndpointHash == string(d.Hash) {
-				held.pin = b.Endpoint
-				break
+			if b := m.Backend(); b.EndpointHash != "" && b.EndpointHash == string(hash) {
+				return b.Endpoint
 			}
 		}
 	}
-	if held.pin != "" && !held.keyed {
-		held.keyed, held.hash = true, affinity.HashKey(d.Hash)
+	return ""
+}
+
+// cookiePin pins a default-service request whose key is the
+// cluster-endpoint cookie to the instance the cookie names. When no
+// instance has that hash any more the cookie is no key: the request is
+// keyed by its SockJS session if it has one, else placed by load.
+func (c *conn) cookiePin(req *sniff.Request) {
+	held := &c.h.held
+	if held.pin = endpointOf(c.l.s.svcs.balancers[0], req.Key); held.pin != "" {
+		return
+	}
+	held.keyed = req.SockJS.Session != nil && string(req.SockJS.Transport) != "websocket"
+	held.hash = 0
+	if held.keyed {
+		held.hash = affinity.HashKey(req.SockJS.Session)
 	}
 }
 

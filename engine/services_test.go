@@ -317,3 +317,36 @@ func TestServicesAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesClusterEndpointCookie: meteorhacks:cluster's
+// cluster-endpoint::web cookie pins keyless requests to the instance of
+// its endpointHash; a hash nobody has pins nothing.
+func TestServicesClusterEndpointCookie(t *testing.T) {
+	web1, web2 := startInstance(t, "web-1"), startInstance(t, "web-2")
+	s := startServer(t, Config{Balancer: svcBalancer(t, web1, web2), Service: "web", ClusterEndpointCookie: true})
+	get := func(cookie string) string {
+		t.Helper()
+		c := dial(t, s.Addrs()[0])
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nCookie: a=b; cluster-endpoint::web=%s\r\n\r\n", cookie)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Fields(string(b))[0]
+	}
+	for _, in := range []*svcInstance{web1, web2} {
+		for range 10 {
+			if got := get("hash" + strings.ReplaceAll(in.name, "-", "")); got != in.name {
+				t.Fatalf("cookie of %s: served by %s", in.name, got)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 40 && len(seen) < 2; i++ {
+		seen[get("gone")] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("unknown hash: every request on %v", seen)
+	}
+}

@@ -51,6 +51,7 @@ type serveConfig struct {
 	uiService                           string
 	publicServices                      listFlag
 	routes                              routesFlag
+	clusterEndpointCookie               bool
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -67,6 +68,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.uiService, "ui-service", "", "the default service, of traffic no --route matches (default: --service)")
 	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
 	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
+	fs.BoolVar(&c.clusterEndpointCookie, "cluster-endpoint-cookie", false, "pin requests carrying meteorhacks:cluster's cluster-endpoint::<default service> cookie to the instance it names")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
@@ -94,6 +96,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"ui-service", "CLUSTER_UI_SERVICE"},
 		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
 		{"route", "L4LB_ROUTES"},
+		{"cluster-endpoint-cookie", "L4LB_CLUSTER_ENDPOINT_COOKIE"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
@@ -174,22 +177,23 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	}
 	bal := svcs.balancers[0]
 	srv, err := engine.New(engine.Config{
-		Listen:          c.listen.values,
-		Loops:           c.loops,
-		Balancer:        bal,
-		Service:         svcs.names[0],
-		Services:        svcs.engine,
-		Routes:          svcs.routes,
-		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
-		ProxyProtocol:   pp,
-		ForwardedFor:    c.forwardedFor,
-		AcceptProxy:     c.acceptProxy,
-		AcceptProxyFrom: fronts,
-		ConnectTimeout:  c.connectTimeout,
-		HeaderTimeout:   c.headerTimeout,
-		IdleTimeout:     c.idleTimeout,
-		MaxConns:        c.maxConns,
-		Logger:          log,
+		Listen:                c.listen.values,
+		Loops:                 c.loops,
+		Balancer:              bal,
+		Service:               svcs.names[0],
+		Services:              svcs.engine,
+		Routes:                svcs.routes,
+		ClusterEndpointCookie: c.clusterEndpointCookie,
+		Sniff:                 sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		ProxyProtocol:         pp,
+		ForwardedFor:          c.forwardedFor,
+		AcceptProxy:           c.acceptProxy,
+		AcceptProxyFrom:       fronts,
+		ConnectTimeout:        c.connectTimeout,
+		HeaderTimeout:         c.headerTimeout,
+		IdleTimeout:           c.idleTimeout,
+		MaxConns:              c.maxConns,
+		Logger:                log,
 	})
 	if err != nil {
 		return err
