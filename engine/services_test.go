@@ -15,8 +15,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
+	"github.com/l4lb/l4lb/tools/echobackend"
 )
 
 // svcInstance is a backend that answers every request with its name and
@@ -348,5 +351,72 @@ func TestServicesClusterEndpointCookie(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("unknown hash: every request on %v", seen)
+	}
+}
+
+// TestServicesSockJS: real sockjs-go servers behind two services, web by
+// default and api by Host and by path prefix (its app under /api, as with
+// ROOT_URL_PATH_PREFIX=/api); 20 polling sessions per way, interleaved on
+// one browser-like keep-alive pool, each on one instance of its service.
+func TestServicesSockJS(t *testing.T) {
+	var web, api []string
+	for _, n := range []string{"w1", "w2", "w3"} {
+		web = append(web, startHTTP(t, echobackend.New(n, echobackend.Options{DisconnectDelay: time.Minute})))
+	}
+	for _, n := range []string{"a1", "a2"} {
+		eb := echobackend.New(n, echobackend.Options{DisconnectDelay: time.Minute})
+		mux := http.NewServeMux()
+		mux.Handle("/api/", http.StripPrefix("/api", eb))
+		mux.Handle("/", eb)
+		api = append(api, startHTTP(t, mux))
+	}
+	s := startServer(t, Config{
+		Balancer: newBalancer(t, web...), Service: "web",
+		Sniff:    sniff.Config{Prefixes: []string{"/sockjs", "/api/sockjs"}},
+		Services: []Service{{Name: "api", Balancer: newBalancer(t, api...), Public: true}},
+		Routes:   []Route{{Host: "api.example.com", Service: "api"}, {PathPrefix: "/api", Service: "api"}},
+	})
+	addr := s.Addrs()[0].String()
+	tr := &http.Transport{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 4,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: testTimeout}
+	const perWay = 20
+	ways := []struct{ base, service string }{
+		{"http://www.example.com", "w"},
+		{"http://api.example.com", "a"},
+		{"http://www.example.com/api", "a"},
+	}
+	var mu sync.Mutex
+	served := map[string]map[string]int{}
+	var wg sync.WaitGroup
+	for w, way := range ways {
+		served[way.base] = map[string]int{}
+		for i := range perWay {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := sockjsSession(client, way.base, i, w*perWay+i)
+				if err == nil && !strings.HasPrefix(b, way.service) {
+					err = fmt.Errorf("served by %s", b)
+				}
+				if err != nil {
+					t.Errorf("%s session %d: %v", way.base, i, err)
+					return
+				}
+				mu.Lock()
+				served[way.base][b]++
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("sessions per instance: %v", served)
+	for _, way := range ways {
+		if n := len(served[way.base]); n < 2 {
+			t.Errorf("%s: sessions on %v; want spread", way.base, served[way.base])
+		}
 	}
 }
