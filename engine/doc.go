@@ -167,12 +167,23 @@
 // that are not HTTP after a first HTTP request, 414 and 431 for heads
 // over the sniffer's limits, 503 when the balancer has no backend, 502
 // when every candidate refused, 504 when a candidate timed out and none
-// was left.
+// was left, 404 for a request routed to a service that is not public.
+//
+// # Services
+//
+// Config.Balancer is the default service; Config.Services adds others and
+// Config.Routes sends requests to them by Host and path, and TLS
+// connections by SNI (services.go). route takes each request's candidates
+// from its service's balancer. A meteorhacks:cluster path,
+// /cluster-ddp/<endpointHash>/<service>/..., pins the request to the
+// instance with that endpointHash (affinity.Backend.EndpointHash) and is
+// rewritten to /sockjs/... in place before it goes out
+// (services_linux.go).
 //
 // # What it does not do
 //
 // It does not terminate TLS, rewrite heads beyond the optional
-// X-Forwarded-For line (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
+// X-Forwarded-For line and the /cluster-ddp/ prefix (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
 // client's own X-Forwarded-For is neither removed nor trusted), cache,
 // retry a request on another backend after bytes were sent, or balance
 // UDP. AcceptProxy applies to every listener (AcceptProxyFrom narrows it
