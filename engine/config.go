@@ -55,6 +55,19 @@ type Config struct {
 	// instance while it is a candidate (see services.go). It takes one
 	// of sniff.MaxCookies and ranks after Sniff.Cookies.
 	ClusterEndpointCookie bool
+	// StickyInsert, if not empty, names a cookie the engine sets in
+	// responses of the default service, HAProxy's "cookie <name> insert":
+	// a response to a request that did not carry it with the value of a
+	// current instance gets "Set-Cookie: <name>=<id>; Path=/; HttpOnly;
+	// SameSite=Lax" as the last line of its head, where <id> is the
+	// instance's affinity.Backend.EndpointHash (the same on every
+	// balancer, and no address). A later request carrying it goes to that
+	// instance while it is a candidate. A value that names no instance
+	// (sockjs-node's "JSESSIONID=dummy", the same for every client) pins
+	// nothing, is logged, and is replaced. Instances without an
+	// EndpointHash get no cookie. It takes one of sniff.MaxCookies and
+	// ranks after Sniff.Cookies and the cluster-endpoint cookie.
+	StickyInsert string
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config

@@ -234,6 +234,9 @@ func (c *conn) responseHead(f *flow) bool {
 		c.fail(502)
 		return true
 	}
+	if l.s.cfg.StickyInsert != "" && !resp.Interim && resp.StatusCode != 101 {
+		c.insertStickyCookie(f, resp.HeadLen)
+	}
 	f.p += resp.HeadLen
 	f.fr.scan.Reset()
 	if resp.StatusCode == 101 && h.out.upgrade {

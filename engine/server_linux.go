@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +22,7 @@ type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
 	svcs                                       *services
-	pinCookie                                  int // index of the cluster-endpoint cookie in the sniffer's; -1: none
+	pins                                       pinCookieSet // services_linux.go
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
@@ -46,11 +45,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sc, pinCookie := cfg.Sniff, -1
-	if cfg.ClusterEndpointCookie {
-		pinCookie = len(sc.Cookies)
-		sc.Cookies = append(slices.Clip(sc.Cookies), ClusterEndpointCookiePrefix+cfg.Service)
-	}
+	sc, pins := pinCookies(&cfg)
 	sn, err := sniff.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
@@ -62,7 +57,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pinCookie: pinCookie, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

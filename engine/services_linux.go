@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
 )
@@ -23,6 +25,70 @@ type svcInfo struct {
 	// replaced by "/sockjs" before the head goes out; pathAt is where the
 	// path starts in the head. Both 0 when there is nothing to rewrite.
 	cut, pathAt int
+	// cookiePinned: pin came from a sticky cookie the request carried.
+	cookiePinned bool
+}
+
+// pinCookieSet holds the indexes, in the sniffer's cookies, of the
+// cookies whose value is an instance's endpointHash: the cluster-endpoint
+// cookie and Config.StickyInsert's; -1 for none.
+type pinCookieSet struct{ cluster, insert int }
+
+// pinCookies returns the sniffer config with the pin cookies of cfg
+// appended, and where they are.
+func pinCookies(cfg *Config) (sniff.Config, pinCookieSet) {
+	sc, pins := cfg.Sniff, pinCookieSet{-1, -1}
+	if cfg.ClusterEndpointCookie {
+		pins.cluster = len(sc.Cookies)
+		sc.Cookies = append(slices.Clip(sc.Cookies), ClusterEndpointCookiePrefix+cfg.Service)
+	}
+	if cfg.StickyInsert != "" {
+		pins.insert = len(sc.Cookies)
+		sc.Cookies = append(slices.Clip(sc.Cookies), cfg.StickyInsert)
+	}
+	return sc, pins
+}
+
+// isKey reports whether req's key is one of the pin cookies.
+func (p pinCookieSet) isKey(req *sniff.Request) bool {
+	if len(req.Key) == 0 {
+		return false
+	}
+	for _, i := range [2]int{p.cluster, p.insert} {
+		if i >= 0 && len(req.Cookies[i]) > 0 && &req.Key[0] == &req.Cookies[i][0] {
+			return true
+		}
+	}
+	return false
+}
+
+// insertStickyCookie adds the Set-Cookie line of Config.StickyInsert to
+// the response head at f.buf[f.p:f.p+headLen], unless the request
+// carried a cookie that pinned it, or the instance has no EndpointHash.
+// The line is the loop's, built once per instance: the head is written
+// with it in place (flow.ins), never copied.
+func (c *conn) insertStickyCookie(f *flow, headLen int) {
+	h, l := c.h, c.l
+	if h.out.svc != 0 || h.out.cookiePinned || c.member == nil || len(f.ins) > 0 {
+		return
+	}
+	b := c.member.Backend()
+	if b.EndpointHash == "" {
+		return
+	}
+	line, ok := l.cookieLines[b.EndpointHash]
+	if !ok {
+		if l.cookieLines == nil {
+			l.cookieLines = map[string][]byte{}
+		}
+		line = []byte("Set-Cookie: " + l.s.cfg.StickyInsert + "=" + b.EndpointHash + "; Path=/; HttpOnly; SameSite=Lax\r\n")
+		l.cookieLines[b.EndpointHash] = line
+	}
+	// The head ends with its blank line; a head whose lines end in a bare
+	// LF (no Node server sends one) gets no cookie.
+	if end := f.p + headLen; f.buf[end-2] == '\r' {
+		f.ins, f.insAt = line, end-2
+	}
 }
 
 // clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>":
@@ -35,8 +101,7 @@ const clusterDDPRewrite = "/sockjs"
 func (c *conn) requestService(f *flow, req *sniff.Request) {
 	s, held := c.l.s.svcs, &c.h.held
 	held.svcInfo = svcInfo{svc: s.matchHTTP(req.Host, req.Path)}
-	if i := c.l.s.pinCookie; i >= 0 && req.KeyKind == sniff.KeyCookie && held.svc == 0 &&
-		len(req.Key) > 0 && len(req.Cookies[i]) > 0 && &req.Key[0] == &req.Cookies[i][0] {
+	if req.KeyKind == sniff.KeyCookie && held.svc == 0 && c.l.s.pins.isKey(req) {
 		c.cookiePin(req)
 	}
 	p := req.Path
@@ -89,8 +154,10 @@ func endpointOf(b *affinity.Balancer, hash []byte) string {
 func (c *conn) cookiePin(req *sniff.Request) {
 	held := &c.h.held
 	if held.pin = endpointOf(c.l.s.svcs.balancers[0], req.Key); held.pin != "" {
+		held.cookiePinned = true
 		return
 	}
+	c.l.warn("sticky cookie names no instance (a value shared by all clients, such as sockjs-node's JSESSIONID=dummy, or an instance gone); ignored", "remote", c.remote())
 	held.keyed = req.SockJS.Session != nil && string(req.SockJS.Transport) != "websocket"
 	held.hash = 0
 	if held.keyed {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -281,8 +282,9 @@ func TestServicesConfig(t *testing.T) {
 	}
 }
 
-// TestServicesAllocs: a keep-alive request routed by a Host rule and a
-// /cluster-ddp/ request pinned by endpointHash and rewritten allocate
+// TestServicesAllocs: a keep-alive request routed by a Host rule, a
+// /cluster-ddp/ request pinned by endpointHash and rewritten, a response
+// that gets a Set-Cookie and a request pinned by that cookie allocate
 // nothing.
 func TestServicesAllocs(t *testing.T) {
 	if raceEnabled {
@@ -300,14 +302,20 @@ func TestServicesAllocs(t *testing.T) {
 		routes = append(routes, Route{Host: fmt.Sprintf("h%d.example.com", i), Service: "api"})
 	}
 	routes = append(routes, Route{Host: "api.example.com", Service: "api"})
-	s := startServer(t, Config{Balancer: web, Service: "web", ForwardedFor: true,
+	s := startServer(t, Config{Balancer: web, Service: "web", ForwardedFor: true, StickyInsert: "S",
 		Services: []Service{{Name: "api", Balancer: api, Public: true}}, Routes: routes})
 	for _, req := range []string{
 		"POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\r\n[]",
 		"POST /cluster-ddp/bbbb/web/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n", // gets a Set-Cookie
+		"GET / HTTP/1.1\r\nHost: x\r\nCookie: S=aaaa\r\n\r\n",
 	} {
 		c := dial(t, s.Addrs()[0])
-		buf, out := make([]byte, len(resp)), []byte(req)
+		out := []byte(req)
+		buf := make([]byte, len(resp))
+		if !strings.Contains(req, "Cookie") && strings.HasPrefix(req, "GET") {
+			buf = make([]byte, len(resp)+len("Set-Cookie: S=aaaa; Path=/; HttpOnly; SameSite=Lax\r\n"))
+		}
 		exchange := func() {
 			c.Write(out)
 			if _, err := io.ReadFull(c, buf); err != nil {
@@ -418,5 +426,83 @@ func TestServicesSockJS(t *testing.T) {
 		if n := len(served[way.base]); n < 2 {
 			t.Errorf("%s: sessions on %v; want spread", way.base, served[way.base])
 		}
+	}
+}
+
+// TestStickyInsert: 200 clients with a cookie jar each, keyless GET / only,
+// alternating between two balancers: the first requests spread over every
+// instance, then each client stays on its instance for 20 requests.
+// sockjs-node's JSESSIONID=dummy pins nobody.
+func TestStickyInsert(t *testing.T) {
+	ins := []*svcInstance{startInstance(t, "web-1"), startInstance(t, "web-2"), startInstance(t, "web-3")}
+	var bases []string
+	for range 2 {
+		s := startServer(t, Config{Balancer: svcBalancer(t, ins...), Service: "web", StickyInsert: "JSESSIONID"})
+		bases = append(bases, "http://"+s.Addrs()[0].String()+"/")
+	}
+	name := func(resp *http.Response) string {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Fields(string(b))[0]
+	}
+	const clients, requests = 200, 20
+	var mu sync.Mutex
+	first := map[string]int{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			jar, _ := cookiejar.New(nil)
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			cl := &http.Client{Jar: jar, Transport: tr, Timeout: testTimeout}
+			on := ""
+			for r := range requests {
+				resp, err := cl.Get(bases[(i+r)%2])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got := name(resp)
+				if r == 0 {
+					on = got
+					mu.Lock()
+					first[got]++
+					mu.Unlock()
+				} else if got != on {
+					t.Errorf("client %d request %d on %s; first on %s", i, r, got, on)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("clients per instance: %v", first)
+	if len(first) != 3 {
+		t.Errorf("first requests on %v; want all three instances", first)
+	}
+
+	// JSESSIONID=dummy, as sockjs-node sets it: no pin, a real cookie back.
+	seen := map[string]bool{}
+	for range 30 {
+		req, _ := http.NewRequest("GET", bases[0], nil)
+		req.Header.Set("Cookie", "JSESSIONID=dummy")
+		resp, err := (&http.Client{Timeout: testTimeout, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := resp.Header.Get("Set-Cookie")
+		got := name(resp)
+		seen[got] = true
+		if want := "JSESSIONID=hash" + strings.ReplaceAll(got, "-", "") + "; Path=/; HttpOnly; SameSite=Lax"; sc != want {
+			t.Fatalf("Set-Cookie %q; want %q", sc, want)
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("JSESSIONID=dummy: every request on %v", seen)
 	}
 }

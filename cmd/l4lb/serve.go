@@ -52,6 +52,7 @@ type serveConfig struct {
 	publicServices                      listFlag
 	routes                              routesFlag
 	clusterEndpointCookie               bool
+	stickyInsert                        string
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -69,6 +70,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
 	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
 	fs.BoolVar(&c.clusterEndpointCookie, "cluster-endpoint-cookie", false, "pin requests carrying meteorhacks:cluster's cluster-endpoint::<default service> cookie to the instance it names")
+	fs.StringVar(&c.stickyInsert, "sticky-insert", "", "cookie to set in default-service responses naming the instance (HAProxy's cookie NAME insert; e.g. JSESSIONID); requests carrying it stay on that instance")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
@@ -97,6 +99,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
 		{"route", "L4LB_ROUTES"},
 		{"cluster-endpoint-cookie", "L4LB_CLUSTER_ENDPOINT_COOKIE"},
+		{"sticky-insert", "L4LB_STICKY_INSERT"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
@@ -184,6 +187,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		Services:              svcs.engine,
 		Routes:                svcs.routes,
 		ClusterEndpointCookie: c.clusterEndpointCookie,
+		StickyInsert:          c.stickyInsert,
 		Sniff:                 sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
 		ProxyProtocol:         pp,
 		ForwardedFor:          c.forwardedFor,
@@ -209,6 +213,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		b := svcs.balancers[i]
 		go func() {
 			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
+				withEndpointHashes(set)
 				if err := b.Update(set); err != nil {
 					log.Error("backend set rejected", "service", name, "err", err)
 					return

@@ -114,3 +114,15 @@ func serviceSources(sources []registry.Source, i int) []registry.Source {
 	}
 	return out
 }
+
+// withEndpointHashes gives every backend of set without an EndpointHash
+// (those not from MongoDB) the hash of its canonical endpoint: the
+// --sticky-insert cookie names it, the same on every balancer configured
+// alike.
+func withEndpointHashes(set []affinity.Backend) {
+	for i := range set {
+		if set[i].EndpointHash == "" {
+			set[i].EndpointHash = registry.EndpointHash(set[i].Endpoint)
+		}
+	}
+}
