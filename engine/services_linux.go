@@ -157,7 +157,9 @@ func (c *conn) cookiePin(req *sniff.Request) {
 		held.cookiePinned = true
 		return
 	}
-	c.l.warn("sticky cookie names no instance (a value shared by all clients, such as sockjs-node's JSESSIONID=dummy, or an instance gone); ignored", "remote", c.remote())
+	if c.l.warnDue() {
+		c.l.warn("sticky cookie names no instance (a value shared by all clients, such as sockjs-node's JSESSIONID=dummy, or an instance gone); ignored", "remote", c.remote())
+	}
 	held.keyed = req.SockJS.Session != nil && string(req.SockJS.Transport) != "websocket"
 	held.hash = 0
 	if held.keyed {
@@ -172,7 +174,9 @@ func (c *conn) tunnelService(req *sniff.Request) {
 	if req.TLS {
 		c.svc = c.l.s.svcs.matchSNI(req.SNI)
 		if c.svc == svcRefused {
-			c.l.warn("TLS connection for a service that is not public closed", "remote", c.remote())
+			if c.l.warnDue() {
+				c.l.warn("TLS connection for a service that is not public closed", "remote", c.remote())
+			}
 		}
 	}
 }
@@ -185,7 +189,9 @@ func (c *conn) tunnelService(req *sniff.Request) {
 func (c *conn) routeService() bool {
 	h := c.h
 	if h.held.svc == svcRefused {
-		c.l.warn("request for a service that is not public answered 404", "remote", c.remote())
+		if c.l.warnDue() {
+			c.l.warn("request for a service that is not public answered 404", "remote", c.remote())
+		}
 		c.fail(404)
 		return false
 	}
@@ -228,3 +234,7 @@ func (c *conn) pinFirst(cands []*affinity.Member) {
 		}
 	}
 }
+
+// warnDue reports whether l.warn would log now, so that a caller on a
+// path clients can repeat at will builds its arguments only then.
+func (l *loop) warnDue() bool { return l.lastWarn == 0 || l.now-l.lastWarn >= warnEvery }
