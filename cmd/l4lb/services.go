@@ -15,15 +15,7 @@ import (
 // routes with ';', since a route holds commas.
 type routesFlag struct{ listFlag }
 
-func (r *routesFlag) setFromEnv(v string) {
-	r.values = r.values[:0]
-	for item := range strings.SplitSeq(v, ";") {
-		if item = strings.TrimSpace(item); item != "" {
-			r.values = append(r.values, item)
-		}
-	}
-	r.fromEnv = true
-}
+func (r *routesFlag) setFromEnv(v string) { r.setSplit(v, ";") }
 
 // parseRoute reads one --route value.
 func parseRoute(v string) (engine.Route, error) {
