@@ -69,7 +69,10 @@ func (p pinCookieSet) isKey(req *sniff.Request) bool {
 // with it in place (flow.ins), never copied.
 func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	h, l := c.h, c.l
-	if h.out.svc != 0 || h.out.cookiePinned || c.member == nil || len(f.ins) > 0 {
+	// A draining loop leaves the one inserted line to "Connection: close"
+	// (drain_linux.go); the client's next request gets its cookie from
+	// whoever serves it.
+	if h.out.svc != 0 || h.out.cookiePinned || c.member == nil || len(f.ins) > 0 || l.stopping {
 		return
 	}
 	b := c.member.Backend()
@@ -86,8 +89,8 @@ func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	}
 	// The head ends with its blank line; a head whose lines end in a bare
 	// LF (no Node server sends one) gets no cookie.
-	if end := f.p + headLen; f.buf[end-2] == '\r' {
-		f.ins, f.insAt = line, end-2
+	if end := f.p + headLen; headEndsCRLF(f.buf, end) {
+		f.insertLines(end, line)
 	}
 }
 

@@ -68,8 +68,8 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 
 // serveMetrics answers GET /metrics on addr until ctx is done. It is off
 // the data path: a scrape reads atomic counters and one snapshot.
-func serveMetrics(ctx context.Context, addr string, m metricsSources, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+func serveMetrics(ctx context.Context, addr string, listen func(addr string) (net.Listener, error), m metricsSources, log *slog.Logger) error {
+	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("metrics listen %s: %w", addr, err)
 	}
