@@ -85,6 +85,14 @@ type Config struct {
 	// EndpointHash get no cookie. It takes one of sniff.MaxCookies and
 	// ranks after Sniff.Cookies and the cluster-endpoint cookie.
 	StickyInsert string
+	// Sessions, if not nil, remembers the backend of every keyed request
+	// (SockJS session, sticky cookie) and keeps later requests of the key
+	// there while that backend is in the set and not Down, whatever the
+	// table says after a change of the set; a key it does not remember
+	// goes to its first Ready candidate, never to a Draining backend
+	// (affinity.Sessions). Share one between Servers of a process, never
+	// between processes. If nil, keyed requests follow the table alone.
+	Sessions *affinity.Sessions
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config

@@ -59,9 +59,11 @@
 // finds each head, sniff makes its key, and the head is held until the
 // previous exchange has ended and reached the client. Then it is routed:
 // a keyed request (SockJS session, sticky cookie) to its key's first
-// candidate in affinity's order, the same on every balancer; a keyless one
-// to the two-choices pick, or to the current backend while that is still
-// a candidate. A request whose key lives elsewhere switches the
+// candidate in affinity's order, the same on every balancer, or with
+// Config.Sessions to the backend the key's earlier requests went to while
+// that one is usable (sessions_linux.go); a keyless one to the
+// two-choices pick, or to the current backend while that is still a
+// candidate. A request whose key lives elsewhere switches the
 // connection to that backend. A pipelining client is therefore served one
 // request at a time, never misrouted.
 //

@@ -207,6 +207,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 	}
 	f.p += h.held.headLen
 	h.out = h.held
+	c.rememberSession(&h.out)
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
 		f.fr.scan.Reset()

@@ -19,6 +19,7 @@ import (
 type metricsSources struct {
 	engine   *engine.Server
 	balancer *affinity.Balancer
+	sessions *affinity.Sessions
 	registry *registry.Metrics
 }
 
@@ -60,6 +61,7 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 			fmt.Fprintf(w, "l4lb_affinity_backend_active_connections{backend=%q,state=%q} %d\n", b.Endpoint, b.State, mem.Active())
 		}
 	}
+	writeSessionMetrics(w, m.sessions)
 	if m.registry != nil {
 		return m.registry.WritePrometheus(w)
 	}

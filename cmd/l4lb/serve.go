@@ -55,6 +55,8 @@ type serveConfig struct {
 	routes                              routesFlag
 	clusterEndpointCookie               bool
 	stickyInsert                        string
+	sessionMemory                       int
+	sessionIdle                         time.Duration
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -91,6 +93,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; at the bound new ones wait in the accept queue (0: half the open-file limit; negative: no bound)")
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
+	fs.IntVar(&c.sessionMemory, "session-memory", DefaultSessionMemory, "session keys remembered, 16 bytes each: a running SockJS session stays on its backend when backends join (0: off, sessions follow the table)")
+	fs.DurationVar(&c.sessionIdle, "session-idle", affinity.DefaultSessionIdle, "how long a session key is remembered after its last request")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return []envBinding{
@@ -122,6 +126,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
 		{"max-conns", "L4LB_MAX_CONNS"},
 		{"loops", "L4LB_LOOPS"},
+		{"session-memory", "L4LB_SESSION_MEMORY"},
+		{"session-idle", "L4LB_SESSION_IDLE"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
 	}
@@ -206,6 +212,10 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return fmt.Errorf("--accept-proxy-from: %w", err)
 	}
+	sessions, err := c.newSessions(log)
+	if err != nil {
+		return err
+	}
 	svcs, err := c.services()
 	if err != nil {
 		return err
@@ -215,6 +225,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		Listen:                c.listen.values,
 		Loops:                 c.loops,
 		Balancer:              bal,
+		Sessions:              sessions,
 		Service:               svcs.names[0],
 		Services:              svcs.engine,
 		Routes:                svcs.routes,
@@ -295,7 +306,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
 	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics}
+		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics}
 		if err := serveMetrics(metricsCtx, c.metricsListen, h.listen, m, log); err != nil {
 			shutdown(srv, 0, log)
 			return err
