@@ -81,7 +81,6 @@ func closing(t testing.TB) string {
 	return "tcp://" + ln.Addr().String()
 }
 
-
 // blackhole returns an endpoint whose SYNs are dropped: a listener with a
 // full accept queue nobody accepts from.
 func blackhole(t testing.TB) string {
