@@ -12,6 +12,7 @@ import (
 
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/health"
 	"github.com/l4lb/l4lb/registry"
 )
 
@@ -20,6 +21,7 @@ type metricsSources struct {
 	engine   *engine.Server
 	balancer *affinity.Balancer
 	registry *registry.Metrics
+	health   *health.Checker
 }
 
 // writePrometheus writes every metric in the Prometheus text format.
@@ -60,6 +62,7 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 			fmt.Fprintf(w, "l4lb_affinity_backend_active_connections{backend=%q,state=%q} %d\n", b.Endpoint, b.State, mem.Active())
 		}
 	}
+	m.writeHealth(w)
 	if m.registry != nil {
 		return m.registry.WritePrometheus(w)
 	}

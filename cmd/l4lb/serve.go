@@ -48,6 +48,7 @@ type serveConfig struct {
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
+	health                              healthConfig
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -79,7 +80,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	return []envBinding{
+	return append(c.health.flags(fs), []envBinding{
 		{"listen", "L4LB_LISTEN"},
 		{"backend", "L4LB_BACKENDS"},
 		{"backends-file", "L4LB_BACKENDS_FILE"},
@@ -103,7 +104,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"loops", "L4LB_LOOPS"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
-	}
+	}...)
 }
 
 // parsePrefixes reads networks in CIDR form; a bare IP is its own /32 or
@@ -160,6 +161,10 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		return fmt.Errorf("--accept-proxy-from: %w", err)
 	}
 	bal := affinity.NewBalancer()
+	chk, err := c.health.checker(bal, pp, log)
+	if err != nil {
+		return err
+	}
 	srv, err := engine.New(engine.Config{
 		Listen:          c.listen.values,
 		Loops:           c.loops,
@@ -172,6 +177,8 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		ConnectTimeout:  c.connectTimeout,
 		HeaderTimeout:   c.headerTimeout,
 		IdleTimeout:     c.idleTimeout,
+		ResponseTimeout: c.health.responseTimeout,
+		Health:          chk,
 		MaxConns:        c.maxConns,
 		Logger:          log,
 	})
@@ -182,6 +189,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
+	go chk.Run(watchCtx)
 	watchErr := make(chan error, 1)
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
@@ -191,6 +199,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 				log.Error("backend set rejected", "service", c.service, "err", err)
 				return
 			}
+			chk.Update()
 			log.Info("backend set", "service", c.service, "backends", len(set), "endpoints", endpoints(set))
 			firstOnce.Do(func() { close(firstSet) })
 		})
@@ -216,7 +225,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		return err
 	}
 	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics}
+		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics, health: chk}
 		if err := serveMetrics(ctx, c.metricsListen, m, log); err != nil {
 			shutdown(srv, 0, log)
 			return err
