@@ -6,6 +6,7 @@
 //
 //	go run ./bench            # full run, under 15 minutes
 //	go run ./bench --quick    # under 2 minutes
+//	go run ./bench --faults   # the fault suite against HAProxy, about 8 minutes
 //
 // It builds l4lb, loadgen and the backend from this checkout, installs the
 // Debian haproxy package if it is missing (as root), and loads only
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +36,7 @@ type options struct {
 	out       string
 	keep      bool
 	l4lbBin   string
+	faults    []int // --faults: the fault numbers to run (empty: all)
 }
 
 func main() {
@@ -49,6 +52,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
+	faults := flag.Bool("faults", false, "run the fault suite instead of the benchmarks (faults.go; about 8 minutes)")
+	faultList := flag.String("fault-list", "", "with --faults: the faults to run, comma-separated numbers (default: all)")
 	flag.Parse()
 	o.settings.Prefix = "/sockjs"
 	o.settings.TunnelTimeout = time.Hour
@@ -67,6 +72,19 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *faults {
+		for _, f := range splitList(*faultList) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				fatalf("--fault-list: %q is not a fault number", f)
+			}
+			o.faults = append(o.faults, n)
+		}
+		if err := runFaults(ctx, o); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fatalf("%v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -25,9 +24,10 @@ type Checker struct {
 
 	updates chan struct{} // Update's signal; capacity 1
 	ejects  chan ejection // from the event loops (BackendFailed)
-	results chan result   // from the probers
+	results chan []result // from the check batches (schedule.go)
 	stats   counters      // atomics, read by Stats
-	mu      sync.Mutex    // guards backends and first; held by run while it works
+	slot    time.Duration // checks due within one slot run together
+	mu      sync.Mutex    // guards byEp and first; held by Run while it works
 	first   bool          // no set seen yet: nothing ramps up
 	byEp    map[string]*backend
 	notify  func(b *backend) // tests: called after every settle, under mu
@@ -40,8 +40,10 @@ type backend struct {
 	state    affinity.State   // discovery's
 
 	// Active checks.
-	prober       context.CancelFunc // nil: no prober runs
-	gen          uint64             // the running prober's; older results are dropped
+	probe        *probe    // nil: not checked
+	gen          uint64    // the probe's; results of an older one are dropped
+	due          time.Time // the next check
+	inFlight     bool      // a check runs; the next waits for it
 	pp           affinity.ProxyProtocol
 	passes       int  // consecutive
 	fails        int  // consecutive
@@ -64,7 +66,7 @@ type backend struct {
 	reason    string    // why down
 }
 
-// result is one check's outcome, from a prober.
+// result is one check's outcome.
 type result struct {
 	endpoint string
 	gen      uint64
@@ -78,9 +80,6 @@ type ejection struct {
 	why engine.Failure
 }
 
-// tickEvery is how often Run ends ejections and ramps slow starts.
-const tickEvery = 100 * time.Millisecond
-
 // New returns a Checker for bal's backends. It does nothing until Run.
 func New(bal *affinity.Balancer, cfg Config) *Checker {
 	cfg = cfg.withDefaults()
@@ -90,7 +89,8 @@ func New(bal *affinity.Balancer, cfg Config) *Checker {
 		log:     cfg.Logger,
 		updates: make(chan struct{}, 1),
 		ejects:  make(chan ejection, 256),
-		results: make(chan result, 64),
+		results: make(chan []result, 16),
+		slot:    min(maxSlot, cfg.Interval/8),
 		first:   true,
 		byEp:    make(map[string]*backend),
 	}
@@ -110,25 +110,31 @@ func (c *Checker) Update() {
 }
 
 // Run checks the backends until ctx is done. It is a long-lived goroutine
-// of its own; the probes run on one goroutine per backend.
+// of its own, which wakes only when something is due (schedule.go); the
+// checks run on goroutines of their own.
 func (c *Checker) Run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
-	c.locked(func() { c.reconcile(ctx) })
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	c.locked(c.reconcile)
 	for {
+		var wake time.Time
+		c.locked(func() { wake = c.nextWake() })
+		timer.Reset(time.Until(wake))
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.updates:
-			c.locked(func() { c.reconcile(ctx) })
-		case r := <-c.results:
-			c.locked(func() { c.checked(r) })
+			c.locked(c.reconcile)
+		case rs := <-c.results:
+			c.locked(func() {
+				for _, r := range rs {
+					c.checked(r)
+				}
+			})
 		case e := <-c.ejects:
 			c.locked(func() { c.eject(e) })
-		case now := <-tick.C:
-			c.locked(func() { c.tick(now) })
+		case <-timer.C:
+			c.locked(func() { c.tick(ctx, time.Now()) })
 		}
 	}
 }
@@ -147,7 +153,7 @@ func (c *Checker) active(n int) bool {
 // reconcile takes in the balancer's current set: new backends are checked
 // (and ramp up if SlowStart), departed ones forgotten, and every member of
 // the new snapshot gets its backend's runtime state.
-func (c *Checker) reconcile(ctx context.Context) {
+func (c *Checker) reconcile() {
 	snap := c.bal.Snapshot()
 	n := 0
 	for _, m := range snap.Members() {
@@ -178,18 +184,18 @@ func (c *Checker) reconcile(ctx context.Context) {
 		b.member = m
 		pp := c.proxyProtocolOf(be)
 		switch {
-		case active && (b.prober == nil || b.pp != pp):
-			c.startProber(ctx, b, be, pp)
-		case !active && b.prober != nil:
-			c.stopProber(b)
+		case active && (b.probe == nil || b.pp != pp):
+			c.startProbe(b, be, pp, now)
+		case !active && b.probe != nil:
+			b.probe, b.inFlight = nil, false
+			b.gen++
 			b.checkDown, b.passes, b.fails, b.passedOnce = false, 0, 0, false
 			c.settle(b, "checks off")
 		}
 		c.apply(b) // the member may have a counter of its own now
 	}
-	for e, b := range c.byEp {
+	for e := range c.byEp {
 		if !seen[e] {
-			c.stopProber(b)
 			delete(c.byEp, e)
 		}
 	}
@@ -207,69 +213,15 @@ func (c *Checker) proxyProtocolOf(b affinity.Backend) affinity.ProxyProtocol {
 	return affinity.ProxyOff
 }
 
-func (c *Checker) startProber(ctx context.Context, b *backend, be affinity.Backend, pp affinity.ProxyProtocol) {
-	c.stopProber(b)
-	p, err := newProbe(be, c.cfg.Check, c.cfg.Timeout, pp)
-	if err != nil {
-		c.log.Error("no health check", "backend", be.Endpoint, "err", err)
-		return
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	b.gen++
-	b.prober, b.pp = cancel, pp
-	// The first check comes at a random point of the first interval, so
-	// that a new set's checks spread out.
-	first := time.Duration(rand.Int64N(int64(c.cfg.Interval)))
-	go c.probeLoop(pctx, p, b.gen, first)
-}
-
-func (c *Checker) stopProber(b *backend) {
-	if b.prober != nil {
-		b.prober()
-		b.prober = nil
-	}
-}
-
-// probeLoop checks one backend every jittered interval until ctx is
-// done, and hands each outcome to Run.
-func (c *Checker) probeLoop(ctx context.Context, p *probe, gen uint64, first time.Duration) {
-	t := time.NewTimer(first)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		err := p.run(ctx)
-		took := time.Since(start)
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case c.results <- result{endpoint: p.endpoint, gen: gen, err: err, took: took}:
-		case <-ctx.Done():
-			return
-		}
-		t.Reset(max(0, c.jittered()-took))
-	}
-}
-
-// jittered returns the interval, off by up to ±10%.
-func (c *Checker) jittered() time.Duration {
-	iv := float64(c.cfg.Interval)
-	return time.Duration(iv * (1 - jitter + 2*jitter*rand.Float64()))
-}
-
 // checked takes in one check's outcome: Fall failures in a row take the
 // backend down (one, until a check has passed since it joined), Rise
 // passes bring it up.
 func (c *Checker) checked(r result) {
 	b := c.byEp[r.endpoint]
-	if b == nil || b.prober == nil || r.gen != b.gen {
-		return // from a prober that was stopped since
+	if b == nil || r.gen != b.gen {
+		return // of a probe replaced since
 	}
+	b.inFlight = false
 	c.stats.check(r.took, r.err == nil)
 	b.lastDuration = r.took
 	if r.err == nil {
@@ -336,41 +288,4 @@ func (c *Checker) apply(b *backend) {
 	}
 	b.member.SetDown(b.down)
 	b.member.SetShare(c.share(b, time.Now()))
-}
-
-// tick ends ejections that are over, forgets old ejections and ramps
-// slow starts.
-func (c *Checker) tick(now time.Time) {
-	for _, b := range c.byEp {
-		if b.ejected && !now.Before(b.until) && (b.prober == nil || b.passes >= c.cfg.Rise) {
-			b.ejected = false
-			c.settle(b, "ejection over")
-		}
-		if !b.down && b.ejections > 0 && now.Sub(b.forgetSince) >= c.cfg.EjectTime {
-			b.ejections--
-			b.forgetSince = now
-		}
-		if !b.rampFrom.IsZero() && b.member != nil {
-			share := c.share(b, now)
-			if share == affinity.FullShare {
-				b.rampFrom = time.Time{}
-			}
-			b.member.SetShare(share)
-		}
-	}
-}
-
-// minShare is where slow start begins, out of affinity.FullShare.
-const minShare = affinity.FullShare / 10
-
-// share is b's share of keyless traffic at now.
-func (c *Checker) share(b *backend, now time.Time) int {
-	if b.rampFrom.IsZero() || c.cfg.SlowStart <= 0 {
-		return affinity.FullShare
-	}
-	elapsed := now.Sub(b.rampFrom)
-	if elapsed >= c.cfg.SlowStart {
-		return affinity.FullShare
-	}
-	return max(minShare, int(int64(affinity.FullShare)*int64(elapsed)/int64(c.cfg.SlowStart)))
 }

@@ -1,18 +1,16 @@
 package health
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 )
 
-// probe is one backend's active check, as its prober goroutine runs it.
+// probe is one backend's active check.
 type probe struct {
 	endpoint         string
 	network, address string
@@ -21,9 +19,14 @@ type probe struct {
 	// out is what a check writes once connected, formatted once: the
 	// PROXY header the backend gets, if any, then the HTTP check's
 	// request. Empty for a TCP check without PROXY header.
-	out    []byte
-	dialer net.Dialer
-	br     *bufio.Reader
+	out []byte
+
+	// The address to connect to (batch.go): literal reports whether the
+	// endpoint names an IP address, resolved when a name was last looked
+	// up. Touched only by the batch that runs the check.
+	sa       unix.Sockaddr
+	literal  bool
+	resolved time.Time
 }
 
 // maxStatusLine bounds the status line an HTTP check reads (RFC 9112 §4:
@@ -55,7 +58,6 @@ func newProbe(b affinity.Backend, check Check, timeout time.Duration, pp affinit
 			host = "localhost"
 		}
 		p.out = fmt.Appendf(p.out, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: l4lb-health-check\r\nConnection: close\r\n\r\n", check.Path, host)
-		p.br = bufio.NewReaderSize(nil, maxStatusLine)
 	}
 	return p, nil
 }
@@ -63,42 +65,6 @@ func newProbe(b affinity.Backend, check Check, timeout time.Duration, pp affinit
 // errStatus is wrapped by the error of an HTTP check whose status is
 // neither 2xx nor 3xx.
 var errStatus = errors.New("status")
-
-// run runs one check and reports nil if it passed. The error names the
-// operation and the endpoint.
-func (p *probe) run(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	c, err := p.dialer.DialContext(ctx, p.network, p.address)
-	if err != nil {
-		return fmt.Errorf("health check %s: %w", p.endpoint, err)
-	}
-	defer c.Close()
-	if len(p.out) == 0 {
-		return nil
-	}
-	deadline, _ := ctx.Deadline()
-	c.SetDeadline(deadline)
-	if _, err := c.Write(p.out); err != nil {
-		return fmt.Errorf("health check %s: write: %w", p.endpoint, err)
-	}
-	if p.check.Kind != HTTP {
-		return nil
-	}
-	p.br.Reset(c)
-	line, err := p.br.ReadSlice('\n')
-	if err != nil {
-		return fmt.Errorf("health check %s: GET %s: read status line: %w", p.endpoint, p.check.Path, err)
-	}
-	code, ok := parseStatusLine(line)
-	switch {
-	case !ok:
-		return fmt.Errorf("health check %s: GET %s: malformed status line %q", p.endpoint, p.check.Path, line)
-	case code < 200 || code >= 400:
-		return fmt.Errorf("health check %s: GET %s: %w %d", p.endpoint, p.check.Path, errStatus, code)
-	}
-	return nil
-}
 
 // parseStatusLine reads the status code of an HTTP/1.x status line,
 // RFC 9112 §4:

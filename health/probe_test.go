@@ -67,13 +67,15 @@ func TestProbe(t *testing.T) {
 		{"http closes", serveOnce(t, "tcp", "127.0.0.1:0", ""), httpCheck, "read status line"},
 		{"http silent", silent(t), httpCheck, "timeout"},
 		{"unix http", serveOnce(t, "unix", sock, "HTTP/1.0 204 No Content\r\n\r\n"), httpCheck, ""},
+		{"host name", strings.Replace(serveOnce(t, "tcp", "127.0.0.1:0", "HTTP/1.1 200 OK\r\n\r\n"), "127.0.0.1", "localhost", 1), httpCheck, ""},
+		{"unknown host", "tcp://nonexistent.invalid:80", Check{Kind: TCP}, "nonexistent.invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := newProbe(affinity.Backend{Endpoint: tc.endpoint}, tc.check, 300*time.Millisecond, affinity.ProxyOff)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = p.run(context.Background())
+			err = runBatch([]*probe{p})[0].err
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("check = %v; want it to pass", err)
@@ -86,6 +88,27 @@ func TestProbe(t *testing.T) {
 				t.Errorf("check = %v; want it to wrap errStatus", err)
 			}
 		})
+	}
+}
+
+// TestBatch: the checks of one batch run together; a slow one does not
+// hold the others' outcome.
+func TestBatch(t *testing.T) {
+	good := serveOnce(t, "tcp", "127.0.0.1:0", "HTTP/1.1 200 OK\r\n\r\n")
+	bad := serveOnce(t, "tcp", "127.0.0.1:0", "HTTP/1.1 500 Oops\r\n\r\n")
+	var ps []*probe
+	for _, e := range []string{good, silent(t), bad, refusing(t), good} {
+		p, err := newProbe(affinity.Backend{Endpoint: e}, Check{Kind: HTTP, Path: "/"}, 300*time.Millisecond, affinity.ProxyOff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	rs := runBatch(ps)
+	for i, want := range []string{"", "timeout", "status 500", "refused", ""} {
+		if got := rs[i].err; (want == "") != (got == nil) || got != nil && !strings.Contains(got.Error(), want) {
+			t.Errorf("check %d (%s) = %v; want %q", i, ps[i].endpoint, got, want)
+		}
 	}
 }
 
@@ -125,7 +148,7 @@ func TestProbeProxyHeader(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := p.run(context.Background()); err != nil {
+					if err := runBatch([]*probe{p})[0].err; err != nil {
 						t.Errorf("%s check = %v; want it to pass", check, err)
 					}
 				}
