@@ -25,13 +25,13 @@ import (
 
 // faultLoad shapes the load.
 type faultLoad struct {
-	pollers    int           // polling workers, each with two sessions on one keep-alive connection
-	keepalives int           // keep-alive workers, GET / each
-	every      time.Duration // one request (a poll cycle: two) per worker per every
+	tabs       int           // browser tabs, each with two polling sessions sharing its connections
+	keepalives int           // keep-alive workers, GET / on one connection each
+	every      time.Duration // one request (a poll cycle: two) per session or worker per every
 	timeout    time.Duration // per request, as loadgen's default
 }
 
-var defaultFaultLoad = faultLoad{pollers: 8, keepalives: 8, every: 50 * time.Millisecond, timeout: 10 * time.Second}
+var defaultFaultLoad = faultLoad{tabs: 4, keepalives: 8, every: 50 * time.Millisecond, timeout: 10 * time.Second}
 
 // outcome is what became of one request.
 type outcome uint8
@@ -68,28 +68,37 @@ func (t *timeline) add(s sample) {
 func (l faultLoad) run(ctx context.Context, target string) *timeline {
 	tl := &timeline{begin: time.Now()}
 	var wg sync.WaitGroup
-	for i := range l.pollers + l.keepalives {
+	for range l.tabs {
+		// A tab's sessions share its keep-alive connections, as a
+		// browser's do, but a hung request holds only its own.
+		tab := newFaultClient(l.timeout, 6)
+		defer tab.CloseIdleConnections()
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := &faultWorker{l: l, tl: tl, base: "http://" + target, client: tab}
+				w.poll(ctx)
+			}()
+		}
+	}
+	for range l.keepalives {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &faultWorker{l: l, tl: tl, base: "http://" + target, client: newFaultClient(l.timeout)}
+			w := &faultWorker{l: l, tl: tl, base: "http://" + target, client: newFaultClient(l.timeout, 1)}
 			defer w.client.CloseIdleConnections()
-			if i < l.pollers {
-				w.poll(ctx)
-			} else {
-				w.keepAlive(ctx)
-			}
+			w.keepAlive(ctx)
 		}()
 	}
 	wg.Wait()
 	return tl
 }
 
-// newFaultClient is one browser tab: one keep-alive connection, requests
-// one at a time.
-func newFaultClient(timeout time.Duration) *http.Client {
+// newFaultClient is a client with at most conns keep-alive connections.
+func newFaultClient(timeout time.Duration, conns int) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true,
+		MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true,
 		IdleConnTimeout: 60 * time.Second,
 	}}
 }
@@ -148,19 +157,18 @@ func newPollSession() *pollSession {
 	return &pollSession{path: fmt.Sprintf("%s/%03d/%s", echobackend.Prefix, int(b[0])%1000, hex.EncodeToString(b[1:]))}
 }
 
-// poll runs two sessions on the worker's connection, alternating: open,
-// then (xhr_send, xhr) cycles, each echo checked. A session that fails or
-// is misrouted is dropped for a new one, as a SockJS client reconnects.
+// poll runs one session after another: open, then (xhr_send, xhr)
+// cycles, each echo checked. A session that fails or is misrouted is
+// dropped for a new one, as a SockJS client reconnects.
 func (w *faultWorker) poll(ctx context.Context) {
-	sessions := []*pollSession{newPollSession(), newPollSession()}
+	s := newPollSession()
 	next := time.Now()
-	for i := 0; w.pace(ctx, &next); i++ {
-		k := i % len(sessions)
-		if !w.cycle(ctx, sessions[k]) {
+	for w.pace(ctx, &next) {
+		if !w.cycle(ctx, s) {
 			if ctx.Err() != nil {
 				return
 			}
-			sessions[k] = newPollSession()
+			s = newPollSession()
 		}
 	}
 }
@@ -193,7 +201,9 @@ func (w *faultWorker) cycle(ctx context.Context, s *pollSession) bool {
 		case 204, 200:
 			return outOK, ""
 		case 404:
-			return outMisroute, "xhr_send answered 404: the session is unknown there"
+			// From the session's own backend (another's is a
+			// misroute, caught before): it forgot the session.
+			return outError, "xhr_send answered 404 by the session's own backend"
 		}
 		return outError, fmt.Sprintf("xhr_send answered %d %q", status, trim(body))
 	}) {
@@ -207,7 +217,7 @@ func (w *faultWorker) cycle(ctx context.Context, s *pollSession) bool {
 			case status == 200 && body == want:
 				return outOK, ""
 			case status == 200 && body == "o\n":
-				return outMisroute, "poll opened a new session: the session is unknown there"
+				return outError, "poll opened a new session on the session's own backend"
 			case status == 200 && strings.HasPrefix(body, "c[2010,") && retry < 5:
 				// sockjs-go detaches a finished poll on another
 				// goroutine; the next one may race it (loadgen's

@@ -347,7 +347,7 @@ func (r *faultRun) startL4LB(args []string) (*running, error) {
 // waitAllServe waits until requests through addr reach all three
 // backends (discovery may take a few seconds).
 func (r *faultRun) waitAllServe(addr string) error {
-	c := newFaultClient(2 * time.Second)
+	c := newFaultClient(2*time.Second, 1)
 	defer c.CloseIdleConnections()
 	seen := map[string]bool{}
 	deadline := time.Now().Add(30 * time.Second)

@@ -1,10 +1,13 @@
 package health
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,19 +135,27 @@ func TestDraining(t *testing.T) {
 	a, _ := httpBackend(t, "a")
 	b, _ := httpBackend(t, "b")
 	bal := balancer(t, a, b)
-	w := start(t, bal, fast(Check{Kind: HTTP, Path: "/health"}))
+	var logs syncBuffer
+	cfg := fast(Check{Kind: HTTP, Path: "/health"})
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	w := start(t, bal, cfg)
+	deadline := time.Now().Add(testTimeout)
+	for len(w.Stats().Backends) < 2 { // the checker has taken in the first set
+		if time.Now().After(deadline) {
+			t.Fatal("the checker did not take in the set")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := bal.Update([]affinity.Backend{{Endpoint: a}, {Endpoint: b, State: affinity.Draining}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Update()
-	deadline := time.Now().Add(testTimeout)
 	for {
-		st := w.Stats()
-		if st.ChecksPassed > 6 {
+		if w.Stats().ChecksPassed > 6 && strings.Contains(logs.String(), `msg="backend draining" backend=`+b+" reason=discovery") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("checks stopped")
+			t.Fatalf("no draining transition logged, or checks stopped; log:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -229,4 +240,22 @@ func TestParseCheck(t *testing.T) {
 			}
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -12,11 +12,14 @@
 //
 // # Active checks
 //
-// Each backend of the set (not Down in discovery) gets a goroutine that
-// checks it every Config.Interval, jittered by ±10%, never on the
-// engine's event loops: a TCP connect, or an HTTP/1.1 "GET <path>" whose
-// status line must say 2xx or 3xx (Meteor answers "/", SockJS
-// "<prefix>/info"), within Config.Timeout. UNIX-socket backends are
+// Each backend of the set (not Down in discovery) is checked every
+// Config.Interval, jittered by ±10%, never on the engine's event loops: a
+// TCP connect, or an HTTP/1.1 "GET <path>" whose status line must say 2xx
+// or 3xx (Meteor answers "/", SockJS "<prefix>/info"), within
+// Config.Timeout. The checks that fall due within a quarter of a second
+// run together, on one goroutine with non-blocking sockets and poll(2),
+// and close with a reset: 100 backends every 2 s cost well under 1% of a
+// core (TestCheckCost, built with the measure tag). UNIX-socket backends are
 // checked on their socket. A backend that gets a PROXY header gets one on
 // its checks too: LOCAL (v2) or "PROXY UNKNOWN" (v1), the header the
 // PROXY protocol specification gives health checks. Fall failed checks in

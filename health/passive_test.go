@@ -250,3 +250,37 @@ func TestMaxEjectedShare(t *testing.T) {
 		t.Errorf("%d of 2 backends down; want 1", down)
 	}
 }
+
+// TestDrainingTraffic: through the engine, a backend that discovery
+// drains gets no new keyless request while its SockJS sessions keep
+// reaching it, and it is not marked down.
+func TestDrainingTraffic(t *testing.T) {
+	a, _ := httpBackend(t, "a")
+	b, _ := httpBackend(t, "b")
+	bal := balancer(t, a, b)
+	w := start(t, bal, fast(Check{Kind: HTTP, Path: "/health"}))
+	addr := serve(t, bal, w.Checker, engine.Config{})
+	// A session id whose key lives on b.
+	session := ""
+	for i := 0; session == ""; i++ {
+		id := fmt.Sprintf("s%d", i)
+		if bal.Snapshot().Lookup(affinity.HashKey([]byte(id))).Backend().Endpoint == b {
+			session = id
+		}
+	}
+	if err := bal.Update([]affinity.Backend{{Endpoint: a}, {Endpoint: b, State: affinity.Draining}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Update()
+	for i := range 30 {
+		if _, name := get(t, addr, "/"); name != "a" {
+			t.Fatalf("keyless request %d went to %q; want a, b drains", i, name)
+		}
+		if _, name := get(t, addr, "/sockjs/000/"+session+"/xhr"); name != "b" {
+			t.Fatalf("keyed request %d went to %q; want b, which keeps its sessions", i, name)
+		}
+	}
+	if !member(t, bal, b).Usable() {
+		t.Errorf("draining b: Usable() = false; want true")
+	}
+}
