@@ -57,7 +57,7 @@ func TestAllocs(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-			s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: xff})
+			s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: xff, Health: newRecorder()})
 			c := dial(t, s.Addrs()[0])
 			req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")
 			buf := make([]byte, len(resp))

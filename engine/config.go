@@ -29,9 +29,12 @@ const (
 // Config configures a Server.
 type Config struct {
 	// Listen lists the addresses to accept on. A value containing "/" is
-	// a UNIX socket path (a stale socket file there is removed first, and
-	// the file is removed again on Shutdown); anything else is a TCP
-	// "host:port" (port 0 picks a free port; see Server.Addrs).
+	// a UNIX socket path: a stale socket file there is removed first, and
+	// on Shutdown the file is removed only if it is still this server's
+	// socket (a newer process may have bound the path since). Anything
+	// else is a TCP "host:port": an empty host or "[::]" accepts IPv4 and
+	// IPv6 clients on one socket, "0.0.0.0" IPv4 only, an IPv6 address
+	// IPv6 only; port 0 picks a free port (see Server.Addrs).
 	Listen []string
 	// Loops is the number of event loops (threads). If zero or negative,
 	// runtime.NumCPU() is used.

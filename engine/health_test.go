@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,30 +219,4 @@ func TestResponseTimeoutScope(t *testing.T) {
 			t.Fatalf("response: %v, %v", resp, err)
 		}
 	})
-}
-
-// TestHealthAllocs: reporting answers costs no allocation.
-func TestHealthAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
-	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-	rec := newRecorder()
-	s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp)), Health: rec})
-	c := dial(t, s.Addrs()[0])
-	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	buf := make([]byte, len(resp))
-	exchange := func() {
-		c.Write(req)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exchange()
-	if n := testing.AllocsPerRun(200, exchange); n != 0 {
-		t.Errorf("AllocsPerRun(exchange with Health) = %v; want 0", n)
-	}
-	if !strings.HasPrefix(string(buf), "HTTP/1.1 200") || rec.answered.Load() < 200 {
-		t.Errorf("answers reported = %d; want every exchange", rec.answered.Load())
-	}
 }

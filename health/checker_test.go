@@ -1,17 +1,17 @@
 package health
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // TestActiveHTTP: up -> down after Fall failed checks, down -> up after
@@ -135,9 +135,9 @@ func TestDraining(t *testing.T) {
 	a, _ := httpBackend(t, "a")
 	b, _ := httpBackend(t, "b")
 	bal := balancer(t, a, b)
-	var logs syncBuffer
 	cfg := fast(Check{Kind: HTTP, Path: "/health"})
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	var logs *testutil.Buffer
+	cfg.Logger, logs = testutil.Logger(t, slog.LevelInfo)
 	w := start(t, bal, cfg)
 	deadline := time.Now().Add(testTimeout)
 	for len(w.Stats().Backends) < 2 { // the checker has taken in the first set
@@ -150,12 +150,11 @@ func TestDraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Update()
-	for {
-		if w.Stats().ChecksPassed > 6 && strings.Contains(logs.String(), `msg="backend draining" backend=`+b+" reason=discovery") {
-			break
-		}
+	logs.WaitLine(t, 0, regexp.MustCompile(`msg="backend draining" backend=`+regexp.QuoteMeta(b)+` reason=discovery`), testTimeout)
+	passed := w.Stats().ChecksPassed
+	for w.Stats().ChecksPassed < passed+4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no draining transition logged, or checks stopped; log:\n%s", logs.String())
+			t.Fatal("checks stopped")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -240,22 +239,4 @@ func TestParseCheck(t *testing.T) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -58,28 +58,7 @@ func get(t *testing.T, addr, path string) (int, string) {
 }
 
 // closing returns a backend that reads each request head and closes.
-func closing(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(testTimeout))
-				bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
-}
+func closing(t testing.TB) string { return serveOnce(t, "tcp", "127.0.0.1:0", "") }
 
 // blackhole returns an endpoint whose SYNs are dropped: a listener with a
 // full accept queue nobody accepts from.

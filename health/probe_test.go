@@ -16,8 +16,8 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
-// serveOnce answers every connection of ln with resp after reading a
-// line, or just closes it when resp is empty; heard gets the bytes read.
+// serveOnce listens on addr and answers every connection with resp
+// after reading a line, then closes it.
 func serveOnce(t testing.TB, network, addr, resp string) (endpoint string) {
 	t.Helper()
 	ln, err := net.Listen(network, addr)
@@ -34,9 +34,6 @@ func serveOnce(t testing.TB, network, addr, resp string) (endpoint string) {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(testTimeout))
-				if resp == "" {
-					return
-				}
 				bufio.NewReader(c).ReadString('\n')
 				io.WriteString(c, resp)
 			}()

@@ -1,14 +1,17 @@
 package registry
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 func TestParseBackends(t *testing.T) {
@@ -65,7 +68,7 @@ func TestFileReloads(t *testing.T) {
 		t.Fatalf("NewFile(missing) = nil error; want an error")
 	}
 	write("127.0.0.1:3001\n")
-	log, logs := newTestLogger(t)
+	log, logs := testutil.Logger(t, slog.LevelDebug)
 	src, err := NewFile(path, Options{Interval: 20 * time.Millisecond, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func TestFileReloads(t *testing.T) {
 
 	// Fail static: a broken file and a missing file keep the last set.
 	write("127.0.0.1:3001\ngarbage\n")
-	eventually(t, 5*time.Second, "log of the broken file", containsLog(logs, "backends file unusable"))
+	logs.WaitLine(t, 0, regexp.MustCompile("backends file unusable"), 5*time.Second)
 	os.Remove(path)
 	w.quiet(200*time.Millisecond, "broken, then missing file")
 
@@ -118,7 +121,7 @@ func TestFileReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	log, logs := newTestLogger(t)
+	log, logs := testutil.Logger(t, slog.LevelDebug)
 	src, err := NewFile(path, Options{Interval: time.Hour, Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Command sockjscheck runs real SockJS peers through l4lb and through HAProxy
 // and counts the sessions that complete, transport by transport. It is the
-// rerunnable form of the experiment in docs/ARCHITECTURE.md ("Every request
-// is routed"): sockjs-client 1.6.1 shares keep-alive connections between
+// rerunnable evidence for the engine's rule that every request is routed,
+// not only a connection's first (engine/doc.go, "A connection"): sockjs-client 1.6.1 shares keep-alive connections between
 // sessions, so a balancer that routes only the first request of a connection
 // sends later sessions' requests to the wrong backend and they fail.
 //
