@@ -107,7 +107,9 @@ func (c *Checker) runChecks(ctx context.Context, now time.Time) {
 	for _, b := range c.byEp {
 		if b.probe != nil && !b.inFlight && !b.due.After(now) {
 			b.inFlight = true
-			b.due = now.Add(c.jittered())
+			// Wake-ups are rounded up to a slot, half a slot late on
+			// average: aim half a slot early.
+			b.due = now.Add(c.jittered() - c.slot/2)
 			ps, gens = append(ps, b.probe), append(gens, b.gen)
 		}
 	}
