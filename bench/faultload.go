@@ -29,9 +29,14 @@ type faultLoad struct {
 	keepalives int           // keep-alive workers, GET / on one connection each
 	every      time.Duration // one request (a poll cycle: two) per session or worker per every
 	timeout    time.Duration // per request, as loadgen's default
+	// Churn, as visitors come and go: a session ends after sessionLife
+	// cycles and a new one opens; a keep-alive worker opens a new
+	// connection every connLife requests.
+	sessionLife, connLife int
 }
 
-var defaultFaultLoad = faultLoad{tabs: 4, keepalives: 8, every: 50 * time.Millisecond, timeout: 10 * time.Second}
+var defaultFaultLoad = faultLoad{tabs: 4, keepalives: 8, every: 50 * time.Millisecond, timeout: 10 * time.Second,
+	sessionLife: 100, connLife: 100}
 
 // outcome is what became of one request.
 type outcome uint8
@@ -129,7 +134,10 @@ func (w *faultWorker) pace(ctx context.Context, next *time.Time) bool {
 
 func (w *faultWorker) keepAlive(ctx context.Context) {
 	next := time.Now()
-	for w.pace(ctx, &next) {
+	for i := 1; w.pace(ctx, &next); i++ {
+		if i%w.l.connLife == 0 {
+			w.client.CloseIdleConnections()
+		}
 		start := time.Now()
 		status, backend, body, err := w.do(ctx, http.MethodGet, "/", "")
 		s := sample{start: start.Sub(w.tl.begin), took: time.Since(start), backend: backend}
@@ -159,12 +167,13 @@ func newPollSession() *pollSession {
 
 // poll runs one session after another: open, then (xhr_send, xhr)
 // cycles, each echo checked. A session that fails or is misrouted is
-// dropped for a new one, as a SockJS client reconnects.
+// dropped for a new one, as a SockJS client reconnects, and one that has
+// lived sessionLife cycles for a new one, as visitors come and go.
 func (w *faultWorker) poll(ctx context.Context) {
 	s := newPollSession()
 	next := time.Now()
-	for w.pace(ctx, &next) {
-		if !w.cycle(ctx, s) {
+	for i := 1; w.pace(ctx, &next); i++ {
+		if !w.cycle(ctx, s) || i%w.l.sessionLife == 0 {
 			if ctx.Err() != nil {
 				return
 			}
