@@ -13,7 +13,8 @@
 //     backends.
 //
 // When a dial fails, Candidates and PickCandidates give the order in which
-// to try the others.
+// to try the others. A Sessions remembers where each live key went, so
+// that a change of the set does not move running sessions.
 //
 //	b := affinity.NewBalancer()
 //	if err := b.Update(backends); err != nil { ... } // on every registry change
@@ -110,16 +111,97 @@
 // reaching them and no other session moves (the Balancer does not even
 // rebuild the table), but Pick never chooses them; they come last in both
 // candidate orders, as a last resort, and make up the whole of
-// PickCandidates when nothing is Ready. Down members are left out of the
-// table, exactly as if removed (their keys move, no others beyond the
-// disruption above), and receive nothing; they stay in Members so that
-// their counters survive a flap.
+// PickCandidates when nothing is Ready. With a Sessions, new keys skip
+// them too: only the sessions remembered on them keep reaching them. Down
+// members are left out of the table, exactly as if removed (their keys
+// move, no others beyond the disruption above), and receive nothing; they
+// stay in Members so that their counters survive a flap.
+//
+// # Session memory
+//
+// The table moves about 1/N of all keys when a backend joins, and that is
+// fatal to a running SockJS polling or streaming session: its next request
+// reaches an instance that does not know it. Sessions is a bounded memory
+// in front of the table, one per process:
+//
+//	mem := affinity.NewSessions(1<<18, affinity.DefaultSessionIdle)
+//	cands := mem.Candidates(b.Snapshot(), hash, now, dst) // route
+//	...                                                   // connect to cands[0], or the next one that answers
+//	mem.Remember(hash, m, now)                            // m: where the request went
+//
+// Routing a key:
+//
+//   - Remembered, and its backend is in the set and usable (not Down): that
+//     backend, whatever the table says now. A Draining backend keeps the
+//     sessions it has.
+//   - Otherwise (a new key, an expired one, or one whose backend left or
+//     is Down): the first candidate that is Ready, in Candidates order, so
+//     a Draining backend gets no new sessions, and the keys of a backend
+//     that left go to their next candidate, where every balancer sends
+//     them.
+//
+// Remember, called for every request with the backend that took it,
+// records it and refreshes the entry: after a connect fallback that is
+// not the table's first choice, and the session stays on the fallback when
+// its first choice comes back. A key with no request for the idle time
+// (DefaultSessionIdle, above SockJS's 25 s poll and Meteor's 60 s
+// disconnect delay) is forgotten.
+//
+// An entry is 16 bytes: the key's 64-bit hash, and a word holding a 16-bit
+// backend id and the time of the last request in milliseconds. Four
+// entries make a bucket of one cache line; a key may live in two buckets
+// and goes to the emptier one, and when both are full it evicts the least
+// recently used of their eight entries. The capacity is a hard bound,
+// allocated once. Half full, about 0.002% of new keys find both buckets
+// full while other buckets have room (0.7% at three quarters): keep the
+// capacity at twice the sessions alive at once. An evicted live session
+// only moves if the set changes before its next request, and then only if
+// the table moved its key.
+//
+// One memory serves every event loop, without locks: a reader takes an
+// entry's backend only if the entry's key reads the same before and after
+// it, a writer claims an entry with a compare-and-swap on its key. A
+// memory per loop would need no shared writes, but the requests of one
+// session arrive on different connections, so on different loops, and
+// loops that had not seen a session before a change would send it where
+// the table says: one process would disagree with itself like two
+// balancers do (below). BenchmarkSessionsParallel measures the shared
+// memory from two cores against one memory per core.
+//
+// # When two balancers disagree
+//
+// Balancers do not share their memories. Two balancers with the same set
+// send a key to the same backend, except:
+//
+//   - A session that one of them has not routed before the set changed,
+//     and whose request after the change reaches it: it does not remember
+//     the key and routes it as new, to its first Ready candidate in the new
+//     set. The other keeps it where it lives. After a join this is the key's
+//     new table owner (about 1/N of keys); after a drain, another backend
+//     than the draining one that holds the session.
+//   - A session opened between the moments the two apply a change (each
+//     reads the registry on its own schedule): the one that has applied it
+//     already routes by the new set, the other by the old.
+//   - A session one of them has forgotten: it was evicted (the memory is
+//     too small: watch the evictions), its requests were further apart than
+//     the idle time, or that balancer restarted.
+//   - A backend that refuses one balancer's connections and not the
+//     other's: each remembers where its own connect walk ended.
+//
+// A client that keeps its connections to one balancer (DNS round robin:
+// a browser resolves once) never meets the first two. Behind something
+// that spreads each connection over the balancers (a layer-4 load
+// balancer), a session is seen by both once its requests have used
+// connections to both; a client that reuses its most recently freed
+// connection first (Node's HTTP agent does) can keep a polling session on
+// one balancer for a long time.
 //
 // # What it does not do
 //
-// It does not probe backends: states come from the registry. It does not
-// remember sessions: a key follows the table, so a session whose backend
-// is removed moves, and one whose backend returns moves back. It does not
-// limit connections per backend. Weights are relative integers in [0,
+// It does not probe backends: states come from the registry. A Snapshot
+// does not remember sessions: without a Sessions, a key follows the table,
+// so a session whose backend is removed moves, and one whose backend
+// returns moves back. Sessions are not shared between processes. It does
+// not limit connections per backend. Weights are relative integers in [0,
 // MaxWeight]; a set is at most MaxBackends backends.
 package affinity

@@ -23,8 +23,8 @@ func mustBalancer(tb testing.TB, bs []Backend) *Balancer {
 	return b
 }
 
-// without returns ms without the member whose endpoint is e.
-func without(ms []*Member, e string) []*Member {
+// withoutMember returns ms without the member whose endpoint is e.
+func withoutMember(ms []*Member, e string) []*Member {
 	return slices.DeleteFunc(slices.Clone(ms), func(m *Member) bool { return m.Backend().Endpoint == e })
 }
 
@@ -55,7 +55,7 @@ func TestSetDownCandidates(t *testing.T) {
 			moved := 0
 			for i, h := range keys {
 				got := s.Candidates(h, nil)
-				want := without(before[i], m.String())
+				want := withoutMember(before[i], m.String())
 				if !slices.Equal(got, want) {
 					t.Fatalf("key %d: Candidates = %v; want %v (the order without %s)", i, got, want, m)
 				}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // startFixedHTTP starts a backend that answers every read with one fixed
@@ -50,14 +52,22 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("AllocsPerRun(tunnel round trip) = %v; want 0", n)
 		}
 	})
-	for _, xff := range []bool{false, true} {
-		name := "keep-alive request"
-		if xff {
-			name += " with X-Forwarded-For"
-		}
+	for _, tc := range []struct {
+		name     string
+		xff, mem bool
+	}{
+		{"keep-alive request", false, false},
+		{"keep-alive request with X-Forwarded-For", true, false},
+		{"keep-alive request with session memory", false, true},
+	} {
+		name := tc.name
 		t.Run(name, func(t *testing.T) {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-			s := startServer(t, Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: xff, Health: newRecorder()})
+			cfg := Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: tc.xff, Health: newRecorder()}
+			if tc.mem {
+				cfg.Sessions = affinity.NewSessions(1024, 0)
+			}
+			s := startServer(t, cfg)
 			c := dial(t, s.Addrs()[0])
 			req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")
 			buf := make([]byte, len(resp))

@@ -3,6 +3,7 @@ package engine
 import (
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -36,6 +37,22 @@ type Config struct {
 	// IPv6 clients on one socket, "0.0.0.0" IPv4 only, an IPv6 address
 	// IPv6 only; port 0 picks a free port (see Server.Addrs).
 	Listen []string
+	// Sockets, if not nil, carries listening sockets from one process of
+	// the balancer to the next for an upgrade that refuses no connection
+	// (see "Upgrades" in doc.go): Start serves a Listen address on the
+	// sockets the previous process recorded for it, when there are any,
+	// instead of opening new ones, and records every socket it listens on
+	// for the next process. *tableflip.Fds satisfies it. If nil, sockets
+	// are neither taken over nor recorded.
+	Sockets Sockets
+	// Inherited are listening sockets the process was started with by a
+	// service manager (systemd socket activation, LISTEN_FDS). A Listen
+	// address whose socket is among them (the same UNIX path, or the
+	// address and port Listen would bind) is served on it instead of a
+	// new socket; the UNIX socket file of such a socket is never removed.
+	// Start duplicates the sockets it uses; the caller keeps the files.
+	// Files that match no Listen address are left alone.
+	Inherited []*os.File
 	// Loops is the number of event loops (threads). If zero or negative,
 	// runtime.NumCPU() is used.
 	Loops int
@@ -43,6 +60,14 @@ type Config struct {
 	// with Balancer.Update; connections already established stay where
 	// they are.
 	Balancer *affinity.Balancer
+	// Sessions, if not nil, remembers the backend of every keyed request
+	// (SockJS session, sticky cookie) and keeps later requests of the key
+	// there while that backend is in the set and not Down, whatever the
+	// table says after a change of the set; a key it does not remember
+	// goes to its first Ready candidate, never to a Draining backend
+	// (affinity.Sessions). Share one between Servers of a process, never
+	// between processes. If nil, keyed requests follow the table alone.
+	Sessions *affinity.Sessions
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config
@@ -118,6 +143,14 @@ type Config struct {
 	// negative, there is no bound (and when descriptors run out, accepting
 	// pauses briefly and is retried).
 	MaxConns int
+	// DrainSpread, if positive, closes the connections still open this
+	// long before the Shutdown context's deadline one by one, spread evenly
+	// over that window, instead of all at the deadline: WebSocket clients
+	// then reconnect in a ramp rather than in one storm. A window longer
+	// than the time left starts at once. If zero or negative, or when the
+	// context has no deadline, whatever is open at the deadline is closed
+	// then.
+	DrainSpread time.Duration
 	// Logger receives connection-level errors and lifecycle messages with
 	// the keys "remote", "backend" and "listener". Nothing is logged per
 	// request unless the logger is enabled for slog.LevelDebug. If nil,

@@ -458,17 +458,3 @@ func (c *conn) becomeTunnel() {
 	c.up.p, c.down.p = c.up.w, c.down.w // whatever followed is raw bytes
 	c.dropHTTP()
 }
-
-// drainIdle closes c if it carries no request; used by Shutdown.
-func (c *conn) drainIdle() {
-	switch c.phase {
-	case phProxy, phSniff:
-		if c.up.w == 0 {
-			c.close(false)
-		}
-	case phIdle:
-		if c.up.fr.st == frHead && c.up.w == c.up.p && !c.up.pending() {
-			c.close(false)
-		}
-	}
-}

@@ -205,6 +205,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 	}
 	f.p += h.held.headLen
 	h.out = h.held
+	c.rememberSession(&h.out)
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
 		f.fr.scan.Reset()
@@ -240,6 +241,9 @@ func (c *conn) responseHead(f *flow) bool {
 		return true // 100 Continue and friends: the final response follows
 	}
 	h.closing = resp.Close
+	if c.l.stopping && !h.closing {
+		c.announceClose(f, resp.HeadLen)
+	}
 	if c.up.fr.st == frUpgrade {
 		c.up.fr.st = frHead // upgrade refused: plain HTTP goes on
 	}
@@ -312,7 +316,7 @@ func (c *conn) settleHTTP() bool {
 	}
 	if c.l.stopping && c.phase == phIdle && h.req.st == frHead && c.up.p == c.up.w &&
 		!c.up.pending() && !c.down.pending() {
-		c.close(false)
+		c.closeWhenQuiet()
 	}
 	return false
 }
@@ -336,7 +340,7 @@ func (c *conn) readProxyHeader(f *flow) bool {
 	if !ph.Local {
 		c.client = &clientAddrs{src: ph.Src, dst: ph.Dst}
 		if l.s.cfg.ForwardedFor {
-			c.h.setForwardedForIP(ph.Src.Addr())
+			c.h.setForwardedForIP(ph.Src.Addr(), ph.TLS)
 		}
 	}
 	f.r += ph.Len // never forwarded

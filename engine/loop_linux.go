@@ -135,17 +135,18 @@ func newLoop(s *Server, idx int) (*loop, error) {
 		return nil, err
 	}
 	for _, ln := range s.listeners {
-		fd := ln.fdFor(idx)
 		ev := uint32(unix.EPOLLIN)
 		if ln.shared {
 			ev |= unix.EPOLLEXCLUSIVE
 		}
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
-			l.closeFds()
-			return nil, err
+		for _, fd := range ln.fdsFor(idx, s.cfg.Loops) {
+			if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
+				l.closeFds()
+				return nil, err
+			}
+			l.lnfds = append(l.lnfds, fd)
+			l.lnev = append(l.lnev, ev)
 		}
-		l.lnfds = append(l.lnfds, fd)
-		l.lnev = append(l.lnev, ev)
 	}
 	return l, nil
 }

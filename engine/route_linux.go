@@ -8,7 +8,8 @@ import "github.com/l4lb/l4lb/affinity"
 //
 // A keyed request (SockJS session, sticky cookie) goes to its key's first
 // candidate in affinity's deterministic order, the same on every
-// balancer; a keyless one to the two-choices pick. A keep-alive
+// balancer, unless the session memory (Config.Sessions) remembers it on
+// another backend that is still usable; a keyless one to the two-choices pick. A keep-alive
 // connection stays on its current backend while that is still the right
 // one: for a keyed request, the key's first candidate; for a keyless one,
 // any candidate (it has not left the set nor gone down). Otherwise the
@@ -53,7 +54,7 @@ func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 	l := c.l
 	if snap := l.s.cfg.Balancer.Snapshot(); snap != nil && snap.Len() > 0 {
 		if keyed {
-			l.cands = snap.Candidates(hash, l.cands[:0])
+			l.cands = l.s.cfg.Sessions.Candidates(snap, hash, l.sessionClock(), l.cands[:0])
 		} else {
 			l.cands = snap.PickCandidates(l.cands[:0])
 		}

@@ -28,12 +28,14 @@ type Server struct {
 	maxConns                                   int64         // 0: no bound
 	lookupIP                                   func(context.Context, string, string) ([]netip.Addr, error)
 
-	mu        sync.Mutex
-	started   bool
-	shutdown  bool
-	listeners []*listener
-	loops     []*loop
-	wg        sync.WaitGroup // one per running loop
+	mu            sync.Mutex
+	started       bool
+	shutdown      bool
+	keepFiles     bool   // KeepSocketFiles
+	inheritedUsed []bool // by index of cfg.Inherited: serving a listener
+	listeners     []*listener
+	loops         []*loop
+	wg            sync.WaitGroup // one per running loop
 
 	stats counters
 	path  dataPath // set before Start only
@@ -81,8 +83,9 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("engine: server already started")
 	}
+	s.inheritedUsed = make([]bool, len(s.cfg.Inherited))
 	for _, spec := range s.cfg.Listen {
-		ln, err := listen(spec, s.cfg.Loops)
+		ln, err := s.openListener(spec)
 		if err != nil {
 			s.closeListeners()
 			return err
@@ -117,7 +120,7 @@ func (s *Server) Start() error {
 
 func (s *Server) closeListeners() {
 	for _, ln := range s.listeners {
-		ln.close()
+		ln.close(!s.keepFiles)
 	}
 	s.listeners = nil
 }
@@ -143,9 +146,12 @@ func (s *Server) MaxConns() int { return int(s.maxConns) }
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
 // Shutdown stops accepting at once (listening sockets are closed, so new
-// connections are refused), closes idle keep-alive connections, lets
-// requests in flight and tunnels finish until ctx is done, then closes
-// whatever is left. It returns when every loop has stopped: nil if all
+// connections are refused unless another process took the sockets over,
+// see Config.Sockets) and drains: requests in flight are answered with
+// "Connection: close", connections that carry no request are closed after
+// a short grace in which a request on its way is still served, tunnels run
+// on; at ctx's deadline (or over Config.DrainSpread before it) whatever is
+// left is closed. It returns when every loop has stopped: nil if all
 // connections finished on their own, ctx.Err() otherwise.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -168,17 +174,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	s.mu.Unlock()
 
+	s.spread(ctx, loops)
 	var err error
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for s.stats.active.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			break wait
-		case <-tick.C:
-		}
+	if s.stats.active.Load() > 0 {
+		err = ctx.Err()
 	}
 	for _, l := range loops {
 		l.post(l.stop)

@@ -20,6 +20,7 @@ import (
 type metricsSources struct {
 	engine   *engine.Server
 	balancer *affinity.Balancer
+	sessions *affinity.Sessions
 	registry *registry.Metrics
 	health   *health.Checker
 }
@@ -63,6 +64,7 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 		}
 	}
 	m.writeHealth(w)
+	writeSessionMetrics(w, m.sessions)
 	if m.registry != nil {
 		return m.registry.WritePrometheus(w)
 	}
@@ -71,8 +73,8 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 
 // serveMetrics answers GET /metrics on addr until ctx is done. It is off
 // the data path: a scrape reads atomic counters and one snapshot.
-func serveMetrics(ctx context.Context, addr string, m metricsSources, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+func serveMetrics(ctx context.Context, addr string, listen func(addr string) (net.Listener, error), m metricsSources, log *slog.Logger) error {
+	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("metrics listen %s: %w", addr, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"syscall"
@@ -174,12 +175,15 @@ func TestRegisterCommand(t *testing.T) {
 		p   *registerProc
 		url string
 	}{{pa, a.URL}, {pb, b.URL}, {pc, c.URL}} {
+		// The set can show an instance before its sidecar's log line
+		// about that first heartbeat has been read: wait for the line.
+		r.p.Out.WaitLine(t, 0, regexp.MustCompile(regexp.QuoteMeta(markRegistered)), 30*time.Second)
 		registered, seen := r.p.Out.When(markRegistered), w.firstSeen(tcpEndpoint(r.url))
-		if registered.IsZero() {
-			t.Fatalf("sidecar of %s logged no heartbeat", r.url)
-		}
-		if took := seen.Sub(registered); took > 2*time.Second {
-			t.Errorf("%s appeared %v after it registered; want within 2s", r.url, took)
+		// About 1 s on a quiet machine (logged); the bound only catches
+		// an update that takes several polls.
+		t.Logf("%s appeared %v after it registered", r.url, seen.Sub(registered))
+		if took := seen.Sub(registered); took > 10*time.Second {
+			t.Errorf("%s appeared %v after it registered; want within a few polls (10s)", r.url, took)
 		}
 	}
 

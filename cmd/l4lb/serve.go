@@ -41,6 +41,8 @@ type serveConfig struct {
 	proxyProtocol                       string
 	connectTimeout, headerTimeout       time.Duration
 	idleTimeout, drainTimeout           time.Duration
+	drainSpread                         time.Duration
+	pidFile                             string
 	maxHeaderBytes, loops               int
 	logLevel, logFormat                 string
 	discoveryPoll, discoveryGrace       time.Duration
@@ -49,6 +51,8 @@ type serveConfig struct {
 	maxConns                            int
 	acceptProxy                         bool
 	health                              healthConfig
+	sessionMemory                       int
+	sessionIdle                         time.Duration
 
 	// registryMetrics counts discovery queries; sources sets it.
 	registryMetrics *registry.Metrics
@@ -74,10 +78,14 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 0, "backend connect timeout (0: engine default)")
 	fs.DurationVar(&c.headerTimeout, "header-timeout", 0, "time a client has to send a request head (0: engine default)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "idle timeout of an established tunnel (0: engine default; keep it above SockJS's 45 s heartbeat)")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long connections may finish before they are closed")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, or once an upgrade's new process accepts, how long connections may finish before they are closed")
+	fs.DurationVar(&c.drainSpread, "drain-spread", 0, "close the connections left over this window before the drain timeout ends, one by one, instead of all at its end (0: all at the end)")
+	fs.StringVar(&c.pidFile, "pid-file", "", "file holding the PID of the process that accepts; an upgrade's new process rewrites it once ready (empty: none)")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; at the bound new ones wait in the accept queue (0: half the open-file limit; negative: no bound)")
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
+	fs.IntVar(&c.sessionMemory, "session-memory", DefaultSessionMemory, "session keys remembered, 16 bytes each: a running SockJS session stays on its backend when backends join (0: off, sessions follow the table)")
+	fs.DurationVar(&c.sessionIdle, "session-idle", affinity.DefaultSessionIdle, "how long a session key is remembered after its last request")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return append(c.health.flags(fs), []envBinding{
@@ -99,9 +107,13 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"header-timeout", "L4LB_HEADER_TIMEOUT"},
 		{"idle-timeout", "L4LB_IDLE_TIMEOUT"},
 		{"drain-timeout", "L4LB_DRAIN_TIMEOUT"},
+		{"drain-spread", "L4LB_DRAIN_SPREAD"},
+		{"pid-file", "L4LB_PID_FILE"},
 		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
 		{"max-conns", "L4LB_MAX_CONNS"},
 		{"loops", "L4LB_LOOPS"},
+		{"session-memory", "L4LB_SESSION_MEMORY"},
+		{"session-idle", "L4LB_SESSION_IDLE"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
 	}...)
@@ -135,22 +147,48 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sources, err := c.sources(log)
+	h, err := newHandover(c.pidFile, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, c, sources, log, nil)
+	if specs := h.activationSpecs(); len(specs) > 0 && !listenGiven(fs) {
+		// Serve systemd's sockets; the variable carries the addresses to
+		// the process of an upgrade, which finds their sockets handed over.
+		c.listen.values = specs
+		os.Setenv("L4LB_LISTEN", strings.Join(specs, ","))
+	}
+	sources, err := c.sources(log)
+	if err != nil {
+		h.stop()
+		return err
+	}
+	return serve(ctx, c, sources, log, nil, h)
 }
 
-// serve runs a balancer fed by sources until ctx is done, then drains.
-// SIGHUP re-reads the backends file (see reloadOnHangup) instead of ending
-// the process. listening, if not nil, is called with the bound addresses
-// once the balancer accepts connections.
-func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
-	// First, so that a SIGHUP from now on is a request, never the end.
+// listenGiven reports whether --listen was set, on the command line or in
+// its environment variable.
+func listenGiven(fs *flag.FlagSet) bool {
+	given := os.Getenv("L4LB_LISTEN") != ""
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "listen" })
+	return given
+}
+
+// serve runs a balancer fed by sources until ctx is done, or until an
+// upgrade's new process took over (see upgrade.go), then drains. SIGHUP
+// re-reads the backends file (see reloadOnHangup) instead of ending the
+// process; SIGUSR2 upgrades through h (nil: no upgrades). listening, if not
+// nil, is called with the bound addresses once the balancer accepts
+// connections.
+func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr), h *handover) error {
+	defer h.stop()
+	// First, so that a SIGHUP or SIGUSR2 from now on is a request, never
+	// the end.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, upgradeSignal)
+	defer signal.Stop(usr2)
 
 	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
@@ -160,15 +198,20 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return fmt.Errorf("--accept-proxy-from: %w", err)
 	}
+	sessions, err := c.newSessions(log)
+	if err != nil {
+		return err
+	}
 	bal := affinity.NewBalancer()
 	chk, err := c.health.checker(bal, pp, log)
 	if err != nil {
 		return err
 	}
-	srv, err := engine.New(engine.Config{
+	cfg := engine.Config{
 		Listen:          c.listen.values,
 		Loops:           c.loops,
 		Balancer:        bal,
+		Sessions:        sessions,
 		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
 		ProxyProtocol:   pp,
 		ForwardedFor:    c.forwardedFor,
@@ -180,11 +223,17 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		ResponseTimeout: c.health.responseTimeout,
 		Health:          chk,
 		MaxConns:        c.maxConns,
+		DrainSpread:     c.drainSpread,
 		Logger:          log,
-	})
+	}
+	h.engineConfig(&cfg)
+	srv, err := engine.New(cfg)
 	if err != nil {
 		return err
 	}
+	// Until this process is ready, the old one of an upgrade serves the
+	// same UNIX sockets: failing here must not remove their files.
+	srv.KeepSocketFiles(h.isUpgrade())
 	log.Info("connection limit", "max_conns", srv.MaxConns())
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
@@ -209,10 +258,19 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
 	// keep the balancer from starting, though (it answers 503 until then).
+	// An upgrade's new process never takes over without a set: the old
+	// process, which has one, keeps serving.
+	wait := DefaultFirstSetWait
+	if h.isUpgrade() {
+		wait = DefaultUpgradeWait
+	}
 	select {
 	case <-firstSet:
-	case <-time.After(DefaultFirstSetWait):
-		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", DefaultFirstSetWait)
+	case <-time.After(wait):
+		if h.isUpgrade() {
+			return fmt.Errorf("upgrade: no backend set within %v; the previous process keeps serving", wait)
+		}
+		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", wait)
 	case err := <-watchErr:
 		if err != nil {
 			return err
@@ -224,19 +282,32 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
 	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics, health: chk}
-		if err := serveMetrics(ctx, c.metricsListen, m, log); err != nil {
+		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics, health: chk}
+		if err := serveMetrics(metricsCtx, c.metricsListen, h.listen, m, log); err != nil {
 			shutdown(srv, 0, log)
 			return err
 		}
 	}
+	h.ready(srv)
+	go h.upgradeOnSignal(watchCtx, usr2, log)
 	if listening != nil {
 		listening(srv.Addrs())
 	}
 
 	select {
 	case <-ctx.Done():
+	case <-h.handedOver():
+		// The new process accepts on the same sockets now: stop accepting
+		// here, leave the UNIX socket files (and the PID file) to it, and
+		// drain.
+		h.handed.Store(true)
+		srv.KeepSocketFiles(true)
+		stopMetrics()
+		log.Info("upgrade: handed over; draining", "pid", os.Getpid(), "drain_timeout", c.drainTimeout, "drain_spread", c.drainSpread)
+		return shutdown(srv, c.drainTimeout, log)
 	case err := <-watchErr:
 		if err != nil {
 			log.Error("discovery stopped", "service", c.service, "err", err)
@@ -245,6 +316,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		}
 		<-ctx.Done()
 	}
+	// The upgrader's copies of the listening sockets would keep them open,
+	// queueing connections nobody accepts: new clients must be refused.
+	h.endUpgrades()
 	log.Info("shutting down", "drain_timeout", c.drainTimeout)
 	return shutdown(srv, c.drainTimeout, log)
 }

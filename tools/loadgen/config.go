@@ -51,6 +51,12 @@ type Config struct {
 	// connection i) uses Targets[i mod len]: one balancer, or the backends
 	// themselves for a direct baseline.
 	Targets []string
+	// AlternateTargets makes polling and connrate send each new
+	// connection to the next of Targets in turn, instead of worker i to
+	// Targets[i mod len]: a client behind a DNS round robin or a layer-4
+	// balancer in front of several balancers, whose sessions' requests
+	// reach all of them.
+	AlternateTargets bool
 	// Label is copied into the Result (bench/ puts the target name there).
 	Label string
 	// Prefix is the SockJS prefix. If empty, DefaultPrefix.

@@ -60,6 +60,33 @@ func TestMisroutes(t *testing.T) {
 	}
 }
 
+// TestAlternateTargets checks that AlternateTargets spreads one worker's
+// connections over the targets: straight to three backends, sessions then
+// misroute; through two balancers that agree, they do not.
+func TestAlternateTargets(t *testing.T) {
+	backends := startBackends(t, "a", "b", "c")
+	agreeing := []string{startSessionProxy(t, backends), startSessionProxy(t, backends)}
+	for _, tt := range []struct {
+		name          string
+		targets       []string
+		wantMisroutes bool
+	}{
+		{"backends", backends, true},
+		{"two balancers", agreeing, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := run(t, Config{Scenario: Polling, Targets: tt.targets, AlternateTargets: true, Workers: 2, SessionsPerConn: 4})
+			if res.Ops == 0 || res.Errors != 0 {
+				t.Fatalf("Run = %d ops, %d errors (%q); want ops and no errors", res.Ops, res.Errors, res.ErrorSamples)
+			}
+			if got := res.Misroutes > 0; got != tt.wantMisroutes {
+				t.Errorf("Run(AlternateTargets via %s).Misroutes = %d; want misroutes: %v", tt.name, res.Misroutes, tt.wantMisroutes)
+			}
+		})
+	}
+}
+
 func TestCheckEcho(t *testing.T) {
 	tests := []struct {
 		name       string

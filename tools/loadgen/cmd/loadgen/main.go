@@ -29,6 +29,7 @@ func main() {
 	fs := flag.NewFlagSet("loadgen", flag.ExitOnError)
 	fs.StringVar(&cfg.Scenario, "scenario", loadgen.Polling, "one of "+strings.Join(loadgen.Scenarios, ", "))
 	fs.StringVar(&targets, "target", "", "comma-separated loopback host:port targets; worker i uses target i mod n")
+	fs.BoolVar(&cfg.AlternateTargets, "alternate", false, "polling, connrate: each new connection goes to the next target in turn (a client in front of several balancers)")
 	fs.StringVar(&cfg.Label, "label", "", "label copied into the JSON result")
 	fs.StringVar(&cfg.Prefix, "prefix", loadgen.DefaultPrefix, "SockJS prefix")
 	fs.IntVar(&cfg.Workers, "workers", loadgen.DefaultWorkers, "concurrent workers (not ws-idle)")
