@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -221,6 +222,42 @@ func TestFailures(t *testing.T) {
 	m.Answered()
 	if got := m.Failures(); got != 0 {
 		t.Errorf("Failures() after Answered = %d; want 0", got)
+	}
+}
+
+// TestSessionsRuntimeDown: a session remembered on a member that goes
+// down at runtime moves to its next candidate, and stays there once the
+// member is up again: what a session opened on a fallback during a
+// backend's outage needs.
+func TestSessionsRuntimeDown(t *testing.T) {
+	bal := mustBalancer(t, backends(3))
+	snap := bal.Snapshot()
+	s := NewSessions(1<<14, 0)
+	now := time.Now()
+	down := snap.Members()[0]
+	var keys []uint64
+	for _, h := range keyHashes(3000) {
+		if snap.Lookup(h) == down {
+			keys = append(keys, h)
+			if got := route(s, snap, h, now); got != down {
+				t.Fatalf("key %x goes to %s before the outage; want %s", h, got, down)
+			}
+		}
+	}
+	down.SetDown(true)
+	moved := map[uint64]*Member{}
+	for _, h := range keys {
+		got := route(s, snap, h, now)
+		if got == down {
+			t.Fatalf("key %x stays on %s, which is down", h, down)
+		}
+		moved[h] = got
+	}
+	down.SetDown(false)
+	for _, h := range keys {
+		if got := route(s, snap, h, now); got != moved[h] {
+			t.Errorf("key %x goes to %s once %s is up; want %s, where it went meanwhile", h, got, down, moved[h])
+		}
 	}
 }
 

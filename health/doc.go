@@ -52,11 +52,14 @@
 // so nothing is rebuilt and no other key moves, while Candidates and
 // PickCandidates leave it out. A key whose backend is down goes to its
 // next candidate in affinity's order, the same on every balancer that
-// sees it down; keep-alive connections switch at their next request. When
-// the backend is up again its keys go back to it, and a SockJS session
-// that was opened on the fallback meanwhile is not found there: its client
-// opens a new one. Connections established on the backend (WebSockets,
-// streaming responses) are not closed when it goes down. If every backend
+// sees it down; keep-alive connections switch at their next request. The
+// session memory (affinity.Sessions) holds no session on a member that is
+// down at runtime, and remembers where its sessions went, so a session
+// opened on the fallback stays there when the backend is up again; without
+// it, or on a balancer that did not route the session, the key goes back
+// to its backend and the session is lost. Connections established on the
+// backend (WebSockets, streaming responses) are not closed when it goes
+// down. If every backend
 // is down, every one is tried as if none were (see
 // affinity.Snapshot.Candidates).
 //
