@@ -212,10 +212,9 @@
 // # What it does not do
 //
 // It does not probe backends: states come from the registry, runtime
-// state from package health. A Snapshot
-// does not remember sessions: without a Sessions, a key follows the table,
-// so a session whose backend is removed moves, and one whose backend
-// returns moves back. Sessions are not shared between processes. It does
+// state from package health. A Snapshot does not remember sessions:
+// without a Sessions, a key follows the table, so a session whose backend
+// is removed moves, and one whose backend returns moves back. Sessions are not shared between processes. It does
 // not limit connections per backend. Weights are relative integers in [0,
 // MaxWeight]; a set is at most MaxBackends backends.
 package affinity
