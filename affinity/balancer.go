@@ -17,11 +17,13 @@ type Balancer struct {
 	// back (a flapping registration) finds its connections again. Guarded
 	// by mu; pruned of idle counters on every Update.
 	retired map[string]*counter
+	// rt is the runtime state (runtime.go) its counters share.
+	rt *runtimeState
 }
 
 // NewBalancer returns a Balancer with an empty snapshot.
 func NewBalancer() *Balancer {
-	b := &Balancer{}
+	b := &Balancer{rt: new(runtimeState)}
 	b.current.Store(emptySnapshot)
 	return b
 }
@@ -54,10 +56,11 @@ func (b *Balancer) Update(backends []Backend) error {
 		c := byEndpoint[e]
 		delete(byEndpoint, e)
 		return c
-	}, old)
+	}, old, b.rt)
 	if err != nil {
 		return err
 	}
+	b.rt.retire(byEndpoint, s.members)
 	// What is left in byEndpoint has left the set.
 	b.retired = nil
 	for e, c := range byEndpoint {

@@ -92,6 +92,19 @@
 // move, no others beyond the disruption above), and receive nothing; they
 // stay in Members so that their counters survive a flap.
 //
+// # Runtime state
+//
+// Between two updates, health checking (package health) marks a member
+// down with Member.SetDown and ramps a returning one with Member.SetShare;
+// both live in the member's counter, per Endpoint, like the active count.
+// A member down at runtime keeps its table rows, so nothing is rebuilt and
+// no other key moves: Candidates and PickCandidates leave it out, the
+// others keeping their order, so its keys go to their next candidate; if
+// every member they would list is down, they list them all. Sessions
+// holds no session on it (Member.Usable). A count shared by the
+// Balancer's snapshots says whether any member is down or ramping; while
+// none is, the data path reads that one atomic and nothing else.
+//
 // # Session memory
 //
 // The table moves about 1/N of all keys when a backend joins, and that is
@@ -173,10 +186,10 @@
 //
 // # What it does not do
 //
-// It does not probe backends: states come from the registry. A Snapshot
-// does not remember sessions: without a Sessions, a key follows the table,
-// so a session whose backend is removed moves, and one whose backend
-// returns moves back. Sessions are not shared between processes. It does
+// It does not probe backends: states come from the registry, runtime
+// state from package health. A Snapshot does not remember sessions:
+// without a Sessions, a key follows the table, so a session whose backend
+// is removed moves, and one whose backend returns moves back. Sessions are not shared between processes. It does
 // not limit connections per backend. Weights are relative integers in [0,
 // MaxWeight]; a set is at most MaxBackends backends.
 package affinity

@@ -159,10 +159,10 @@ func (s *Sessions) Remember(hash uint64, m *Member, now time.Time) {
 }
 
 // usable reports whether a session remembered on m may stay there: m is
-// in the current set and not Down. A Draining member keeps its sessions.
-// It is the one place where a runtime verdict on a backend (a failed
-// health check, an ejection) belongs.
-func usable(m *Member) bool { return m.backend.State != Down }
+// in the current set, not Down, and not down at runtime (a failed health
+// check, an ejection: Member.Usable). A Draining member keeps its
+// sessions.
+func usable(m *Member) bool { return m.Usable() }
 
 // takesNew reports whether a key that is not remembered may go to m.
 func takesNew(m *Member) bool { return m.backend.State == Ready && usable(m) }

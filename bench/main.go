@@ -7,6 +7,7 @@
 //
 //	go run ./bench            # full run: 5 rounds of 5 s scenarios
 //	go run ./bench --quick    # 2 rounds of 2 s scenarios
+//	go run ./bench --faults   # the fault suite against HAProxy, about 8 minutes
 //
 // It builds l4lb, loadgen and the backend from this checkout, installs the
 // Debian haproxy and nginx-light packages if they are missing (as root),
@@ -21,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +37,7 @@ type options struct {
 	out       string
 	keep      bool
 	l4lbBin   string
+	faults    []int // --faults: the fault numbers to run (empty: all)
 }
 
 func main() {
@@ -50,6 +53,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
+	faults := flag.Bool("faults", false, "run the fault suite instead of the benchmarks (faults.go; about 8 minutes)")
+	faultList := flag.String("fault-list", "", "with --faults: the faults to run, comma-separated numbers (default: all)")
 	flag.Parse()
 	o.settings.Prefix = "/sockjs"
 	o.settings.TunnelTimeout = time.Hour
@@ -68,6 +73,19 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *faults {
+		for _, f := range splitList(*faultList) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				fatalf("--fault-list: %q is not a fault number", f)
+			}
+			o.faults = append(o.faults, n)
+		}
+		if err := runFaults(ctx, o); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fatalf("%v", err)
 	}

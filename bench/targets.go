@@ -84,6 +84,9 @@ defaults
 {{- if .NoDelay}}
     option http-no-delay
 {{- end}}
+{{- range .Defaults}}
+    {{.}}
+{{- end}}
 
 frontend bench
     bind {{.Listen}}
@@ -107,6 +110,12 @@ backend plain
 // renderHAProxy returns the configuration for listen and backends, with
 // option http-no-delay if noDelay.
 func renderHAProxy(s settings, listen string, backends []string, noDelay bool) (string, error) {
+	return renderHAProxyWith(s, listen, backends, noDelay, nil)
+}
+
+// renderHAProxyWith is renderHAProxy with more lines in the defaults
+// section (the fault suite's health checks).
+func renderHAProxyWith(s settings, listen string, backends []string, noDelay bool, defaults []string) (string, error) {
 	opts := ""
 	switch s.ProxyProtocol {
 	case "v1":
@@ -117,7 +126,7 @@ func renderHAProxy(s settings, listen string, backends []string, noDelay bool) (
 	var b strings.Builder
 	err := haproxyConfig.Execute(&b, map[string]any{
 		"S": s, "Listen": listen, "Backends": backends, "ServerOpts": opts,
-		"Tunnel": strconv.Itoa(int(s.TunnelTimeout.Seconds())) + "s", "NoDelay": noDelay,
+		"Tunnel": strconv.Itoa(int(s.TunnelTimeout.Seconds())) + "s", "NoDelay": noDelay, "Defaults": defaults,
 	})
 	return b.String(), err
 }
@@ -167,15 +176,7 @@ func startHAProxy(bin, dir, name string, s settings, backends []string) (*runnin
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, dir, nil, bin, "-db", "-f", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(p, listen, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &running{name: name, proc: p, targets: []string{listen}}, nil
+	return startServing(name, dir, nil, bin, listen, "-db", "-f", path)
 }
 
 // l4lbArgs are the serve flags equivalent to haproxyConfig.
@@ -202,13 +203,5 @@ func startL4LB(bin, dir string, s settings, backends []string, env []string) (*r
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(targetL4LB, dir, env, bin, l4lbArgs(s, listen, backends)...)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(p, listen, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &running{name: targetL4LB, proc: p, targets: []string{listen}}, nil
+	return startServing(targetL4LB, dir, env, bin, listen, l4lbArgs(s, listen, backends)...)
 }

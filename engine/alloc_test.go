@@ -63,7 +63,7 @@ func TestAllocs(t *testing.T) {
 		name := tc.name
 		t.Run(name, func(t *testing.T) {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-			cfg := Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: tc.xff}
+			cfg := Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: tc.xff, Health: newRecorder()}
 			if tc.mem {
 				cfg.Sessions = affinity.NewSessions(1024, 0)
 			}

@@ -22,6 +22,9 @@ const (
 	// poll, its 45 s heartbeat (Meteor's setting) and its 60 s disconnect
 	// delay, so a live session never hits it.
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultResponseTimeout bounds the wait for the first byte of a
+	// response: well above SockJS's 25 s long poll.
+	DefaultResponseTimeout = 60 * time.Second
 )
 
 // Config configures a Server.
@@ -129,6 +132,20 @@ type Config struct {
 	// DefaultIdleTimeout is used. If negative, idle connections are kept
 	// until a peer closes them.
 	IdleTimeout time.Duration
+	// ResponseTimeout bounds the wait for the first byte of a response
+	// once a request head went out to the backend (re-armed while the
+	// request's own bytes keep moving): on expiry the client gets 504,
+	// the backend connection is closed, and Health hears of it. It covers
+	// Upgrade requests until their 101, not the tunnel after it (which
+	// IdleTimeout bounds) nor a response once it has started. If zero,
+	// DefaultResponseTimeout is used. If negative, the idle timeout runs
+	// instead.
+	ResponseTimeout time.Duration
+	// Health, if not nil, is told of backend connects that fail or time
+	// out, of backends that close or reset a connection or time out
+	// before answering a request, and of the first response byte of
+	// every exchange (see HealthObserver). If nil, nothing is reported.
+	Health HealthObserver
 	// AcceptProxy reports whether every client connection starts with a
 	// PROXY protocol header (v1 or v2) from a trusted front: a TLS
 	// terminator or a layer-4 load balancer. The header is read and
@@ -180,6 +197,18 @@ func DefaultMaxConns(nofile uint64) int {
 		return int(nofile / 4)
 	}
 	return int(min((nofile-reserve)/2, 1<<30))
+}
+
+// responseTimeout is ResponseTimeout with its default applied; 0 means
+// disabled.
+func (c *Config) responseTimeout() time.Duration {
+	switch {
+	case c.ResponseTimeout == 0:
+		return DefaultResponseTimeout
+	case c.ResponseTimeout < 0:
+		return 0
+	}
+	return c.ResponseTimeout
 }
 
 func (c *Config) timeouts() (connect, header, idle time.Duration) {

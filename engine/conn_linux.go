@@ -330,6 +330,7 @@ func (c *conn) abort(bad *sock) {
 	other := &c.be
 	if bad == &c.be {
 		other = &c.cli
+		c.noResponse()
 	}
 	if other.fd >= 0 {
 		unix.SetsockoptLinger(other.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
@@ -399,6 +400,8 @@ func (c *conn) timeout(k timerKind) {
 		c.close(false)
 	case timerLinger:
 		c.close(false)
+	case timerResponse:
+		c.responseTimedOut()
 	}
 }
 

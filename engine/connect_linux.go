@@ -75,6 +75,7 @@ func (c *conn) connectNext() {
 		if err != nil {
 			l.s.stats.backendFailures.Add(1)
 			l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
+			l.s.backendFailed(m, FailConnect)
 			continue
 		}
 		c.connecting(m, fd)
@@ -130,9 +131,11 @@ func (c *conn) dialResolved(e *addrEntry) {
 	m := c.member
 	if !e.known {
 		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", e.err)
+		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else if fd, err := dialAddr(m, e.ba); err != nil {
 		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
+		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else {
 		c.connecting(m, fd)
@@ -175,6 +178,7 @@ func (c *conn) connected() {
 			c.l.warn("backend connect failed", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
 				"err", fmt.Errorf("dial backend %s: connect: %w", c.member.Backend().Endpoint, err))
 		}
+		c.l.s.backendFailed(c.member, FailConnect)
 		c.connectFailed(false)
 		return
 	}
@@ -218,6 +222,7 @@ func (c *conn) connectFailed(timedOut bool) {
 		if timedOut {
 			l.warn("backend connect timed out", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
 				"timeout", l.s.connectTimeout)
+			l.s.backendFailed(c.member, FailConnectTimeout)
 		}
 		c.member.Release()
 		c.member = nil

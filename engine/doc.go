@@ -204,7 +204,10 @@
 // that are not HTTP after a first HTTP request, 414 and 431 for heads
 // over the sniffer's limits, 503 when the balancer has no backend, 502
 // when every candidate refused, 504 when a candidate timed out and none
-// was left, 404 for a request routed to a service that is not public.
+// was left or when no byte of a response came within the response
+// timeout (Config.ResponseTimeout; a WebSocket's tunnel is bounded by the
+// idle timeout instead), 404 for a request routed to a service that is
+// not public.
 //
 // # Services
 //
@@ -216,6 +219,14 @@
 // instance with that endpointHash (affinity.Backend.EndpointHash) and is
 // rewritten to /sockjs/... in place before it goes out
 // (services_linux.go).
+//
+// # Health reports
+//
+// With Config.Health, the loops report to it, one interface call each:
+// connects that fail or time out, backends that close or reset a
+// connection, or time out, before the first byte of a response, and
+// every response's first byte (health_linux.go). Package health turns
+// these into ejections.
 //
 // # What it does not do
 //

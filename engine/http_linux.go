@@ -14,6 +14,7 @@ type httpState struct {
 	held    reqInfo // the head in frHeld
 	out     reqInfo // the last request released to the backend
 	closing bool    // the last final response said the backend closes after it
+	waiting bool    // h.out went out and no byte of its response came yet
 	invalid int     // frInvalid: the status to answer once the response in flight ended
 	timing  bool    // the header timer runs for the head being read
 
@@ -215,16 +216,14 @@ func (c *conn) releaseHeld(f *flow) bool {
 	} else {
 		f.fr.startBody(h.out.chunked, h.out.length, false)
 	}
-	if h.timing || c.timer.kind != timerIdle {
-		h.timing = false
-		c.l.arm(&c.timer, timerIdle)
-	}
+	c.awaitResponse()
 	return true
 }
 
 // responseHead parses the response head at f.buf[f.p:]. It reports
 // whether the framer moved.
 func (c *conn) responseHead(f *flow) bool {
+	c.responseStarted()
 	l, h := c.l, c.h
 	resp := &l.resp
 	switch l.s.sniffer.Response(&f.fr.scan, f.buf[f.p:f.w], h.out.head, resp) {
@@ -286,6 +285,7 @@ func (c *conn) settleHTTP() bool {
 		switch {
 		case c.phase == phExchange && h.resp.st == frHead && c.down.p == c.down.w && c.down.r == 0:
 			// The backend closed without answering.
+			c.noResponse()
 			c.fail(502)
 			return true
 		case c.phase == phExchange || h.resp.st != frHead || c.down.p < c.down.w:

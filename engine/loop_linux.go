@@ -131,6 +131,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	ts[timerIdle].dur = int64(s.idleTimeout)
 	ts[timerLinger].dur = lingerTimeout
 	ts[timerPool].dur = poolIdleTimeout
+	ts[timerResponse].dur = int64(s.responseTimeout)
 	l.timers.touchSlack = min(maxTouchSlack, ts[timerIdle].dur/10)
 	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
 		l.closeFds()

@@ -26,7 +26,8 @@ type Server struct {
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
-	maxConns                                   int64 // 0: no bound
+	responseTimeout                            time.Duration // 0: disabled
+	maxConns                                   int64         // 0: no bound
 	lookupIP                                   func(context.Context, string, string) ([]netip.Addr, error)
 
 	mu            sync.Mutex
@@ -65,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.debug = s.log.Enabled(context.Background(), slog.LevelDebug)
 	s.connectTimeout, s.headerTimeout, s.idleTimeout = cfg.timeouts()
+	s.responseTimeout = cfg.responseTimeout()
 	switch {
 	case cfg.MaxConns > 0:
 		s.maxConns = int64(cfg.MaxConns)

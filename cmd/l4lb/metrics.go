@@ -12,6 +12,7 @@ import (
 
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/health"
 	"github.com/l4lb/l4lb/registry"
 )
 
@@ -21,6 +22,7 @@ type metricsSources struct {
 	balancer *affinity.Balancer
 	sessions *affinity.Sessions
 	registry *registry.Metrics
+	health   *health.Checker
 }
 
 // writePrometheus writes every metric in the Prometheus text format.
@@ -61,6 +63,7 @@ func (m metricsSources) writePrometheus(w io.Writer) error {
 			fmt.Fprintf(w, "l4lb_affinity_backend_active_connections{backend=%q,state=%q} %d\n", b.Endpoint, b.State, mem.Active())
 		}
 	}
+	m.writeHealth(w)
 	writeSessionMetrics(w, m.sessions)
 	if m.registry != nil {
 		return m.registry.WritePrometheus(w)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/health"
 	"github.com/l4lb/l4lb/registry"
 	"github.com/l4lb/l4lb/sniff"
 )
@@ -55,6 +56,7 @@ type serveConfig struct {
 	routes                              routesFlag
 	clusterEndpointCookie               bool
 	stickyInsert                        string
+	health                              healthConfig
 	sessionMemory                       int
 	sessionIdle                         time.Duration
 
@@ -97,7 +99,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.DurationVar(&c.sessionIdle, "session-idle", affinity.DefaultSessionIdle, "how long a session key is remembered after its last request")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	return []envBinding{
+	return append(c.health.flags(fs), []envBinding{
 		{"listen", "L4LB_LISTEN"},
 		{"backend", "L4LB_BACKENDS"},
 		{"backends-file", "L4LB_BACKENDS_FILE"},
@@ -130,7 +132,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"session-idle", "L4LB_SESSION_IDLE"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
-	}
+	}...)
 }
 
 // parsePrefixes reads networks in CIDR form; a bare IP is its own /32 or
@@ -221,6 +223,16 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		return err
 	}
 	bal := svcs.balancers[0]
+	// One checker per service: each checks its own set; the engine's
+	// reports go to all of them, and each acts on its own members.
+	var chks healthCheckers
+	for _, b := range svcs.balancers {
+		chk, err := c.health.checker(b, pp, log)
+		if err != nil {
+			return err
+		}
+		chks = append(chks, chk)
+	}
 	cfg := engine.Config{
 		Listen:                c.listen.values,
 		Loops:                 c.loops,
@@ -239,6 +251,8 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		ConnectTimeout:        c.connectTimeout,
 		HeaderTimeout:         c.headerTimeout,
 		IdleTimeout:           c.idleTimeout,
+		ResponseTimeout:       c.health.responseTimeout,
+		Health:                chks,
 		MaxConns:              c.maxConns,
 		DrainSpread:           c.drainSpread,
 		Logger:                log,
@@ -258,8 +272,11 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	watchErr := make(chan error, len(svcs.names))
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
+	for _, chk := range chks {
+		go chk.Run(watchCtx)
+	}
 	for i, name := range svcs.names {
-		b := svcs.balancers[i]
+		b, chk := svcs.balancers[i], chks[i]
 		go func() {
 			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
 				withEndpointHashes(set)
@@ -267,6 +284,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 					log.Error("backend set rejected", "service", name, "err", err)
 					return
 				}
+				chk.Update()
 				log.Info("backend set", "service", name, "backends", len(set), "endpoints", endpoints(set))
 				if i == 0 {
 					firstOnce.Do(func() { close(firstSet) })
@@ -306,7 +324,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
 	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics}
+		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics, health: chks[0]}
 		if err := serveMetrics(metricsCtx, c.metricsListen, h.listen, m, log); err != nil {
 			shutdown(srv, 0, log)
 			return err
@@ -361,4 +379,22 @@ func endpoints(set []affinity.Backend) string {
 		names[i] = b.Endpoint
 	}
 	return strings.Join(names, ",")
+}
+
+// healthCheckers hands the engine's health reports to every service's
+// checker; a checker acts only on the members of its own service.
+type healthCheckers []*health.Checker
+
+var _ engine.HealthObserver = healthCheckers(nil)
+
+func (hs healthCheckers) BackendFailed(m *affinity.Member, why engine.Failure) {
+	for _, h := range hs {
+		h.BackendFailed(m, why)
+	}
+}
+
+func (hs healthCheckers) BackendAnswered(m *affinity.Member) {
+	for _, h := range hs {
+		h.BackendAnswered(m)
+	}
 }
