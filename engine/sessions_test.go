@@ -175,12 +175,15 @@ func newSessionRun(client *http.Client, base string, n, first int, seen bool) *s
 // error other than a move fails the test: only moves are measured.
 func (r *sessionRun) step(t *testing.T, f func(p *pollSession) error) {
 	t.Helper()
+	var live []*pollSession
+	for _, p := range r.sessions {
+		if r.broken[p] == nil {
+			live = append(live, p)
+		}
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, p := range r.sessions {
-		if r.broken[p] != nil {
-			continue
-		}
+	for _, p := range live {
 		wg.Go(func() {
 			if err := f(p); err != nil {
 				mu.Lock()
