@@ -39,34 +39,9 @@
 // permutations hash the Endpoint and the turns follow Endpoint order, so
 // balancers that saw different histories of the set agree.
 //
-// Measured with 1,000,000 keys (go test -run 'Disruption|Table' -v;
-// BenchmarkTableChoice compares the alternatives), machine shared, build
-// times of the order of magnitude only:
-//
-//	adding 1 backend to N moves x the ideal 1/(N+1):
-//	  N = 3: 1.001   N = 10: 1.002-1.007   N = 100: 1.13-1.14   N = 1000: 4.2-4.4
-//	removing 1 of N moves its own keys and of the others:
-//	  N = 3: <= 0.005%   N = 10: <= 0.065%   N = 100: <= 0.14%   N = 1000: <= 0.33%
-//	table shares, equal weights: max/mean <= 1.00014 for every N <= 100, 1.001 at N = 1000
-//	weights 1:2:3: shares 0.166667, 0.333334, 0.499999
-//	build (NewSnapshot), medians: ~11 ms (N = 3), ~20-27 ms (N = 100), ~25 ms (N = 1000)
-//	Lookup: ~4 ns, 0 allocs, at every N (8 ns at N = 1000 on a loaded machine)
-//	Pick: ~18-24 ns, 0 allocs; Acquire+Release ~5 ns
-//	Candidates, all members: ~50 ns (N = 3), ~190 ns (10), ~450 ns (100), ~3.2 us (1000)
-//	PickCandidates: ~52 ns (N = 3), ~65 ns (10), ~205 ns (100), ~1.6 us (1000)
-//	an Update that only drains or readies: ~1.5 us (N = 3) to ~0.5 ms (1000)
-//
-// The alternatives, measured with BenchmarkTableChoice on the same keys
-// and endpoints (equal weights; add/ideal when one backend joins N, others
-// moved when one of N leaves, max/mean of the row shares, build time):
-//
-//	table                N=100: add  others  max/mean  build   N=1000: add  others  max/mean  build
-//	maglev 65537                1.58  0.57%   1.001     2 ms          6.72  0.63%   1.007     2 ms
-//	maglev 655373 (chosen)      1.13  0.13%   1.000    22 ms          4.20  0.33%   1.001    27 ms
-//	maglev 2000003              1.10  0.08%   1.000    92 ms          2.32  0.14%   1.000    92 ms
-//	rendezvous 65536 (GLB)      1.01  0       1.079    37 ms          0.94  0       1.480    93 ms
-//	ring 1024 pts, 655373 rows  0.96  0       1.058     5 ms          1.00  0       1.105    14 ms
-//	ring 4096 pts, 655373 rows  1.00  0       1.047    12 ms          1.00  0       1.114    37 ms
+// The figures below come from go test -run 'Disruption|Table' -v
+// ./affinity and BenchmarkTableChoice; docs/affinity-measurements.md keeps
+// the full tables.
 //
 // Rendezvous and ring tables move exactly the keys they must, but their
 // shares are random: at N = 100 they sit at or past the 1.05 balance bound

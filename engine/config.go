@@ -60,6 +60,34 @@ type Config struct {
 	// with Balancer.Update; connections already established stay where
 	// they are.
 	Balancer *affinity.Balancer
+	// Service names the default service, the one Balancer holds: the
+	// service of traffic no route matches (meteorhacks:cluster's UI
+	// service). It matters only to Routes and /cluster-ddp/ paths that
+	// name it.
+	Service string
+	// Services are further services behind the same listeners, and Routes
+	// the rules that send traffic to them (services.go).
+	Services []Service
+	Routes   []Route
+	// ClusterEndpointCookie reports whether meteorhacks:cluster's
+	// "cluster-endpoint::<Service>" cookie, whose value is an
+	// endpointHash, pins a request of the default service to that
+	// instance while it is a candidate (see services.go). It takes one
+	// of sniff.MaxCookies and ranks after Sniff.Cookies.
+	ClusterEndpointCookie bool
+	// StickyInsert, if not empty, names a cookie the engine sets in
+	// responses of the default service, HAProxy's "cookie <name> insert":
+	// a response to a request that did not carry it with the value of a
+	// current instance gets "Set-Cookie: <name>=<id>; Path=/; HttpOnly;
+	// SameSite=Lax" as the last line of its head, where <id> is the
+	// instance's affinity.Backend.EndpointHash (the same on every
+	// balancer, and no address). A later request carrying it goes to that
+	// instance while it is a candidate. A value that names no instance
+	// (sockjs-node's "JSESSIONID=dummy", the same for every client) pins
+	// nothing, is logged, and is replaced. Instances without an
+	// EndpointHash get no cookie. It takes one of sniff.MaxCookies and
+	// ranks after Sniff.Cookies and the cluster-endpoint cookie.
+	StickyInsert string
 	// Sessions, if not nil, remembers the backend of every keyed request
 	// (SockJS session, sticky cookie) and keeps later requests of the key
 	// there while that backend is in the set and not Down, whatever the

@@ -56,6 +56,7 @@ type conn struct {
 	timer  timerLink
 	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
 	status int          // phFailing: the status to answer
+	svc    uint8        // the service being routed to (services_linux.go)
 }
 
 // clientAddrs are the client's and the front's addresses an inbound PROXY

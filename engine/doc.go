@@ -204,9 +204,21 @@
 // that are not HTTP after a first HTTP request, 414 and 431 for heads
 // over the sniffer's limits, 503 when the balancer has no backend, 502
 // when every candidate refused, 504 when a candidate timed out and none
-// was left, or when no byte of a response came within the response
+// was left or when no byte of a response came within the response
 // timeout (Config.ResponseTimeout; a WebSocket's tunnel is bounded by the
-// idle timeout instead).
+// idle timeout instead), 404 for a request routed to a service that is
+// not public.
+//
+// # Services
+//
+// Config.Balancer is the default service; Config.Services adds others and
+// Config.Routes sends requests to them by Host and path, and TLS
+// connections by SNI (services.go). route takes each request's candidates
+// from its service's balancer. A meteorhacks:cluster path,
+// /cluster-ddp/<endpointHash>/<service>/..., pins the request to the
+// instance with that endpointHash (affinity.Backend.EndpointHash) and is
+// rewritten to /sockjs/... in place before it goes out
+// (services_linux.go).
 //
 // # Health reports
 //
@@ -219,7 +231,8 @@
 // # What it does not do
 //
 // It does not terminate TLS, rewrite heads beyond the optional
-// X-Forwarded-For and X-Forwarded-Proto lines and a draining server's
+// X-Forwarded-For and X-Forwarded-Proto lines, the /cluster-ddp/ prefix,
+// a Set-Cookie line (Config.StickyInsert) and a draining server's
 // "Connection: close" (no Forwarded or X-Real-IP; a client's own
 // X-Forwarded-For or X-Forwarded-Proto is neither removed nor trusted), cache,
 // retry a request on another backend after bytes were sent, or balance

@@ -35,6 +35,7 @@ type reqInfo struct {
 	close   bool // Connection: close, or HTTP/1.0 without keep-alive
 	chunked bool
 	length  int64
+	svcInfo // services_linux.go
 }
 
 // startHTTP gives c an HTTP state from the loop's free list.
@@ -150,6 +151,7 @@ func (c *conn) requestHead(f *flow) bool {
 		if h.held.keyed {
 			h.held.hash = affinity.HashKey(req.Key)
 		}
+		c.requestService(f, req)
 		if l.s.debug {
 			l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
 				"key", string(req.Key), "remote", c.remote())
@@ -161,6 +163,7 @@ func (c *conn) requestHead(f *flow) bool {
 		if c.phase == phSniff {
 			// Not HTTP: a layer-4 balancer pipes it, routed by load.
 			f.p = f.w
+			c.tunnelService(req)
 			c.routeTunnel()
 			return true
 		}
@@ -230,6 +233,9 @@ func (c *conn) responseHead(f *flow) bool {
 	default:
 		c.fail(502)
 		return true
+	}
+	if l.s.cfg.StickyInsert != "" && !resp.Interim && resp.StatusCode != 101 {
+		c.insertStickyCookie(f, resp.HeadLen)
 	}
 	f.p += resp.HeadLen
 	f.fr.scan.Reset()

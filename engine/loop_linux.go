@@ -29,10 +29,13 @@ const acceptBatch = 64
 // the listening sockets and its pools. Everything on a loop runs on that
 // goroutine; others reach it only through post.
 type loop struct {
-	s    *Server
-	idx  int
-	epfd int
-	evfd int // eventfd that wakes epoll_wait for posted tasks
+	s *Server
+	// cookieLines are Config.StickyInsert's Set-Cookie lines, by
+	// EndpointHash (services_linux.go).
+	cookieLines map[string][]byte
+	idx         int
+	epfd        int
+	evfd        int // eventfd that wakes epoll_wait for posted tasks
 
 	mu        sync.Mutex
 	tasks     []func()

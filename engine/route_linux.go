@@ -21,10 +21,14 @@ import "github.com/l4lb/l4lb/affinity"
 // connecting to its candidates. No backend at all answers 503.
 func (c *conn) route() {
 	h, l := c.h, c.l
+	if !c.routeService() {
+		return
+	}
 	cands := c.candidates(h.held.keyed, h.held.hash)
 	if cands == nil {
 		return
 	}
+	c.pinFirst(cands)
 	c.up.fr.st = frRouted
 	if c.be.fd >= 0 && c.member != nil {
 		if h.held.keyed && c.member.Backend().Endpoint == cands[0].Backend().Endpoint ||
@@ -43,6 +47,10 @@ func (c *conn) route() {
 // routeTunnel routes a connection whose first bytes are not HTTP: by
 // load, as a raw tunnel.
 func (c *conn) routeTunnel() {
+	if c.svc == svcRefused {
+		c.close(false)
+		return
+	}
 	if cands := c.candidates(false, 0); cands != nil {
 		c.startConnect(cands, true)
 	}
@@ -52,7 +60,7 @@ func (c *conn) routeTunnel() {
 // slice, or answers 503 and returns nil when there is none.
 func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 	l := c.l
-	if snap := l.s.cfg.Balancer.Snapshot(); snap != nil && snap.Len() > 0 {
+	if snap := l.s.svcs.balancers[c.svc].Snapshot(); snap != nil && snap.Len() > 0 {
 		if keyed {
 			l.cands = l.s.cfg.Sessions.Candidates(snap, hash, l.sessionClock(), l.cands[:0])
 		} else {

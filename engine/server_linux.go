@@ -21,6 +21,8 @@ import (
 type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
+	svcs                                       *services
+	pins                                       pinCookieSet // services_linux.go
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
@@ -46,14 +48,19 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sn, err := sniff.New(cfg.Sniff)
+	sc, pins := pinCookies(&cfg)
+	sn, err := sniff.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
+	}
+	svcs, err := compileServices(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -37,7 +37,7 @@ func TestParseBackends(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseBackends(strings.NewReader(tt.in))
+			got, err := parseBackends(strings.NewReader(tt.in), "", "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("parseBackends(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
@@ -177,4 +177,33 @@ func TestFileEmptyReportedOnce(t *testing.T) {
 	w := startWatch(t, src, "web")
 	w.waitFor([]string{}, 5*time.Second)
 	w.quiet(200*time.Millisecond, "unchanged empty file")
+}
+
+func TestFileService(t *testing.T) {
+	const text = "10.0.0.1:3000\n10.0.0.2:3000 service=web\n10.0.0.3:3000 service=api weight=2\n"
+	for _, tc := range []struct {
+		service, def string
+		want         []string
+	}{
+		{"", "", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.2:3000", "tcp://10.0.0.3:3000"}},
+		{"web", "web", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.2:3000"}},
+		{"api", "web", []string{"tcp://10.0.0.3:3000"}},
+		{"api", "", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.3:3000"}},
+		{"jobs", "web", nil},
+	} {
+		set, err := parseBackends(strings.NewReader(text), tc.service, tc.def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range set {
+			got = append(got, b.Endpoint)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("service %q default %q: %v; want %v", tc.service, tc.def, got, tc.want)
+		}
+	}
+	if _, err := parseBackends(strings.NewReader("10.0.0.1:3000 service=\n"), "", ""); err == nil {
+		t.Error("service= without a name accepted")
+	}
 }

@@ -143,6 +143,9 @@ func TestMongoDiscoversMeteorhacksDocuments(t *testing.T) {
 		{Endpoint: "tcp://127.0.0.1:3006", ProxyProtocol: affinity.ProxyV2},
 		{Endpoint: "unix:/run/app/meteor.sock"},
 	}
+	for i, u := range []string{"http://127.0.0.1:3001", "http://127.0.0.1:3002", "http://127.0.0.1:3006", "unix:/run/app/meteor.sock"} {
+		want[i].EndpointHash = EndpointHash(u) // of the URL as registered
+	}
 	if !sameSet(set, want) {
 		t.Errorf("Mongo.Watch(web) = %v; want %v", set, want)
 	}

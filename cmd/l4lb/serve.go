@@ -17,6 +17,7 @@ import (
 
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/health"
 	"github.com/l4lb/l4lb/registry"
 	"github.com/l4lb/l4lb/sniff"
 )
@@ -50,6 +51,11 @@ type serveConfig struct {
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
+	uiService                           string
+	publicServices                      listFlag
+	routes                              routesFlag
+	clusterEndpointCookie               bool
+	stickyInsert                        string
 	health                              healthConfig
 	sessionMemory                       int
 	sessionIdle                         time.Duration
@@ -66,6 +72,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
+	fs.StringVar(&c.uiService, "ui-service", "", "the default service, of traffic no --route matches (default: --service)")
+	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
+	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
+	fs.BoolVar(&c.clusterEndpointCookie, "cluster-endpoint-cookie", false, "pin requests carrying meteorhacks:cluster's cluster-endpoint::<default service> cookie to the instance it names")
+	fs.StringVar(&c.stickyInsert, "sticky-insert", "", "cookie to set in default-service responses naming the instance (HAProxy's cookie NAME insert; e.g. JSESSIONID); requests carrying it stay on that instance")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
@@ -94,6 +105,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"backends-file", "L4LB_BACKENDS_FILE"},
 		{"discovery", "CLUSTER_DISCOVERY_URL"},
 		{"service", "CLUSTER_SERVICE"},
+		{"ui-service", "CLUSTER_UI_SERVICE"},
+		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
+		{"route", "L4LB_ROUTES"},
+		{"cluster-endpoint-cookie", "L4LB_CLUSTER_ENDPOINT_COOKIE"},
+		{"sticky-insert", "L4LB_STICKY_INSERT"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
@@ -202,29 +218,44 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return err
 	}
-	bal := affinity.NewBalancer()
-	chk, err := c.health.checker(bal, pp, log)
+	svcs, err := c.services()
 	if err != nil {
 		return err
 	}
+	bal := svcs.balancers[0]
+	// One checker per service: each checks its own set; the engine's
+	// reports go to all of them, and each acts on its own members.
+	var chks healthCheckers
+	for _, b := range svcs.balancers {
+		chk, err := c.health.checker(b, pp, log)
+		if err != nil {
+			return err
+		}
+		chks = append(chks, chk)
+	}
 	cfg := engine.Config{
-		Listen:          c.listen.values,
-		Loops:           c.loops,
-		Balancer:        bal,
-		Sessions:        sessions,
-		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
-		ProxyProtocol:   pp,
-		ForwardedFor:    c.forwardedFor,
-		AcceptProxy:     c.acceptProxy,
-		AcceptProxyFrom: fronts,
-		ConnectTimeout:  c.connectTimeout,
-		HeaderTimeout:   c.headerTimeout,
-		IdleTimeout:     c.idleTimeout,
-		ResponseTimeout: c.health.responseTimeout,
-		Health:          chk,
-		MaxConns:        c.maxConns,
-		DrainSpread:     c.drainSpread,
-		Logger:          log,
+		Listen:                c.listen.values,
+		Loops:                 c.loops,
+		Balancer:              bal,
+		Sessions:              sessions,
+		Service:               svcs.names[0],
+		Services:              svcs.engine,
+		Routes:                svcs.routes,
+		ClusterEndpointCookie: c.clusterEndpointCookie,
+		StickyInsert:          c.stickyInsert,
+		Sniff:                 sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		ProxyProtocol:         pp,
+		ForwardedFor:          c.forwardedFor,
+		AcceptProxy:           c.acceptProxy,
+		AcceptProxyFrom:       fronts,
+		ConnectTimeout:        c.connectTimeout,
+		HeaderTimeout:         c.headerTimeout,
+		IdleTimeout:           c.idleTimeout,
+		ResponseTimeout:       c.health.responseTimeout,
+		Health:                chks,
+		MaxConns:              c.maxConns,
+		DrainSpread:           c.drainSpread,
+		Logger:                log,
 	}
 	h.engineConfig(&cfg)
 	srv, err := engine.New(cfg)
@@ -238,21 +269,29 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	go chk.Run(watchCtx)
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, len(svcs.names))
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
-	go func() {
-		watchErr <- registry.NewMerged(sources...).Watch(watchCtx, c.service, func(set []affinity.Backend) {
-			if err := bal.Update(set); err != nil {
-				log.Error("backend set rejected", "service", c.service, "err", err)
-				return
-			}
-			chk.Update()
-			log.Info("backend set", "service", c.service, "backends", len(set), "endpoints", endpoints(set))
-			firstOnce.Do(func() { close(firstSet) })
-		})
-	}()
+	for _, chk := range chks {
+		go chk.Run(watchCtx)
+	}
+	for i, name := range svcs.names {
+		b, chk := svcs.balancers[i], chks[i]
+		go func() {
+			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
+				withEndpointHashes(set)
+				if err := b.Update(set); err != nil {
+					log.Error("backend set rejected", "service", name, "err", err)
+					return
+				}
+				chk.Update()
+				log.Info("backend set", "service", name, "backends", len(set), "endpoints", endpoints(set))
+				if i == 0 {
+					firstOnce.Do(func() { close(firstSet) })
+				}
+			})
+		}()
+	}
 	go reloadOnHangup(watchCtx, hup, sources, log)
 
 	// Accept only once the first set is known, so a restart does not answer
@@ -270,7 +309,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		if h.isUpgrade() {
 			return fmt.Errorf("upgrade: no backend set within %v; the previous process keeps serving", wait)
 		}
-		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", wait)
+		log.Warn("no backend set yet; accepting anyway", "service", svcs.names[0], "waited", wait)
 	case err := <-watchErr:
 		if err != nil {
 			return err
@@ -285,7 +324,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
 	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics, health: chk}
+		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics, health: chks[0]}
 		if err := serveMetrics(metricsCtx, c.metricsListen, h.listen, m, log); err != nil {
 			shutdown(srv, 0, log)
 			return err
@@ -310,7 +349,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		return shutdown(srv, c.drainTimeout, log)
 	case err := <-watchErr:
 		if err != nil {
-			log.Error("discovery stopped", "service", c.service, "err", err)
+			log.Error("discovery stopped", "err", err)
 			shutdown(srv, 0, log)
 			return err
 		}
@@ -340,4 +379,22 @@ func endpoints(set []affinity.Backend) string {
 		names[i] = b.Endpoint
 	}
 	return strings.Join(names, ",")
+}
+
+// healthCheckers hands the engine's health reports to every service's
+// checker; a checker acts only on the members of its own service.
+type healthCheckers []*health.Checker
+
+var _ engine.HealthObserver = healthCheckers(nil)
+
+func (hs healthCheckers) BackendFailed(m *affinity.Member, why engine.Failure) {
+	for _, h := range hs {
+		h.BackendFailed(m, why)
+	}
+}
+
+func (hs healthCheckers) BackendAnswered(m *affinity.Member) {
+	for _, h := range hs {
+		h.BackendAnswered(m)
+	}
 }
