@@ -162,14 +162,17 @@ func (s *Snapshot) Lookup(hash uint64) *Member {
 // the same loads; two random choices tolerate such stale loads far better
 // than "least connections", which would send every racing Pick to the
 // same member.
-func (s *Snapshot) Pick() *Member {
+func (s *Snapshot) Pick() *Member { return s.pickFor(s.rt.anySpecial()) }
+
+// pickFor is Pick, told whether some member may be down or ramping.
+func (s *Snapshot) pickFor(special bool) *Member {
 	switch len(s.ready) {
 	case 0:
 		return nil
 	case 1:
 		return s.ready[0]
 	}
-	if s.rt.anySpecial() {
+	if special {
 		return s.pickSpecial()
 	}
 	return s.pickAll()
@@ -217,16 +220,6 @@ func (s *Snapshot) pickAll() *Member {
 //
 // It does not allocate when cap(dst)-len(dst) >= s.Len().
 func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
-	start := len(dst)
-	dst = s.candidates(hash, dst)
-	if s.rt.anySpecial() {
-		dst = dropDown(dst, start)
-	}
-	return dst
-}
-
-// candidates is Candidates whatever the runtime states.
-func (s *Snapshot) candidates(hash uint64, dst []*Member) []*Member {
 	if s.table == nil {
 		return dst
 	}
@@ -276,6 +269,9 @@ func (s *Snapshot) candidates(hash uint64, dst []*Member) []*Member {
 			dst = append(dst, m)
 		}
 	}
+	if s.rt.anySpecial() {
+		dst = dropDown(dst, start)
+	}
 	return dst
 }
 
@@ -291,20 +287,22 @@ func (s *Snapshot) candidates(hash uint64, dst []*Member) []*Member {
 // It does not allocate when cap(dst)-len(dst) >= s.Len().
 func (s *Snapshot) PickCandidates(dst []*Member) []*Member {
 	start := len(dst)
-	dst = s.pickCandidates(dst)
-	if s.rt.anySpecial() {
+	special := s.rt.anySpecial()
+	first := s.pickFor(special)
+	if first == nil {
+		dst = append(dst, s.draining...)
+	} else {
+		dst = s.appendReady(dst, first)
+	}
+	if special {
 		dst = dropDown(dst, start)
 	}
 	return dst
 }
 
-// pickCandidates is PickCandidates before members down at runtime are
-// dropped.
-func (s *Snapshot) pickCandidates(dst []*Member) []*Member {
-	first := s.Pick()
-	if first == nil {
-		return append(dst, s.draining...)
-	}
+// appendReady appends first, then the other Ready members from a random
+// place in Endpoint order, then the Draining ones.
+func (s *Snapshot) appendReady(dst []*Member, first *Member) []*Member {
 	dst = append(dst, first)
 	n := len(s.ready)
 	off, _ := bits.Mul64(rand.Uint64(), uint64(n))
