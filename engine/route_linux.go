@@ -11,7 +11,8 @@ import "github.com/l4lb/l4lb/affinity"
 // balancer; a keyless one to the two-choices pick. A keep-alive
 // connection stays on its current backend while that is still the right
 // one: for a keyed request, the key's first candidate; for a keyless one,
-// any candidate (it has not left the set nor gone down). Otherwise the
+// any Ready candidate (it has not left the set, gone down or started
+// draining; a draining one if nothing is Ready). Otherwise the
 // request, and the client connection from then on, switches: the old
 // backend connection is parked for reuse if it is idle and reusable
 // (reuse_linux.go), closed otherwise.
@@ -65,11 +66,14 @@ func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 	return nil
 }
 
+// isCandidate reports whether a keyless request may stay on m: m is still
+// among cands, and Ready unless no candidate is (a draining backend keeps
+// its keyed sessions, not the keyless requests of keep-alive connections).
 func isCandidate(m *affinity.Member, cands []*affinity.Member) bool {
 	e := m.Backend().Endpoint
 	for _, c := range cands {
 		if c.Backend().Endpoint == e {
-			return true
+			return c.Backend().State == affinity.Ready || cands[0].Backend().State != affinity.Ready
 		}
 	}
 	return false
