@@ -106,6 +106,7 @@ func (c *conn) frameHTTP(f *flow) bool {
 				return false
 			}
 			f.p += n
+			c.xBytes(f, n)
 			if done && f == &c.down {
 				c.responseEnded()
 			}
@@ -149,6 +150,7 @@ func (c *conn) requestHead(f *flow) bool {
 		if h.held.keyed {
 			h.held.hash = affinity.HashKey(req.Key)
 		}
+		c.xHead(req)
 		if l.s.debug {
 			l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
 				"key", string(req.Key), "remote", c.remote())
@@ -204,6 +206,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 	}
 	f.p += h.held.headLen
 	h.out = h.held
+	c.xRelease()
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
 		f.fr.scan.Reset()
@@ -223,6 +226,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 func (c *conn) responseHead(f *flow) bool {
 	l, h := c.l, c.h
 	resp := &l.resp
+	c.xResponseBytes()
 	switch l.s.sniffer.Response(&f.fr.scan, f.buf[f.p:f.w], h.out.head, resp) {
 	case sniff.NeedMore:
 		return false
@@ -232,6 +236,7 @@ func (c *conn) responseHead(f *flow) bool {
 		return true
 	}
 	f.p += resp.HeadLen
+	c.xResponseHead(resp)
 	f.fr.scan.Reset()
 	if resp.StatusCode == 101 && h.out.upgrade {
 		c.becomeTunnel()
@@ -258,6 +263,7 @@ func (c *conn) responseHead(f *flow) bool {
 // and so is the connection if an invalid head waits behind it or the
 // exchange closes it.
 func (c *conn) responseEnded() {
+	c.xResponseEnded()
 	h := c.h
 	c.phase = phIdle
 	switch {
