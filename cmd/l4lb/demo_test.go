@@ -16,13 +16,14 @@ import (
 
 // TestDemoQuickstart runs `l4lb demo` as the README says (on a free port)
 // and replays the commands it prints: a polling session's requests, each on
-// a new connection, stay on one backend, other sessions spread, and the
-// process stops cleanly on SIGTERM.
+// a new connection, stay on one backend, other sessions spread, the status
+// page it names shows the three backends, and the process stops cleanly on
+// SIGTERM.
 func TestDemoQuickstart(t *testing.T) {
 	bin := l4lbBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "demo", "--listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, bin, "demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -32,11 +33,15 @@ func TestDemoQuickstart(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 
-	base := make(chan string, 1)
+	base, page := make(chan string, 1), make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`behind (http://127\.0\.0\.1:\d+)`)
+		rePage := regexp.MustCompile(`^Status page: (http://127\.0\.0\.1:\d+/) `)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if m := rePage.FindStringSubmatch(sc.Text()); m != nil {
+				page <- m[1]
+			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				base <- m[1]
 			}
@@ -106,6 +111,23 @@ func TestDemoQuickstart(t *testing.T) {
 	}
 	if len(pages) != 3 {
 		t.Errorf("30 keyless requests reached %d backends (%v); want all 3", len(pages), pages)
+	}
+
+	// The status page printed first shows the three backends up.
+	var pageURL string
+	select {
+	case pageURL = <-page:
+	default:
+		t.Fatal("demo printed no status page URL before its address")
+	}
+	resp, err := client.Get(pageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(html), `data-state="up"`); resp.StatusCode != 200 || n != 3 {
+		t.Errorf("status page %s = %d with %d backends up; want 200 with 3:\n%s", pageURL, resp.StatusCode, n, html)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

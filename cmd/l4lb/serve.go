@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/l4lb/l4lb/admin"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
 	"github.com/l4lb/l4lb/registry"
@@ -44,13 +45,19 @@ type serveConfig struct {
 	maxHeaderBytes, loops               int
 	logLevel, logFormat                 string
 	discoveryPoll, discoveryGrace       time.Duration
-	metricsListen                       string
+	adminListen, adminToken             string
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
 
-	// registryMetrics counts discovery queries; sources sets it.
+	// adminExplicit reports whether the admin address was given (flag or
+	// environment) rather than defaulted; parsed sets it.
+	adminExplicit bool
+
+	// registryMetrics counts discovery queries, and names remembers which
+	// source named each endpoint; sources sets them.
 	registryMetrics *registry.Metrics
+	names           *sourceNames
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
@@ -63,7 +70,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
-	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
+	fs.StringVar(&c.adminListen, "admin-listen", admin.DefaultListen, "admin listener: status page at /, JSON API at /api/, /metrics, /healthz, /readyz; host:port (loopback unless --admin-token is set) or a UNIX socket path; off: none")
+	fs.StringVar(&c.adminListen, "metrics-listen", admin.DefaultListen, "alias of --admin-listen")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token the admin listener requires of every request but /healthz and /readyz; needed to listen on an address that is not loopback (prefer the environment variable: a flag shows in ps)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
 	fs.BoolVar(&c.acceptProxy, "accept-proxy", false, "every client connection starts with a PROXY v1/v2 header from a trusted front (TLS terminator, cloud load balancer); its client address is used and the header dropped; connections without one are closed. Only for listeners the front alone can reach")
 	fs.Var(&c.acceptProxyFrom, "accept-proxy-from", "with --accept-proxy: the front's network (CIDR or IP) whose PROXY headers are trusted; peers elsewhere are served as direct clients; repeatable (default: every peer)")
@@ -88,6 +97,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
+		{"admin-listen", "L4LB_ADMIN_LISTEN"},
+		{"admin-token", "L4LB_ADMIN_TOKEN"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
 		{"accept-proxy", "L4LB_ACCEPT_PROXY"},
 		{"accept-proxy-from", "L4LB_ACCEPT_PROXY_FROM"},
@@ -124,12 +135,25 @@ func parsePrefixes(vs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// parsed completes c once fs has parsed its flags.
+func (c *serveConfig) parsed(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "admin-listen" || f.Name == "metrics-listen" {
+			c.adminExplicit = true
+		}
+	})
+	if c.adminListen == "off" {
+		c.adminListen = ""
+	}
+}
+
 func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	if err := parseWithEnv(fs, c.flags(fs), args); err != nil {
 		return err
 	}
+	c.parsed(fs)
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		return err
@@ -144,8 +168,9 @@ func runServe(ctx context.Context, args []string) error {
 // serve runs a balancer fed by sources until ctx is done, then drains.
 // SIGHUP re-reads the backends file (see reloadOnHangup) instead of ending
 // the process. listening, if not nil, is called with the bound addresses
-// once the balancer accepts connections.
-func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr)) error {
+// and the admin status page's URL ("" without one) once the balancer
+// accepts connections.
+func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func(addrs []net.Addr, adminURL string)) error {
 	// First, so that a SIGHUP from now on is a request, never the end.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -158,6 +183,11 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	fronts, err := parsePrefixes(c.acceptProxyFrom.values)
 	if err != nil {
 		return fmt.Errorf("--accept-proxy-from: %w", err)
+	}
+	if c.adminListen != "" {
+		if err := admin.CheckListen(c.adminListen, c.adminToken); err != nil {
+			return fmt.Errorf("--admin-listen %s: not a loopback address: set --admin-token (L4LB_ADMIN_TOKEN), listen on loopback, or on a UNIX socket path", c.adminListen)
+		}
 	}
 	bal := affinity.NewBalancer()
 	srv, err := engine.New(engine.Config{
@@ -173,12 +203,20 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		HeaderTimeout:   c.headerTimeout,
 		IdleTimeout:     c.idleTimeout,
 		MaxConns:        c.maxConns,
+		BackendStats:    c.adminListen != "",
 		Logger:          log,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("connection limit", "max_conns", srv.MaxConns())
+	adm, err := c.startAdmin(srv, bal, log)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
@@ -215,15 +253,12 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, registry: c.registryMetrics}
-		if err := serveMetrics(ctx, c.metricsListen, m, log); err != nil {
-			shutdown(srv, 0, log)
-			return err
-		}
-	}
 	if listening != nil {
-		listening(srv.Addrs())
+		url := ""
+		if adm != nil {
+			url = adm.URL()
+		}
+		listening(srv.Addrs(), url)
 	}
 
 	select {
@@ -237,7 +272,41 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		<-ctx.Done()
 	}
 	log.Info("shutting down", "drain_timeout", c.drainTimeout)
+	if adm != nil {
+		adm.SetStopping()
+	}
 	return shutdown(srv, c.drainTimeout, log)
+}
+
+// startAdmin starts the admin listener, or returns nil without one. When
+// the default address cannot be bound (another l4lb on this host has it),
+// serve goes on without it; an address that was asked for must bind.
+func (c *serveConfig) startAdmin(srv *engine.Server, bal *affinity.Balancer, log *slog.Logger) (*admin.Server, error) {
+	if c.adminListen == "" {
+		return nil, nil
+	}
+	cfg := admin.Config{
+		Listen:   c.adminListen,
+		Token:    c.adminToken,
+		Balancer: bal,
+		Engine:   srv,
+		Registry: c.registryMetrics,
+		Version:  version(),
+		Logger:   log,
+	}
+	if c.names != nil {
+		cfg.SourceOf = c.names.of
+	}
+	adm, err := admin.New(cfg)
+	if err != nil {
+		if !c.adminExplicit {
+			log.Warn("admin listener off: its default address is taken; set --admin-listen", "listener", c.adminListen, "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("--admin-listen: %w", err)
+	}
+	adm.Start()
+	return adm, nil
 }
 
 func shutdown(srv *engine.Server, drain time.Duration, log *slog.Logger) error {
