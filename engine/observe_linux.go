@@ -27,8 +27,8 @@ type connObs struct {
 	connectAt int64 // now when the current connect started
 	connect   int64 // the last connect's duration for the next exchange; -1: none
 
-	held  exch // the request head waiting to be routed (heldSet)
-	cur   exch // the exchange in flight (open)
+	held          exch // the request head waiting to be routed (heldSet)
+	cur           exch // the exchange in flight (open)
 	heldSet, open bool
 
 	end   EndReason // set by abort and timeouts (ended)
