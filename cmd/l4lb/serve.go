@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/l4lb/l4lb/accesslog"
 	"github.com/l4lb/l4lb/admin"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
@@ -46,6 +47,7 @@ type serveConfig struct {
 	logLevel, logFormat                 string
 	discoveryPoll, discoveryGrace       time.Duration
 	adminListen, adminToken             string
+	accessLog, accessLogFormat          string
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
@@ -73,6 +75,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.adminListen, "admin-listen", admin.DefaultListen, "admin listener: status page at /, JSON API at /api/, /metrics, /healthz, /readyz; host:port (loopback unless --admin-token is set) or a UNIX socket path; off: none")
 	fs.StringVar(&c.adminListen, "metrics-listen", admin.DefaultListen, "alias of --admin-listen")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token the admin listener requires of every request but /healthz and /readyz; needed to listen on an address that is not loopback (prefer the environment variable: a flag shows in ps)")
+	fs.StringVar(&c.accessLog, "access-log", "off", "one line per HTTP exchange and tunnel: off, stdout, or a file path (reopened on SIGUSR1)")
+	fs.StringVar(&c.accessLogFormat, "access-log-format", "json", "access log lines: json (JSON Lines) or text (close to HAProxy's httplog)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
 	fs.BoolVar(&c.acceptProxy, "accept-proxy", false, "every client connection starts with a PROXY v1/v2 header from a trusted front (TLS terminator, cloud load balancer); its client address is used and the header dropped; connections without one are closed. Only for listeners the front alone can reach")
 	fs.Var(&c.acceptProxyFrom, "accept-proxy-from", "with --accept-proxy: the front's network (CIDR or IP) whose PROXY headers are trusted; peers elsewhere are served as direct clients; repeatable (default: every peer)")
@@ -99,6 +103,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
 		{"admin-listen", "L4LB_ADMIN_LISTEN"},
 		{"admin-token", "L4LB_ADMIN_TOKEN"},
+		{"access-log", "L4LB_ACCESS_LOG"},
+		{"access-log-format", "L4LB_ACCESS_LOG_FORMAT"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
 		{"accept-proxy", "L4LB_ACCEPT_PROXY"},
 		{"accept-proxy-from", "L4LB_ACCEPT_PROXY_FROM"},
@@ -175,6 +181,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 
 	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
@@ -189,8 +198,15 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 			return fmt.Errorf("--admin-listen %s: not a loopback address: set --admin-token (L4LB_ADMIN_TOKEN), listen on loopback, or on a UNIX socket path", c.adminListen)
 		}
 	}
+	alog, err := c.openAccessLog(log)
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close() // after the engine's shutdown: the last lines too
+	}
 	bal := affinity.NewBalancer()
-	srv, err := engine.New(engine.Config{
+	ecfg := engine.Config{
 		Listen:          c.listen.values,
 		Loops:           c.loops,
 		Balancer:        bal,
@@ -205,12 +221,16 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		MaxConns:        c.maxConns,
 		BackendStats:    c.adminListen != "",
 		Logger:          log,
-	})
+	}
+	if alog != nil {
+		ecfg.Exchanges = alog
+	}
+	srv, err := engine.New(ecfg)
 	if err != nil {
 		return err
 	}
 	log.Info("connection limit", "max_conns", srv.MaxConns())
-	adm, err := c.startAdmin(srv, bal, log)
+	adm, err := c.startAdmin(srv, bal, alog, log)
 	if err != nil {
 		return err
 	}
@@ -234,6 +254,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		})
 	}()
 	go reloadOnHangup(watchCtx, hup, sources, log)
+	go reopenOnUSR1(watchCtx, usr1, alog, c.accessLog, log)
 
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
@@ -281,7 +302,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 // startAdmin starts the admin listener, or returns nil without one. When
 // the default address cannot be bound (another l4lb on this host has it),
 // serve goes on without it; an address that was asked for must bind.
-func (c *serveConfig) startAdmin(srv *engine.Server, bal *affinity.Balancer, log *slog.Logger) (*admin.Server, error) {
+func (c *serveConfig) startAdmin(srv *engine.Server, bal *affinity.Balancer, alog *accesslog.Logger, log *slog.Logger) (*admin.Server, error) {
 	if c.adminListen == "" {
 		return nil, nil
 	}
@@ -296,6 +317,9 @@ func (c *serveConfig) startAdmin(srv *engine.Server, bal *affinity.Balancer, log
 	}
 	if c.names != nil {
 		cfg.SourceOf = c.names.of
+	}
+	if alog != nil {
+		cfg.Collectors = append(cfg.Collectors, alog.Collector())
 	}
 	adm, err := admin.New(cfg)
 	if err != nil {
