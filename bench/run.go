@@ -81,7 +81,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// A run that leaves out rounds, scenarios or targets is not a full or
 	// quick run and is named so (and git-ignored).
-	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < 3 {
+	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < 3 || len(o.l4lbExtra) > 0 {
 		p.Mode += "-custom"
 	}
 	if o.out == "" {
@@ -264,7 +264,7 @@ func (e *env) startTarget(name string) (*running, error) {
 	case targetHAProxy:
 		return startHAProxy(e.haproxy, e.work, e.o.settings, e.addrs)
 	case targetL4LB:
-		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil)
+		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }

@@ -171,12 +171,13 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 	return args
 }
 
-func startL4LB(bin, dir string, s settings, backends []string, env []string) (*running, error) {
+// startL4LB starts l4lb serve with l4lbArgs and then extra.
+func startL4LB(bin, dir string, s settings, backends []string, env []string, extra ...string) (*running, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(targetL4LB, dir, env, bin, l4lbArgs(s, listen, backends)...)
+	p, err := startProc(targetL4LB, dir, env, bin, append(l4lbArgs(s, listen, backends), extra...)...)
 	if err != nil {
 		return nil, err
 	}

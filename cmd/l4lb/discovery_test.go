@@ -81,8 +81,14 @@ type balancer struct {
 // for its listening address.
 func startServe(t *testing.T, args ...string) *balancer {
 	t.Helper()
+	return startServeBin(t, l4lbBinary(t), args...)
+}
+
+// startServeBin is startServe with the l4lb binary bin.
+func startServeBin(t *testing.T, bin string, args ...string) *balancer {
+	t.Helper()
 	b := &balancer{log: &syncBuffer{}, exited: make(chan struct{})}
-	cmd := exec.Command(l4lbBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = os.Environ()
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
