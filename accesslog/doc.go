@@ -36,12 +36,14 @@
 //
 // # Cost
 //
-// The event loop formats the line into a pooled buffer
-// (github.com/valyala/bytebufferpool) and puts it on a bounded queue
-// without waiting; a writer goroutine writes the queue through a 64 KiB
-// buffer, flushed whenever the queue runs empty. When the disk cannot keep
-// up, lines are dropped, not the balancer slowed: Dropped and the metric
-// l4lb_accesslog_dropped_total count them.
+// The event loop formats the line into a buffer on its stack and copies
+// it into the queue, a byte buffer of bounded size (Config.QueueBytes),
+// under a lock held only for the copy: nothing is allocated per line,
+// whatever the writer's pace. A writer goroutine swaps the queue for an
+// empty one every 20 ms, or as soon as it is half full, and writes it in
+// one write(2), so the loop never wakes it line by line. When the disk
+// cannot keep up, lines that do not fit are dropped, not the balancer
+// slowed: Dropped and the metric l4lb_accesslog_dropped_total count them.
 //
 // # What it does not do
 //

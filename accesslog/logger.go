@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +11,11 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/engine"
-	"github.com/valyala/bytebufferpool"
 )
 
-// DefaultQueue is how many lines wait for the writer before new ones are
-// dropped, when Config.Queue is zero: the writer takes them every
-// flushEvery, so it holds 400,000 lines a second.
-const DefaultQueue = 8192
+// DefaultQueueBytes bounds the bytes of lines waiting for the writer when
+// Config.QueueBytes is zero.
+const DefaultQueueBytes = 1 << 20
 
 // Stdout is the Config.Path that writes to the standard output.
 const Stdout = "stdout"
@@ -30,43 +27,46 @@ type Config struct {
 	Path string
 	// Format is JSON (the zero value) or Text.
 	Format Format
-	// Queue bounds the lines waiting for the writer; past it, lines are
-	// dropped and counted. If zero or negative, DefaultQueue is used.
-	Queue int
-	// Logger receives write and reopen errors (rate-limited to one per
-	// failure streak). If nil, they are discarded.
+	// QueueBytes bounds the lines waiting for the writer, in bytes; a
+	// line that does not fit is dropped and counted. If zero or
+	// negative, DefaultQueueBytes is used.
+	QueueBytes int
+	// Logger receives write and reopen errors (one per failure streak).
+	// If nil, they are discarded.
 	Logger *slog.Logger
 }
 
 // Logger writes access log lines. It implements engine.ExchangeRecorder:
-// RecordExchange formats the line into a pooled buffer on the event loop
-// and puts it on a bounded queue, never blocking; a full queue drops the
-// line and counts it. A writer goroutine empties the queue every 20 ms.
-// Safe for concurrent use.
+// RecordExchange formats the line on the event loop, into a buffer on
+// its stack, and appends it to the queue, a byte buffer of bounded size
+// under a lock held for the copy; a line that does not fit is dropped
+// and counted, never waited for. A writer goroutine swaps the queue for
+// an empty one every flushEvery, or as soon as it is half full, and
+// writes it in one write(2). Safe for concurrent use.
 type Logger struct {
 	cfg    Config
-	queue  chan *bytebufferpool.ByteBuffer
 	reopen chan chan error
+	wake   chan struct{} // the queue is half full
 	done   chan struct{}
 	exited chan struct{}
 	stop   sync.Once
 
+	mu    sync.Mutex
+	queue []byte // lines waiting, cap cfg.QueueBytes
+	spare []byte // the writer's, while it writes
+
 	out io.WriteCloser // the writer goroutine's own after New
 
 	lines, dropped, writeErrors atomic.Int64
+	queued                      atomic.Int64 // lines put in the queue
 }
 
 var _ engine.ExchangeRecorder = (*Logger)(nil)
 
-// pool holds the line buffers: bytebufferpool sizes new buffers from the
-// lines it has seen, so a buffer is allocated only while the pool warms up
-// or when a line outgrows the others.
-var pool bytebufferpool.Pool
-
 // New opens cfg.Path and starts the writer goroutine; Close stops it.
 func New(cfg Config) (*Logger, error) {
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -77,10 +77,12 @@ func New(cfg Config) (*Logger, error) {
 	}
 	l := &Logger{
 		cfg:    cfg,
-		queue:  make(chan *bytebufferpool.ByteBuffer, cfg.Queue),
 		reopen: make(chan chan error),
+		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
+		queue:  make([]byte, 0, cfg.QueueBytes),
+		spare:  make([]byte, 0, cfg.QueueBytes),
 		out:    out,
 	}
 	go l.write()
@@ -103,16 +105,32 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
+// maxLine is the stack buffer a line is formatted in; a longer line
+// (only with very long endpoints) grows on the heap.
+const maxLine = 1024
+
 // RecordExchange queues e's line. It runs on the event loop: it formats
-// into a pooled buffer and never waits.
+// on the stack and copies into the queue under a lock, and never waits
+// for the writer.
 func (l *Logger) RecordExchange(e *engine.Exchange) {
-	b := pool.Get()
-	b.B = AppendLine(b.B, e, l.cfg.Format)
-	select {
-	case l.queue <- b:
-	default:
+	var buf [maxLine]byte
+	line := AppendLine(buf[:0], e, l.cfg.Format)
+	l.mu.Lock()
+	q := l.queue
+	if len(q)+len(line) > cap(q) {
+		l.mu.Unlock()
 		l.dropped.Add(1)
-		pool.Put(b)
+		return
+	}
+	l.queue = append(q, line...)
+	l.queued.Add(1)
+	half := len(q) < cap(q)/2 && len(l.queue) >= cap(q)/2
+	l.mu.Unlock()
+	if half {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -138,8 +156,8 @@ func (l *Logger) Close() error {
 	return nil
 }
 
-// Lines returns the lines written; Dropped the lines dropped for a full
-// queue; WriteErrors the writes that failed.
+// Lines returns the lines handed to the writer; Dropped the lines
+// dropped for a full queue; WriteErrors the writes that failed.
 func (l *Logger) Lines() int64       { return l.lines.Load() }
 func (l *Logger) Dropped() int64     { return l.dropped.Load() }
 func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
@@ -148,45 +166,42 @@ func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
 // them; a line is at most this late on disk.
 const flushEvery = 20 * time.Millisecond
 
-// write is the writer goroutine. It wakes every flushEvery, takes what
-// is queued and writes it in one write(2) (more for more than 64 KiB):
-// waiting on the queue instead would wake it, and cost the event loop a
-// wake-up, for every line.
+// write is the writer goroutine. It takes the queue every flushEvery, or
+// when it is half full, and writes it in one write(2): waiting for each
+// line instead would cost the event loop a wake-up per line.
 func (l *Logger) write() {
 	defer close(l.exited)
-	w := bufio.NewWriterSize(l.out, 64<<10)
 	failing := false
-	flush := func() {
-		if err := w.Flush(); err != nil {
-			l.writeErrors.Add(1)
-			if !failing {
-				l.cfg.Logger.Error("access log write failed; lines are lost until it works again", "path", l.cfg.Path, "err", err)
-			}
-			failing = true
-			w.Reset(l.out) // drop what could not be written
-			return
-		}
-		failing = false
-	}
 	// drain writes what is queued now.
 	drain := func() {
-		for {
-			select {
-			case b := <-l.queue:
-				w.Write(b.B)
-				pool.Put(b)
-				l.lines.Add(1)
-			default:
-				flush()
-				return
+		l.mu.Lock()
+		batch := l.queue
+		l.queue, l.spare = l.spare[:0], nil
+		n := l.queued.Swap(0)
+		l.mu.Unlock()
+		if len(batch) > 0 {
+			if _, err := l.out.Write(batch); err != nil {
+				l.writeErrors.Add(1)
+				if !failing {
+					l.cfg.Logger.Error("access log write failed; lines are lost until it works again", "path", l.cfg.Path, "err", err)
+				}
+				failing = true
+			} else {
+				failing = false
 			}
 		}
+		l.lines.Add(n)
+		l.mu.Lock()
+		l.spare = batch[:0]
+		l.mu.Unlock()
 	}
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
+			drain()
+		case <-l.wake:
 			drain()
 		case done := <-l.reopen:
 			drain()
@@ -202,7 +217,6 @@ func (l *Logger) write() {
 			}
 			l.out.Close()
 			l.out = out
-			w.Reset(out)
 			done <- nil
 		case <-l.done:
 			drain()

@@ -60,7 +60,7 @@ func TestFullQueueDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	l, err := New(Config{Path: fifo, Queue: 4})
+	l, err := New(Config{Path: fifo, QueueBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

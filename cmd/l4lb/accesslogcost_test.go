@@ -27,8 +27,9 @@ import (
 //
 //	go test -tags measure -run TestAccessLogCost -v ./cmd/l4lb
 //
-// L4LB_BASE_BIN=<an l4lb binary> adds that binary, run with its defaults,
-// as the configuration "base" (to compare with a build before a change).
+// L4LB_BASE_BIN=<an l4lb binary> adds that binary as the configuration
+// "base" (to compare with a build before a change), with the flags in
+// L4LB_BASE_ARGS, in which DIR names the test's temporary directory.
 func TestAccessLogCost(t *testing.T) {
 	if raceEnabled {
 		t.Skip("measure without -race")
@@ -51,7 +52,8 @@ func TestAccessLogCost(t *testing.T) {
 		{name: "log text", args: []string{"--admin-listen", "127.0.0.1:0", "--access-log", filepath.Join(dir, "text.log"), "--access-log-format", "text"}},
 	}
 	if base := os.Getenv("L4LB_BASE_BIN"); base != "" {
-		configs = append([]*config{{name: "base", bin: base}}, configs...)
+		args := strings.Fields(strings.ReplaceAll(os.Getenv("L4LB_BASE_ARGS"), "DIR", dir))
+		configs = append([]*config{{name: "base", bin: base, args: args}}, configs...)
 	}
 	for _, c := range configs {
 		if c.bin == "" {
@@ -61,7 +63,7 @@ func TestAccessLogCost(t *testing.T) {
 		c.b = startServeBin(t, c.bin, args...)
 	}
 
-	const rounds = 8
+	const rounds = 12
 	segment := 1500 * time.Millisecond
 	perReq := map[string][]float64{} // scenario/config -> µs per request, per round
 	for round := range rounds {
@@ -76,12 +78,22 @@ func TestAccessLogCost(t *testing.T) {
 			}
 		}
 	}
+	// The machine's load drifts over a run: compare each configuration
+	// with the others in the same round (paired), and report the median
+	// of those ratios.
+	paired := func(key, ref string) float64 {
+		var r []float64
+		for i, v := range perReq[key] {
+			r = append(r, v/perReq[ref][i])
+		}
+		return median(r)
+	}
 	for _, sc := range []string{"keepalive", "polling"} {
-		ref := median(perReq[sc+"/admin off"])
 		for _, c := range configs {
 			v := perReq[sc+"/"+c.name]
-			t.Logf("%-9s %-9s CPU µs/req median %.2f (min %.2f, max %.2f), x%.3f of admin off; rounds %s",
-				sc, c.name, median(v), slices.Min(v), slices.Max(v), median(v)/ref, fmtList(v))
+			t.Logf("%-9s %-9s CPU µs/req median %.2f (min %.2f, max %.2f); paired x%.3f of admin off, x%.3f of admin on; rounds %s",
+				sc, c.name, median(v), slices.Min(v), slices.Max(v),
+				paired(sc+"/"+c.name, sc+"/admin off"), paired(sc+"/"+c.name, sc+"/admin on"), fmtList(v))
 		}
 	}
 	for _, f := range []string{"json.log", "text.log"} {
