@@ -234,28 +234,13 @@ func view(b []byte) string {
 func appendISO(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
 	b = append4(b, y)
 	b = append(b, '-')
 	b = append2(b, int(mo))
 	b = append(b, '-')
 	b = append2(b, d)
 	b = append(b, 'T')
-	b = append2(b, h)
-	b = append(b, ':')
-	b = append2(b, mi)
-	b = append(b, ':')
-	b = append2(b, s)
-	b = append(b, '.')
-	ms := t.Nanosecond() / 1e6
-	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
-	return b
-}
-
-func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
-
-func append4(b []byte, n int) []byte {
-	return append(b, byte('0'+n/1000%10), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+	return append(appendClock(b, t), 'Z')
 }
 
 // appendCLF appends t in UTC as 02/Jan/2006:15:04:05.000, the layout of
@@ -263,13 +248,18 @@ func append4(b []byte, n int) []byte {
 func appendCLF(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
 	b = append2(b, d)
 	b = append(b, '/')
 	b = append(b, mo.String()[:3]...)
 	b = append(b, '/')
 	b = append4(b, y)
 	b = append(b, ':')
+	return appendClock(b, t)
+}
+
+// appendClock appends t's time of day as 15:04:05.000.
+func appendClock(b []byte, t time.Time) []byte {
+	h, mi, s := t.Clock()
 	b = append2(b, h)
 	b = append(b, ':')
 	b = append2(b, mi)
@@ -277,4 +267,10 @@ func appendCLF(b []byte, t time.Time) []byte {
 	b = append2(b, s)
 	ms := t.Nanosecond() / 1e6
 	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+}
+
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+func append4(b []byte, n int) []byte {
+	return append(b, byte('0'+n/1000%10), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 }

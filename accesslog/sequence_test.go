@@ -4,7 +4,6 @@ package accesslog
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/engine/enginetest"
 )
 
 const testTimeout = 20 * time.Second
@@ -108,24 +108,6 @@ func (t tee) RecordExchange(e *engine.Exchange) {
 	t.seen <- struct{}{}
 }
 
-func startEngine(t *testing.T, cfg engine.Config) *engine.Server {
-	t.Helper()
-	cfg.Listen, cfg.Loops = []string{"127.0.0.1:0"}, 1
-	s, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s
-}
-
 // keyOn returns a SockJS session id that the balancer routes to ep.
 func keyOn(t *testing.T, bal *affinity.Balancer, ep string) string {
 	t.Helper()
@@ -192,7 +174,7 @@ func TestSequence(t *testing.T) {
 	if err := bal.Update([]affinity.Backend{{Endpoint: a.ep}, {Endpoint: b.ep}}); err != nil {
 		t.Fatal(err)
 	}
-	srv = startEngine(t, engine.Config{Balancer: bal, Exchanges: rec})
+	srv = enginetest.Start(t, engine.Config{Balancer: bal, Exchanges: rec, Loops: 1})
 	lb := srv.Addrs()[0].String()
 
 	// The 502 comes from a second listener whose only backend refuses,
@@ -204,7 +186,7 @@ func TestSequence(t *testing.T) {
 	if err := bal502.Update([]affinity.Backend{{Endpoint: refused}}); err != nil {
 		t.Fatal(err)
 	}
-	srv502 := startEngine(t, engine.Config{Balancer: bal502, Exchanges: rec, AcceptProxy: true})
+	srv502 := enginetest.Start(t, engine.Config{Balancer: bal502, Exchanges: rec, AcceptProxy: true, Loops: 1})
 	lb502 := srv502.Addrs()[0].String()
 
 	dial := func(addr string) net.Conn {

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/engine/enginetest"
 	"github.com/l4lb/l4lb/tools/echobackend"
 )
 
@@ -33,30 +34,6 @@ func startSockJS(t testing.TB, name string) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "tcp://" + ln.Addr().String()
-}
-
-// startEngine starts a balancer on 127.0.0.1:0 in front of bal.
-func startEngine(t testing.TB, cfg engine.Config) *engine.Server {
-	t.Helper()
-	if len(cfg.Listen) == 0 {
-		cfg.Listen = []string{"127.0.0.1:0"}
-	}
-	if cfg.Loops == 0 {
-		cfg.Loops = 2
-	}
-	s, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s
 }
 
 // fresh is a client that opens a new connection for every request: each
@@ -185,7 +162,7 @@ func TestDrainThroughAPI(t *testing.T) {
 		byName[n] = ep
 	}
 	bal := newBalancer(t, eps...)
-	srv := startEngine(t, engine.Config{Balancer: bal, BackendStats: true})
+	srv := enginetest.Start(t, engine.Config{Balancer: bal, BackendStats: true})
 	_, adminURL := startAdmin(t, Config{Balancer: bal, Engine: srv})
 	lb := srv.Addrs()[0]
 	base := "http://" + lb.String()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/engine/enginetest"
 	"github.com/l4lb/l4lb/registry"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -36,7 +37,7 @@ func TestMetrics(t *testing.T) {
 	a, b := startSockJS(t, "a"), startSockJS(t, "b")
 	down := refusedEndpoint(t)
 	bal := newBalancer(t, a, b, down)
-	srv := startEngine(t, engine.Config{Balancer: bal, BackendStats: true})
+	srv := enginetest.Start(t, engine.Config{Balancer: bal, BackendStats: true})
 	_, adminURL := startAdmin(t, Config{Balancer: bal, Engine: srv, Registry: new(registry.Metrics)})
 	lb := srv.Addrs()[0]
 

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/engine/enginetest"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write the status page's screenshots to docs/")
@@ -114,7 +115,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv := startEngine(t, engine.Config{Balancer: bal, BackendStats: true})
+	srv := enginetest.Start(t, engine.Config{Balancer: bal, BackendStats: true})
 	const refresh = 2 * time.Second
 	a, base := startAdmin(t, Config{Balancer: bal, Engine: srv, Version: "test", Refresh: refresh,
 		SourceOf: func(string) string { return "static" }})

@@ -179,10 +179,12 @@ func (c *conn) xTimeout() {
 }
 
 // xClose records what is still open as the connection closes and gives
-// the connObs back.
+// the connObs back; a tunnel that gave it back already is uncounted.
 func (c *conn) xClose() {
 	if c.x != nil {
 		c.closed()
+	} else if c.phase == phTunnel && c.member != nil && c.l.s.obs.stats {
+		c.l.s.obs.loops[c.l.idx].shard(c.l, c.member.Backend().Endpoint).tunnels.Add(-1)
 	}
 }
 
@@ -233,7 +235,15 @@ func (c *conn) tunnel() {
 	}
 	x.cur.tunnel = true
 	if c.member != nil && c.l.s.obs.stats {
-		x.shardOf(c.l, c.member).tunnels.Add(1)
+		sh := x.shardOf(c.l, c.member)
+		sh.requests.Add(1)
+		sh.tunnels.Add(1)
+	}
+	if c.l.s.obs.rec == nil {
+		// Only counting: a tunnel needs nothing more than its member to
+		// be uncounted at close (xClose), so an idle WebSocket carries
+		// no connObs.
+		c.releaseObs()
 	}
 }
 
@@ -283,6 +293,12 @@ func (c *conn) closed() {
 		// a tunnel never changes backends.
 		x.shard.tunnels.Add(-1)
 	}
+	c.releaseObs()
+}
+
+// releaseObs gives c's connObs back to the loop's free list.
+func (c *conn) releaseObs() {
+	x := c.x
 	lo := x.lo
 	*x = connObs{}
 	lo.free.put(x)
@@ -319,13 +335,13 @@ func (c *conn) finish(e *exch, end EndReason) {
 	} else {
 		x.heldSet = false
 	}
-	if l.s.obs.stats && c.member != nil {
+	if l.s.obs.stats && c.member != nil && !e.tunnel { // tunnel() counted a tunnel
 		sh := x.shardOf(l, c.member)
 		sh.requests.Add(1)
 		if e.status >= 500 {
 			sh.resp5xx.Add(1)
 		}
-		if end == EndNormal && !e.tunnel && e.status != 0 {
+		if end == EndNormal && e.status != 0 {
 			sh.hist[histDuration].observe(l.now - e.start)
 		}
 	}
