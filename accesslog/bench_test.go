@@ -102,3 +102,17 @@ func TestRecordExchangeAllocs(t *testing.T) {
 		t.Errorf("AllocsPerRun(RecordExchange) = %v; want 0", n)
 	}
 }
+
+// BenchmarkAppendLine is the formatting alone.
+func BenchmarkAppendLine(b *testing.B) {
+	e := sampleExchange()
+	for _, f := range []Format{JSON, Text} {
+		b.Run(f.String(), func(b *testing.B) {
+			var buf [maxLine]byte
+			b.ReportAllocs()
+			for b.Loop() {
+				AppendLine(buf[:0], e, f)
+			}
+		})
+	}
+}

@@ -159,6 +159,15 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		// Copy the run of bytes that need no escape at once.
+		j := i
+		for j < len(s) && jsonSafe[s[j]] {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -209,16 +218,26 @@ func appendQuoted(b []byte, s []byte) []byte {
 }
 
 func appendEscaped(b []byte, s string, space bool) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || space && c == ' ' {
+			b = append(b, s[start:i]...)
 			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
-			continue
+			start = i + 1
 		}
-		b = append(b, c)
 	}
-	return b
+	return append(b, s[start:]...)
 }
+
+// jsonSafe reports the bytes a JSON string holds as they are: printable
+// ASCII but '"' and '\\'.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // view returns b as a string without copying; the string must not outlive
 // the call it is passed to (an Exchange's slices are valid only during

@@ -164,6 +164,10 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 		"--header-timeout", "10s",
 		"--idle-timeout", s.TunnelTimeout.String(),
 		"--log-level", "warn",
+		// The admin listener (on by default) on a port of its own, so
+		// that its per-backend counters are always part of what is
+		// measured, as in production, and two runs never collide.
+		"--admin-listen", "127.0.0.1:0",
 	}
 	for _, b := range backends {
 		args = append(args, "--backend", b)

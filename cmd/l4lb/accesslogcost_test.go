@@ -27,7 +27,7 @@ import (
 //
 //	go test -tags measure -run TestAccessLogCost -v ./cmd/l4lb
 //
-// L4LB_BASE_BIN=<an l4lb binary> adds that binary as the configuration
+// L4LB_COST_ROUNDS sets the rounds (12). L4LB_BASE_BIN=<an l4lb binary> adds that binary as the configuration
 // "base" (to compare with a build before a change), with the flags in
 // L4LB_BASE_ARGS, in which DIR names the test's temporary directory.
 func TestAccessLogCost(t *testing.T) {
@@ -63,7 +63,10 @@ func TestAccessLogCost(t *testing.T) {
 		c.b = startServeBin(t, c.bin, args...)
 	}
 
-	const rounds = 12
+	rounds := 12
+	if n, err := strconv.Atoi(os.Getenv("L4LB_COST_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
 	segment := 1500 * time.Millisecond
 	perReq := map[string][]float64{} // scenario/config -> µs per request, per round
 	for round := range rounds {
