@@ -6,6 +6,7 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/gorilla/websocket v1.5.3
 	github.com/igm/sockjs-go/v3 v3.0.2
 	github.com/panjf2000/gnet/v2 v2.10.0

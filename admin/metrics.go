@@ -45,6 +45,7 @@ var (
 		{desc("l4lb_engine_header_timeouts_total", "Connections closed by the header timeout."), func(s engine.Stats) int64 { return s.HeaderTimeouts }},
 		{desc("l4lb_engine_idle_timeouts_total", "Connections closed by the idle timeout."), func(s engine.Stats) int64 { return s.IdleTimeouts }},
 		{desc("l4lb_engine_proxy_invalid_total", "Client connections closed for want of a valid PROXY header (--accept-proxy)."), func(s engine.Stats) int64 { return s.ProxyInvalid }},
+		{desc("l4lb_engine_response_timeouts_total", "HTTP requests answered 504 because no response byte came within --response-timeout."), func(s engine.Stats) int64 { return s.ResponseTimeouts }},
 		{desc("l4lb_engine_accept_pauses_total", "Times a loop stopped accepting: at the connection limit, or out of file descriptors."), func(s engine.Stats) int64 { return s.AcceptPauses }},
 	}
 	dActive    = desc("l4lb_engine_active_connections", "Client connections open now.")

@@ -53,6 +53,10 @@ type Config struct {
 	// path (created mode 0600; a stale socket file there is removed
 	// first). If empty, DefaultListen is used.
 	Listen string
+	// ListenTCP, if not nil, opens a TCP Listen address instead of
+	// net.Listen (a process upgrade hands its sockets over through it).
+	// UNIX socket paths are opened by the server itself.
+	ListenTCP func(addr string) (net.Listener, error)
 	// Token, if not empty, is required of every request except /healthz
 	// and /readyz, as "Authorization: Bearer <token>" or as the password
 	// of HTTP basic authentication (any user name), which browsers ask
@@ -120,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	if err := CheckListen(cfg.Listen, cfg.Token); err != nil {
 		return nil, err
 	}
-	ln, err := listen(cfg.Listen)
+	ln, err := listen(cfg.Listen, cfg.ListenTCP)
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +164,12 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func listen(addr string) (net.Listener, error) {
+func listen(addr string, listenTCP func(string) (net.Listener, error)) (net.Listener, error) {
 	if !isUnixPath(addr) {
-		ln, err := net.Listen("tcp", addr)
+		if listenTCP == nil {
+			listenTCP = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+		}
+		ln, err := listenTCP(addr)
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
 		}

@@ -47,6 +47,11 @@ type Backend struct {
 	// value) leaves it to the data plane's own setting. affinity only
 	// carries it (registry reads it from a document's proxyProtocol).
 	ProxyProtocol ProxyProtocol
+	// EndpointHash is the instance's meteorhacks:cluster endpointHash
+	// (SHA-1 hex of the endpoint URL it registered), by which
+	// /cluster-ddp/<endpointHash>/<service>/ requests find it; empty when
+	// unknown. affinity only carries it.
+	EndpointHash string
 }
 
 // Addr splits a canonical Endpoint into the network and address that

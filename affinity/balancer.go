@@ -23,11 +23,13 @@ type Balancer struct {
 	// snapshot is built from both. Guarded by mu.
 	discovered []Backend
 	overlays   map[string]Overlay
+	// rt is the runtime state (runtime.go) its counters share.
+	rt *runtimeState
 }
 
 // NewBalancer returns a Balancer with an empty snapshot.
 func NewBalancer() *Balancer {
-	b := &Balancer{}
+	b := &Balancer{rt: new(runtimeState)}
 	b.current.Store(emptySnapshot)
 	return b
 }
@@ -77,10 +79,11 @@ func (b *Balancer) swap(backends []Backend) error {
 		c := byEndpoint[e]
 		delete(byEndpoint, e)
 		return c
-	}, old)
+	}, old, b.rt)
 	if err != nil {
 		return err
 	}
+	b.rt.retire(byEndpoint, s.members)
 	// What is left in byEndpoint has left the set.
 	b.retired = nil
 	for e, c := range byEndpoint {

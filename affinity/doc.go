@@ -13,7 +13,8 @@
 //     backends.
 //
 // When a dial fails, Candidates and PickCandidates give the order in which
-// to try the others.
+// to try the others. A Sessions remembers where each live key went, so
+// that a change of the set does not move running sessions.
 //
 //	b := affinity.NewBalancer()
 //	if err := b.Update(backends); err != nil { ... } // on every registry change
@@ -38,34 +39,9 @@
 // permutations hash the Endpoint and the turns follow Endpoint order, so
 // balancers that saw different histories of the set agree.
 //
-// Measured with 1,000,000 keys (go test -run 'Disruption|Table' -v;
-// BenchmarkTableChoice compares the alternatives), machine shared, build
-// times of the order of magnitude only:
-//
-//	adding 1 backend to N moves x the ideal 1/(N+1):
-//	  N = 3: 1.001   N = 10: 1.002-1.007   N = 100: 1.13-1.14   N = 1000: 4.2-4.4
-//	removing 1 of N moves its own keys and of the others:
-//	  N = 3: <= 0.005%   N = 10: <= 0.065%   N = 100: <= 0.14%   N = 1000: <= 0.33%
-//	table shares, equal weights: max/mean <= 1.00014 for every N <= 100, 1.001 at N = 1000
-//	weights 1:2:3: shares 0.166667, 0.333334, 0.499999
-//	build (NewSnapshot), medians: ~11 ms (N = 3), ~20-27 ms (N = 100), ~25 ms (N = 1000)
-//	Lookup: ~4 ns, 0 allocs, at every N (8 ns at N = 1000 on a loaded machine)
-//	Pick: ~18-24 ns, 0 allocs; Acquire+Release ~5 ns
-//	Candidates, all members: ~50 ns (N = 3), ~190 ns (10), ~450 ns (100), ~3.2 us (1000)
-//	PickCandidates: ~52 ns (N = 3), ~65 ns (10), ~205 ns (100), ~1.6 us (1000)
-//	an Update that only drains or readies: ~1.5 us (N = 3) to ~0.5 ms (1000)
-//
-// The alternatives, measured with BenchmarkTableChoice on the same keys
-// and endpoints (equal weights; add/ideal when one backend joins N, others
-// moved when one of N leaves, max/mean of the row shares, build time):
-//
-//	table                N=100: add  others  max/mean  build   N=1000: add  others  max/mean  build
-//	maglev 65537                1.58  0.57%   1.001     2 ms          6.72  0.63%   1.007     2 ms
-//	maglev 655373 (chosen)      1.13  0.13%   1.000    22 ms          4.20  0.33%   1.001    27 ms
-//	maglev 2000003              1.10  0.08%   1.000    92 ms          2.32  0.14%   1.000    92 ms
-//	rendezvous 65536 (GLB)      1.01  0       1.079    37 ms          0.94  0       1.480    93 ms
-//	ring 1024 pts, 655373 rows  0.96  0       1.058     5 ms          1.00  0       1.105    14 ms
-//	ring 4096 pts, 655373 rows  1.00  0       1.047    12 ms          1.00  0       1.114    37 ms
+// The figures below come from go test -run 'Disruption|Table' -v
+// ./affinity and BenchmarkTableChoice; docs/affinity-measurements.md keeps
+// the full tables.
 //
 // Rendezvous and ring tables move exactly the keys they must, but their
 // shares are random: at N = 100 they sit at or past the 1.05 balance bound
@@ -110,10 +86,103 @@
 // reaching them and no other session moves (the Balancer does not even
 // rebuild the table), but Pick never chooses them; they come last in both
 // candidate orders, as a last resort, and make up the whole of
-// PickCandidates when nothing is Ready. Down members are left out of the
-// table, exactly as if removed (their keys move, no others beyond the
-// disruption above), and receive nothing; they stay in Members so that
-// their counters survive a flap.
+// PickCandidates when nothing is Ready. With a Sessions, new keys skip
+// them too: only the sessions remembered on them keep reaching them. Down
+// members are left out of the table, exactly as if removed (their keys
+// move, no others beyond the disruption above), and receive nothing; they
+// stay in Members so that their counters survive a flap.
+//
+// # Runtime state
+//
+// Between two updates, health checking (package health) marks a member
+// down with Member.SetDown and ramps a returning one with Member.SetShare;
+// both live in the member's counter, per Endpoint, like the active count.
+// A member down at runtime keeps its table rows, so nothing is rebuilt and
+// no other key moves: Candidates and PickCandidates leave it out, the
+// others keeping their order, so its keys go to their next candidate; if
+// every member they would list is down, they list them all. Sessions
+// holds no session on it (Member.Usable). A count shared by the
+// Balancer's snapshots says whether any member is down or ramping; while
+// none is, the data path reads that one atomic and nothing else.
+//
+// # Session memory
+//
+// The table moves about 1/N of all keys when a backend joins, and that is
+// fatal to a running SockJS polling or streaming session: its next request
+// reaches an instance that does not know it. Sessions is a bounded memory
+// in front of the table, one per process:
+//
+//	mem := affinity.NewSessions(1<<18, affinity.DefaultSessionIdle)
+//	cands := mem.Candidates(b.Snapshot(), hash, now, dst) // route
+//	...                                                   // connect to cands[0], or the next one that answers
+//	mem.Remember(hash, m, now)                            // m: where the request went
+//
+// Routing a key:
+//
+//   - Remembered, and its backend is in the set and usable (not Down): that
+//     backend, whatever the table says now. A Draining backend keeps the
+//     sessions it has.
+//   - Otherwise (a new key, an expired one, or one whose backend left or
+//     is Down): the first candidate that is Ready, in Candidates order, so
+//     a Draining backend gets no new sessions, and the keys of a backend
+//     that left go to their next candidate, where every balancer sends
+//     them.
+//
+// Remember, called for every request with the backend that took it,
+// records it and refreshes the entry: after a connect fallback that is
+// not the table's first choice, and the session stays on the fallback when
+// its first choice comes back. A key with no request for the idle time
+// (DefaultSessionIdle, above SockJS's 25 s poll and Meteor's 60 s
+// disconnect delay) is forgotten.
+//
+// An entry is 16 bytes: the key's 64-bit hash, and a word holding a 16-bit
+// backend id and the time of the last request in milliseconds. Four
+// entries make a bucket of one cache line; a key may live in two buckets
+// and goes to the emptier one, and when both are full it evicts the least
+// recently used of their eight entries. The capacity is a hard bound,
+// allocated once. Half full, about 0.002% of new keys find both buckets
+// full while other buckets have room (0.7% at three quarters): keep the
+// capacity at twice the sessions alive at once. An evicted live session
+// only moves if the set changes before its next request, and then only if
+// the table moved its key.
+//
+// One memory serves every event loop, without locks: a reader takes an
+// entry's backend only if the entry's key reads the same before and after
+// it, a writer claims an entry with a compare-and-swap on its key. A
+// memory per loop would need no shared writes, but the requests of one
+// session arrive on different connections, so on different loops, and
+// loops that had not seen a session before a change would send it where
+// the table says: one process would disagree with itself like two
+// balancers do (below). BenchmarkSessionsParallel measures the shared
+// memory from two cores against one memory per core.
+//
+// # When two balancers disagree
+//
+// Balancers do not share their memories. Two balancers with the same set
+// send a key to the same backend, except:
+//
+//   - A session that one of them has not routed before the set changed,
+//     and whose request after the change reaches it: it does not remember
+//     the key and routes it as new, to its first Ready candidate in the new
+//     set. The other keeps it where it lives. After a join this is the key's
+//     new table owner (about 1/N of keys); after a drain, another backend
+//     than the draining one that holds the session.
+//   - A session opened between the moments the two apply a change (each
+//     reads the registry on its own schedule): the one that has applied it
+//     already routes by the new set, the other by the old.
+//   - A session one of them has forgotten: it was evicted (the memory is
+//     too small: watch the evictions), its requests were further apart than
+//     the idle time, or that balancer restarted.
+//   - A backend that refuses one balancer's connections and not the
+//     other's: each remembers where its own connect walk ended.
+//
+// A client that keeps its connections to one balancer (DNS round robin:
+// a browser resolves once) never meets the first two. Behind something
+// that spreads each connection over the balancers (a layer-4 load
+// balancer), a session is seen by both once its requests have used
+// connections to both; a client that reuses its most recently freed
+// connection first (Node's HTTP agent does) can keep a polling session on
+// one balancer for a long time.
 //
 // # Runtime overlays
 //
@@ -126,9 +195,10 @@
 //
 // # What it does not do
 //
-// It does not probe backends: states come from the registry. It does not
-// remember sessions: a key follows the table, so a session whose backend
-// is removed moves, and one whose backend returns moves back. It does not
-// limit connections per backend. Weights are relative integers in [0,
+// It does not probe backends: states come from the registry, runtime
+// state from package health. A Snapshot does not remember sessions:
+// without a Sessions, a key follows the table, so a session whose backend
+// is removed moves, and one whose backend returns moves back. Sessions are not shared between processes. It does
+// not limit connections per backend. Weights are relative integers in [0,
 // MaxWeight]; a set is at most MaxBackends backends.
 package affinity

@@ -2,12 +2,17 @@ package affinity
 
 import "sync/atomic"
 
-// counter is one backend's active-connection count. It fills a cache line
-// of its own so that two event loops counting on two backends do not
-// invalidate each other's line.
+// counter is one backend's active-connection count and runtime state
+// (runtime.go). It fills a cache line of its own so that two event loops
+// counting on two backends do not invalidate each other's line.
 type counter struct {
-	n atomic.Int64
-	_ [56]byte
+	n        atomic.Int64
+	failures atomic.Int32  // consecutive failures (Member.Failed)
+	down     atomic.Uint32 // 1: down at runtime (Member.SetDown)
+	share    atomic.Uint32 // keyless share out of FullShare; 0: full
+	gone     bool          // the endpoint left the set; guarded by rt.mu
+	rt       *runtimeState // shared by the Balancer's counters
+	_        [32]byte
 }
 
 // Member is one backend of a Snapshot together with its active-connection

@@ -61,13 +61,13 @@ func TestOverlays(t *testing.T) {
 	}
 	// Discovered is the set without overlays.
 	for _, d := range b.Discovered() {
-		if d.State != bs[indexOf(bs, d.Endpoint)].State {
-			t.Errorf("Discovered() has %s in state %v; want the discovered %v", d.Endpoint, d.State, bs[indexOf(bs, d.Endpoint)].State)
+		if d.State != bs[backendIndex(bs, d.Endpoint)].State {
+			t.Errorf("Discovered() has %s in state %v; want the discovered %v", d.Endpoint, d.State, bs[backendIndex(bs, d.Endpoint)].State)
 		}
 	}
 }
 
-func indexOf(bs []Backend, e string) int {
+func backendIndex(bs []Backend, e string) int {
 	for i, b := range bs {
 		if b.Endpoint == e {
 			return i

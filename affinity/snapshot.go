@@ -40,6 +40,7 @@ type Snapshot struct {
 	// readyKeyed[j] is the keyed index of ready[j], for the same reason.
 	readyKeyed []int32
 	pick       aliasTable
+	rt         *runtimeState // runtime.go; nil for the empty snapshot
 }
 
 var emptySnapshot = &Snapshot{}
@@ -50,21 +51,21 @@ var emptySnapshot = &Snapshot{}
 // backends. It takes some 20-30 ms for 10 to 1000 backends (see the
 // package documentation); call it off the data path.
 func NewSnapshot(backends []Backend) (*Snapshot, error) {
-	return newSnapshot(backends, nil, nil)
+	return newSnapshot(backends, nil, nil, new(runtimeState))
 }
 
 // newSnapshot builds a snapshot. counterOf, when not nil, supplies the
 // counter of each Endpoint (nil for a fresh one). prev, when not nil, is a
 // snapshot whose table is reused if its keyed members have the same
 // endpoints and weights: draining or readying a backend then costs no
-// table build.
-func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter, prev *Snapshot) (*Snapshot, error) {
+// table build. rt is the runtime state the snapshot's counters share.
+func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter, prev *Snapshot, rt *runtimeState) (*Snapshot, error) {
 	if len(backends) > MaxBackends {
 		return nil, fmt.Errorf("affinity: %d backends, more than %d: %w", len(backends), MaxBackends, ErrInvalidSet)
 	}
 	sorted := slices.Clone(backends)
 	slices.SortFunc(sorted, func(a, b Backend) int { return cmp.Compare(a.Endpoint, b.Endpoint) })
-	s := &Snapshot{members: make([]*Member, len(sorted))}
+	s := &Snapshot{members: make([]*Member, len(sorted)), rt: rt}
 	for i, b := range sorted {
 		switch {
 		case b.Endpoint == "":
@@ -86,7 +87,7 @@ func newSnapshot(backends []Backend, counterOf func(endpoint string) *counter, p
 			c = counterOf(b.Endpoint)
 		}
 		if c == nil {
-			c = new(counter)
+			c = &counter{rt: rt}
 		}
 		m := &Member{backend: b, weight: int64(b.Weight), active: c, keyed: -1}
 		s.members[i] = m
@@ -153,6 +154,10 @@ func (s *Snapshot) Lookup(hash uint64) *Member {
 // Randomized Load Balancing", 2001). It returns nil when no member is
 // Ready. The caller counts the connection with Acquire.
 //
+// Members down at runtime (SetDown) are not drawn, unless every Ready
+// member is; a member ramping up (SetShare) is drawn in proportion to its
+// share of its weight.
+//
 // It reads the counters without a lock, so concurrent Picks may both see
 // the same loads; two random choices tolerate such stale loads far better
 // than "least connections", which would send every racing Pick to the
@@ -164,6 +169,14 @@ func (s *Snapshot) Pick() *Member {
 	case 1:
 		return s.ready[0]
 	}
+	if s.rt.anySpecial() {
+		return s.pickSpecial()
+	}
+	return s.pickAll()
+}
+
+// pickAll is Pick over every Ready member, whatever its runtime state.
+func (s *Snapshot) pickAll() *Member {
 	a := s.ready[s.pick.draw(rand.Uint64())]
 	b := s.ready[s.pick.draw(rand.Uint64())]
 	if a == b {
@@ -192,8 +205,28 @@ func (s *Snapshot) Pick() *Member {
 // first come last: they take no new sessions unless nothing else answers.
 // Down members never appear.
 //
+// Members down at runtime (SetDown) are left out, and the others keep
+// their order: a key whose first candidate is down goes to its second,
+// the same on every balancer that sees the same member down, and no other
+// key moves. When every member of the order is down at runtime, all of
+// them are returned as if none were: health checks that fail everywhere
+// at once more likely say that the checks are wrong (a path that does not
+// exist, a network blip between balancer and backends) than that every
+// backend died, and a connect that fails costs the client no more than a
+// 503 would.
+//
 // It does not allocate when cap(dst)-len(dst) >= s.Len().
 func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
+	start := len(dst)
+	dst = s.candidates(hash, dst)
+	if s.rt.anySpecial() {
+		dst = dropDown(dst, start)
+	}
+	return dst
+}
+
+// candidates is Candidates whatever the runtime states.
+func (s *Snapshot) candidates(hash uint64, dst []*Member) []*Member {
 	if s.table == nil {
 		return dst
 	}
@@ -252,10 +285,22 @@ func (s *Snapshot) Candidates(hash uint64, dst []*Member) []*Member {
 // Endpoint order, then, as a last resort, the Draining members, since a
 // connection to a backend on its way out beats a refused one (the client
 // reconnects either way). With no Ready member it appends only the
-// Draining ones; it never appends Down members.
+// Draining ones; it never appends Down members. Members down at runtime
+// are left out as in Candidates, and all listed when all are down.
 //
 // It does not allocate when cap(dst)-len(dst) >= s.Len().
 func (s *Snapshot) PickCandidates(dst []*Member) []*Member {
+	start := len(dst)
+	dst = s.pickCandidates(dst)
+	if s.rt.anySpecial() {
+		dst = dropDown(dst, start)
+	}
+	return dst
+}
+
+// pickCandidates is PickCandidates before members down at runtime are
+// dropped.
+func (s *Snapshot) pickCandidates(dst []*Member) []*Member {
 	first := s.Pick()
 	if first == nil {
 		return append(dst, s.draining...)

@@ -30,7 +30,7 @@ func TestMedian(t *testing.T) {
 
 func TestRenderHAProxy(t *testing.T) {
 	s := settings{Threads: 2, MaxConn: 9000, ProxyProtocol: "v2", Prefix: "/sockjs", TunnelTimeout: time.Hour}
-	cfg, err := renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001", "127.0.0.1:9002"})
+	cfg, err := renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001", "127.0.0.1:9002"}, false)
 	if err != nil {
 		t.Fatalf("renderHAProxy() error = %v", err)
 	}
@@ -43,10 +43,16 @@ func TestRenderHAProxy(t *testing.T) {
 			t.Errorf("renderHAProxy() lacks %q:\n%s", want, cfg)
 		}
 	}
+	if strings.Contains(cfg, "http-no-delay") {
+		t.Errorf("renderHAProxy(noDelay false) has http-no-delay:\n%s", cfg)
+	}
 	s.ProxyProtocol = "off"
-	cfg, _ = renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001"})
+	cfg, _ = renderHAProxy(s, "127.0.0.1:8000", []string{"127.0.0.1:9001"}, true)
 	if strings.Contains(cfg, "send-proxy") {
 		t.Errorf("renderHAProxy(PROXY off) sends PROXY:\n%s", cfg)
+	}
+	if !strings.Contains(cfg, "    option http-no-delay\n") {
+		t.Errorf("renderHAProxy(noDelay true) lacks option http-no-delay:\n%s", cfg)
 	}
 }
 
@@ -124,5 +130,73 @@ func TestBuildReport(t *testing.T) {
 	}
 	if err := xml.Unmarshal([]byte(rep.svg()), new(struct{})); err != nil {
 		t.Errorf("svg() is not well-formed XML: %v", err)
+	}
+}
+
+// TestReportTargets checks the columns and ratios with every target: nginx
+// has its ratio, HAProxy with http-no-delay runs in xhr-streaming only,
+// loadgen's own cost gets no ratio, and an xhr-streaming misroute fails
+// the correctness check.
+func TestReportTargets(t *testing.T) {
+	p := plan{Mode: "test", Rounds: 1, Steps: []step{{Scenario: "keepalive"}, {Scenario: loadgen.XHRStreaming}}}
+	var recs []*record
+	for _, sc := range []string{"keepalive", loadgen.XHRStreaming} {
+		for _, tg := range allTargets {
+			if !(step{Scenario: sc}).runs(tg) {
+				continue
+			}
+			r := fakeRecord(1, tg, sc, 1000, 0, 0, 0.01)
+			r.LoadgenCPU = 0.05
+			recs = append(recs, r)
+		}
+	}
+	recs[len(recs)-1].Result.Rate = 2000 // l4lb, xhr-streaming
+	rep := buildReport(p, options{targets: allTargets}, machine{}, recs, nil, time.Second)
+	for _, r := range rep.Rows {
+		_, nodelay := r.Cells[targetHAProxyNoDelay]
+		if nodelay != (r.Scenario == loadgen.XHRStreaming) {
+			t.Errorf("row %s %s: HAProxy http-no-delay cell present %v; want it in xhr-streaming only", r.Scenario, r.Metric.Label, nodelay)
+		}
+		switch {
+		case r.Metric.loadgen && (r.VsHAProxy != 0 || r.VsNginx != 0 || r.VsDirect != 0):
+			t.Errorf("row %s %s: ratios %v %v %v; want none for loadgen's own cost", r.Scenario, r.Metric.Label, r.VsHAProxy, r.VsNginx, r.VsDirect)
+		case r.Scenario == loadgen.XHRStreaming && r.Metric.Key == "rate" && r.VsNginx != 2:
+			t.Errorf("xhr-streaming rate: l4lb/nginx = %v; want 2", r.VsNginx)
+		}
+		if r.Metric.loadgen && r.Metric.Key == "loadgen_cpu_per_op" && r.Cells[targetDirect].Median != 50 {
+			t.Errorf("row %s %s: direct = %v; want 50 (0.05 s over 1000 ops)", r.Scenario, r.Metric.Label, r.Cells[targetDirect].Median)
+		}
+	}
+	tbl := rep.table()
+	if !strings.Contains(tbl, "| direct | HAProxy | HAProxy http-no-delay | nginx | l4lb | l4lb/HAProxy | l4lb/nginx | l4lb/direct |") {
+		t.Errorf("table() header lacks the five targets and three ratios:\n%s", tbl)
+	}
+	if !strings.Contains(tbl, "| keepalive | req/s | 1000 [1000–1000] | 1000 [1000–1000] | – | 1000") {
+		t.Errorf("table() does not mark HAProxy http-no-delay as not measured in keepalive:\n%s", tbl)
+	}
+	if v := rep.verdict(); v != "" {
+		t.Errorf("verdict() = %q; want \"\"", v)
+	}
+	rep.Records = append(rep.Records, fakeRecord(1, targetNginx, loadgen.XHRStreaming, 1000, 0, 3, 0.01))
+	if v := rep.verdict(); !strings.Contains(v, "nginx xhr-streaming: 3 misroutes") {
+		t.Errorf("verdict() = %q after an nginx xhr-streaming misroute; want it named", v)
+	}
+	if err := xml.Unmarshal([]byte(rep.svg()), new(struct{})); err != nil {
+		t.Errorf("svg() is not well-formed XML: %v", err)
+	}
+}
+
+func TestStepArgs(t *testing.T) {
+	got := strings.Join(xhrStreaming(2*time.Second).args([]string{"127.0.0.1:1"}, "l4lb"), " ")
+	if want := "-scenario xhr-streaming -label l4lb -duration 2s -target 127.0.0.1:1 -workers 16 -message-size 2048"; got != want {
+		t.Errorf("xhrStreaming(2s).args() = %q; want %q", got, want)
+	}
+	for _, p := range []plan{quickPlan(), fullPlan()} {
+		if !p.runs(targetHAProxyNoDelay) || !p.runs(targetNginx) {
+			t.Errorf("%s plan runs haproxy-nodelay %v, nginx %v; want both", p.Mode, p.runs(targetHAProxyNoDelay), p.runs(targetNginx))
+		}
+	}
+	if (plan{Steps: []step{{Scenario: "polling"}}}).runs(targetHAProxyNoDelay) {
+		t.Errorf("a polling-only plan runs haproxy-nodelay; want it left out")
 	}
 }

@@ -1,15 +1,17 @@
 // Command bench runs the same SockJS and HTTP load (tools/loadgen) straight
-// at three benchmark backends, through l4lb and through HAProxy configured
-// for the same job, in alternating rounds, and reports medians with min and
-// max, the ratios l4lb/HAProxy and l4lb/direct, a JSON file and an SVG
-// chart under bench/results/. See bench/README.md for every setting.
+// at three benchmark backends, through l4lb, and through HAProxy and nginx
+// configured for the same job, in alternating rounds, and reports medians
+// with min and max, the ratios l4lb/HAProxy, l4lb/nginx and l4lb/direct, a
+// JSON file and an SVG chart under bench/results/. See bench/README.md for
+// every setting.
 //
-//	go run ./bench            # full run, under 15 minutes
-//	go run ./bench --quick    # under 2 minutes
+//	go run ./bench            # full run: 5 rounds of 5 s scenarios
+//	go run ./bench --quick    # 2 rounds of 2 s scenarios
+//	go run ./bench --faults   # the fault suite against HAProxy, about 8 minutes
 //
 // It builds l4lb, loadgen and the backend from this checkout, installs the
-// Debian haproxy package if it is missing (as root), and loads only
-// loopback addresses.
+// Debian haproxy and nginx-light packages if they are missing (as root),
+// and loads only loopback addresses.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,23 +38,26 @@ type options struct {
 	keep      bool
 	l4lbBin   string
 	l4lbExtra []string // more l4lb serve flags (--l4lb-args)
+	faults    []int    // --faults: the fault numbers to run (empty: all)
 }
 
 func main() {
 	var o options
 	var targets, scenarios string
-	flag.BoolVar(&o.quick, "quick", false, "short run (< 2 min): 2 rounds, short scenarios, 1000 ws-idle connections")
+	flag.BoolVar(&o.quick, "quick", false, "short run: 2 rounds, 2 s scenarios, 1000 ws-idle connections")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds (0: 2 quick, 5 full)")
-	flag.IntVar(&o.settings.Threads, "threads", 1, "threads of each balancer: l4lb --loops, HAProxy nbthread")
+	flag.IntVar(&o.settings.Threads, "threads", 1, "threads of each balancer: l4lb --loops, HAProxy nbthread, nginx worker_processes")
 	flag.IntVar(&o.settings.MaxConn, "maxconn", 9000, "HAProxy maxconn (global and frontend)")
-	flag.StringVar(&o.settings.ProxyProtocol, "proxy-protocol", "off", "PROXY header both balancers send to the backends: off, v1, v2")
-	flag.StringVar(&targets, "targets", "direct,haproxy,l4lb", "targets to run, comma-separated")
+	flag.StringVar(&o.settings.ProxyProtocol, "proxy-protocol", "off", "PROXY header HAProxy and l4lb send to the backends: off, v1, v2 (nginx is not run with a PROXY header)")
+	flag.StringVar(&targets, "targets", strings.Join(allTargets, ","), "targets to run, comma-separated ("+targetHAProxyNoDelay+" runs in xhr-streaming only)")
 	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
 	var extra string
 	flag.StringVar(&extra, "l4lb-args", "", "more l4lb serve flags, space-separated (to compare settings of l4lb, such as --access-log, in alternating runs)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
+	faults := flag.Bool("faults", false, "run the fault suite instead of the benchmarks (faults.go; about 8 minutes)")
+	faultList := flag.String("fault-list", "", "with --faults: the faults to run, comma-separated numbers (default: all)")
 	flag.Parse()
 	o.settings.Prefix = "/sockjs"
 	o.settings.TunnelTimeout = time.Hour
@@ -64,13 +70,26 @@ func main() {
 		fatalf("--proxy-protocol %q: want off, v1 or v2", o.settings.ProxyProtocol)
 	}
 	for _, t := range o.targets {
-		if !slices.Contains([]string{targetDirect, targetHAProxy, targetL4LB}, t) {
+		if !slices.Contains(allTargets, t) {
 			fatalf("--targets: unknown target %q", t)
 		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *faults {
+		for _, f := range splitList(*faultList) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				fatalf("--fault-list: %q is not a fault number", f)
+			}
+			o.faults = append(o.faults, n)
+		}
+		if err := runFaults(ctx, o); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fatalf("%v", err)
 	}

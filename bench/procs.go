@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type proc struct {
 	log  *os.File // stdout and stderr, kept for post-mortems
 	done chan struct{}
 	err  error // set when done is closed
+	// measured are the processes whose usage is measured when they are
+	// not the one started (nginx's workers under their master); nil for
+	// the process itself.
+	measured []int
 }
 
 // startProc starts path with args, output going to logDir/name.log.
@@ -53,6 +58,25 @@ func startProc(name, logDir string, env []string, path string, args ...string) (
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
+// usage is the usage of the processes p stands for: itself, or the sum
+// over its measured processes.
+func (p *proc) usage() (usage, error) {
+	if len(p.measured) == 0 {
+		return readUsage(p.pid())
+	}
+	var sum usage
+	for _, pid := range p.measured {
+		u, err := readUsage(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.cpu += u.cpu
+		sum.rssKB += u.rssKB
+		sum.fds += u.fds
+	}
+	return sum, nil
+}
+
 // stop sends SIGTERM, waits up to 5 s, then SIGKILL.
 func (p *proc) stop() {
 	if p == nil {
@@ -64,6 +88,9 @@ func (p *proc) stop() {
 	case <-time.After(5 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.done
+		for _, pid := range p.measured {
+			syscall.Kill(pid, syscall.SIGKILL) // orphaned workers would keep the port
+		}
 	}
 	p.log.Close()
 }
@@ -107,30 +134,14 @@ type usage struct {
 	fds   int
 }
 
-// readUsage reads /proc/<pid>/stat (fields 14 utime and 15 stime, in
-// clock ticks; proc(5)), VmRSS from /proc/<pid>/status and the entries of
-// /proc/<pid>/fd.
+// readUsage reads the CPU time of pid (readCPU), VmRSS from
+// /proc/<pid>/status and the entries of /proc/<pid>/fd.
 func readUsage(pid int) (usage, error) {
 	var u usage
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	var err error
+	if u.cpu, err = readCPU(pid); err != nil {
 		return u, err
 	}
-	// comm (field 2) may hold spaces and parentheses: split after the last ')'.
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 {
-		return u, fmt.Errorf("parse /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(stat[i+1:])) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return u, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return u, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-	}
-	u.cpu = time.Duration(ut+st) * time.Second / clockTicks
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return u, err
@@ -150,6 +161,57 @@ func readUsage(pid int) (usage, error) {
 	return u, nil
 }
 
+// readCPU reads /proc/<pid>/stat: fields 14 utime and 15 stime, in clock
+// ticks (proc(5)).
+func readCPU(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// statFields returns the fields of /proc/<pid>/stat from field 3 (state)
+// on, at least 13 of them: f[0] is field 3, f[1] field 4 (ppid).
+func statFields(pid int) ([]string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	// comm (field 2) may hold spaces and parentheses: split after the last ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return nil, fmt.Errorf("parse /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return nil, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return f, nil
+}
+
+// children returns the pids of pid's child processes, from the parent
+// field of every /proc/<pid>/stat.
+func children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f, err := statFields(n); err == nil && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, n)
+		}
+	}
+	return kids
+}
+
 // sampler polls a process's usage every interval and keeps the peaks.
 type sampler struct {
 	mu       sync.Mutex
@@ -159,14 +221,14 @@ type sampler struct {
 	finished chan struct{}
 }
 
-func startSampler(pid int, every time.Duration) *sampler {
+func startSampler(read func() (usage, error), every time.Duration) *sampler {
 	s := &sampler{stop: make(chan struct{}), finished: make(chan struct{})}
 	go func() {
 		defer close(s.finished)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if u, err := readUsage(pid); err == nil {
+			if u, err := read(); err == nil {
 				s.mu.Lock()
 				s.peakRSS = max(s.peakRSS, u.rssKB)
 				s.peakFDs = max(s.peakFDs, u.fds)
@@ -191,12 +253,21 @@ func (s *sampler) end() (rssKB int64, fds int) {
 }
 
 // runCapture runs a command to completion, returning its stdout; stderr is
-// copied to errw.
-func runCapture(ctx context.Context, errw io.Writer, path string, args ...string) ([]byte, *os.ProcessState, error) {
+// copied to errw. started, if not nil, is given the command's pid once it
+// runs.
+func runCapture(ctx context.Context, errw io.Writer, started func(pid int), path string, args ...string) ([]byte, *os.ProcessState, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stderr = errw
-	out, err := cmd.Output()
-	return out, cmd.ProcessState, err
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	if started != nil {
+		started(cmd.Process.Pid)
+	}
+	err := cmd.Wait()
+	return out.Bytes(), cmd.ProcessState, err
 }
 
 // freePort returns a loopback address nothing listens on right now.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l4lb/l4lb/tools/loadgen"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,10 +25,11 @@ type machine struct {
 	FDLimit uint64  `json:"fd_limit"`
 	Go      string  `json:"go"`
 	HAProxy string  `json:"haproxy,omitempty"`
+	Nginx   string  `json:"nginx,omitempty"`
 	LoadAvg string  `json:"loadavg_at_start"`
 }
 
-func describeMachine(haproxy string) machine {
+func describeMachine(haproxy, nginx string) machine {
 	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -56,6 +58,9 @@ func describeMachine(haproxy string) machine {
 			m.HAProxy = firstLine(string(b))
 		}
 	}
+	if nginx != "" {
+		m.Nginx = nginxVersion(nginx)
+	}
 	return m
 }
 
@@ -67,47 +72,56 @@ type metric struct {
 	get    func(*record) (float64, bool)
 	// balancerOnly metrics have no direct figure.
 	balancerOnly bool
+	// loadgen metrics are loadgen's own cost: no ratios, not in the chart.
+	loadgen bool
 }
 
 func metricsFor(scenario string) []metric {
-	rate := metric{Key: "rate", Label: "req/s", Higher: true, get: func(r *record) (float64, bool) { return r.Result.Rate, true }}
+	unit := "req"
+	if scenario == loadgen.XHRStreaming {
+		unit = "round trip"
+	}
+	rate := metric{Key: "rate", Label: unit + "s/s", Higher: true, get: func(r *record) (float64, bool) { return r.Result.Rate, true }}
+	if unit == "req" {
+		rate.Label = "req/s"
+	}
 	p50 := metric{Key: "p50", Label: "p50 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P50, true }}
 	p99 := metric{Key: "p99", Label: "p99 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P99, true }}
 	p999 := metric{Key: "p999", Label: "p99.9 µs", get: func(r *record) (float64, bool) { return r.Result.Latency.P999, true }}
-	cpuOp := metric{Key: "cpu_per_op", Label: "balancer CPU µs/req", balancerOnly: true, get: func(r *record) (float64, bool) {
+	cpuOp := metric{Key: "cpu_per_op", Label: "balancer CPU µs/" + unit, balancerOnly: true, get: func(r *record) (float64, bool) {
 		if r.Result.Ops == 0 {
 			return 0, false
 		}
 		return r.BalancerCPU / float64(r.Result.Ops) * 1e6, true
 	}}
+	// loadgen shares the cores with what it measures: its own cost per
+	// unit of work bounds what a run can show.
+	loadgenOp := metric{Key: "loadgen_cpu_per_op", Label: "loadgen CPU µs/" + unit, loadgen: true, get: func(r *record) (float64, bool) {
+		if r.Result.Ops == 0 || r.LoadgenCPU == 0 {
+			return 0, false
+		}
+		return r.LoadgenCPU / float64(r.Result.Ops) * 1e6, true
+	}}
 	switch scenario {
 	case "ws-idle":
-		return []metric{p50, p99, p999,
-			{Key: "cpu_per_conn", Label: "balancer CPU µs/conn setup", balancerOnly: true, get: func(r *record) (float64, bool) {
-				if r.Result.Conns == 0 || r.SetupCPU == 0 {
-					return 0, false
-				}
-				return r.SetupCPU / float64(r.Result.Conns) * 1e6, true
-			}},
-			{Key: "cpu_per_msg", Label: "balancer CPU µs/msg held", balancerOnly: true, get: func(r *record) (float64, bool) {
-				if r.Result.Ops == 0 || r.SetupCPU == 0 {
-					return 0, false
-				}
-				return (r.BalancerCPU - r.SetupCPU) / float64(r.Result.Ops) * 1e6, true
-			}},
-			{Key: "rss_per_conn", Label: "balancer RSS KB/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
+		balancer := func(r *record) (total, setup float64) { return r.BalancerCPU, r.SetupCPU }
+		lg := func(r *record) (total, setup float64) { return r.LoadgenCPU, r.LoadgenSetupCPU }
+		ms := []metric{p50, p99, p999}
+		ms = append(ms, setupSplit("", "balancer", balancer)...)
+		ms = append(ms,
+			metric{Key: "rss_per_conn", Label: "balancer RSS KB/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
 				if r.Result.Conns == 0 || r.PeakRSSKB == 0 {
 					return 0, false
 				}
 				return float64(r.PeakRSSKB-r.BaseRSSKB) / float64(r.Result.Conns), true
 			}},
-			{Key: "fds_per_conn", Label: "balancer fds/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
+			metric{Key: "fds_per_conn", Label: "balancer fds/conn", balancerOnly: true, get: func(r *record) (float64, bool) {
 				if r.Result.Conns == 0 || r.PeakFDs == 0 {
 					return 0, false
 				}
 				return float64(r.PeakFDs-r.BaseFDs) / float64(r.Result.Conns), true
-			}},
-		}
+			}})
+		return append(ms, setupSplit("loadgen_", "loadgen", lg)...)
 	case "bulk":
 		return []metric{
 			{Key: "mbps", Label: "MB/s", Higher: true, get: func(r *record) (float64, bool) { return r.Result.BytesPerSec / 1e6, true }},
@@ -118,9 +132,39 @@ func metricsFor(scenario string) []metric {
 				}
 				return r.BalancerCPU / (float64(r.Result.Bytes) / 1e9), true
 			}},
+			{Key: "loadgen_cpu_per_gb", Label: "loadgen CPU s/GB", loadgen: true, get: func(r *record) (float64, bool) {
+				if r.Result.Bytes == 0 || r.LoadgenCPU == 0 {
+					return 0, false
+				}
+				return r.LoadgenCPU / (float64(r.Result.Bytes) / 1e9), true
+			}},
 		}
 	default:
-		return []metric{rate, p50, p99, p999, cpuOp}
+		return []metric{rate, p50, p99, p999, cpuOp, loadgenOp}
+	}
+}
+
+// setupSplit returns ws-idle's two CPU metrics for one process, whose CPU
+// over the run and until all connections were up cpu returns: per
+// connection set up, and per message held after that. who is "balancer"
+// or "loadgen", keyPrefix what its metric keys start with.
+func setupSplit(keyPrefix, who string, cpu func(*record) (total, setup float64)) []metric {
+	isLoadgen := who == "loadgen"
+	return []metric{
+		{Key: keyPrefix + "cpu_per_conn", Label: who + " CPU µs/conn setup", balancerOnly: !isLoadgen, loadgen: isLoadgen, get: func(r *record) (float64, bool) {
+			_, setup := cpu(r)
+			if r.Result.Conns == 0 || setup == 0 {
+				return 0, false
+			}
+			return setup / float64(r.Result.Conns) * 1e6, true
+		}},
+		{Key: keyPrefix + "cpu_per_msg", Label: who + " CPU µs/msg held", balancerOnly: !isLoadgen, loadgen: isLoadgen, get: func(r *record) (float64, bool) {
+			total, setup := cpu(r)
+			if r.Result.Ops == 0 || setup == 0 {
+				return 0, false
+			}
+			return (total - setup) / float64(r.Result.Ops) * 1e6, true
+		}},
 	}
 }
 
@@ -140,7 +184,9 @@ type row struct {
 	Cells    map[string]cell `json:"cells"`
 	// Ratios of medians; 0 when either side is missing.
 	VsHAProxy float64 `json:"l4lb_vs_haproxy"`
+	VsNginx   float64 `json:"l4lb_vs_nginx"`
 	VsDirect  float64 `json:"l4lb_vs_direct"`
+	st        step    // the step the row is about
 }
 
 type report struct {
@@ -163,9 +209,9 @@ func buildReport(p plan, o options, m machine, records []*record, notes map[stri
 		Notes: notes, Seconds: took.Seconds(), Records: records}
 	for _, st := range p.Steps {
 		for _, mt := range metricsFor(st.Scenario) {
-			rw := row{Scenario: st.name(), Metric: mt, Cells: map[string]cell{}}
-			for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
-				if mt.balancerOnly && t == targetDirect {
+			rw := row{Scenario: st.name(), Metric: mt, Cells: map[string]cell{}, st: st}
+			for _, t := range allTargets {
+				if mt.balancerOnly && t == targetDirect || !st.runs(t) {
 					continue
 				}
 				var vals []float64
@@ -191,8 +237,11 @@ func buildReport(p plan, o options, m machine, records []*record, notes map[stri
 				}
 				rw.Cells[t] = c
 			}
-			rw.VsHAProxy = ratio(rw.Cells, targetL4LB, targetHAProxy)
-			rw.VsDirect = ratio(rw.Cells, targetL4LB, targetDirect)
+			if !mt.loadgen {
+				rw.VsHAProxy = ratio(rw.Cells, targetL4LB, targetHAProxy)
+				rw.VsNginx = ratio(rw.Cells, targetL4LB, targetNginx)
+				rw.VsDirect = ratio(rw.Cells, targetL4LB, targetDirect)
+			}
 			rep.Rows = append(rep.Rows, rw)
 		}
 	}
@@ -218,25 +267,34 @@ func median(vals []float64) float64 {
 	return (vals[n/2-1] + vals[n/2]) / 2
 }
 
+// tableTargets are the run's targets in the table's order.
+func (rep *report) tableTargets() []string {
+	return slices.DeleteFunc(slices.Clone(allTargets), func(t string) bool { return !slices.Contains(rep.Targets, t) })
+}
+
 // table renders the rows as a Markdown table: median [min–max] per target.
 func (rep *report) table() string {
+	targets := rep.tableTargets()
 	var b strings.Builder
-	b.WriteString("| scenario | metric | direct | HAProxy | l4lb | l4lb/HAProxy | l4lb/direct |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | metric |")
+	for _, t := range targets {
+		b.WriteString(" " + targetTitles[t] + " |")
+	}
+	b.WriteString(" l4lb/HAProxy | l4lb/nginx | l4lb/direct |\n|" + strings.Repeat(" --- |", len(targets)+5) + "\n")
 	for _, r := range rep.Rows {
 		fmt.Fprintf(&b, "| %s | %s", r.Scenario, r.Metric.Label)
-		for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
-			b.WriteString(" | " + fmtCell(r.Cells, t, r.Metric.balancerOnly))
+		for _, t := range targets {
+			b.WriteString(" | " + fmtCell(r, t))
 		}
-		fmt.Fprintf(&b, " | %s | %s |\n", fmtRatio(r.VsHAProxy, r.Metric.Higher), fmtRatio(r.VsDirect, r.Metric.Higher))
+		fmt.Fprintf(&b, " | %s | %s | %s |\n", fmtRatio(r.VsHAProxy, r.Metric.Higher), fmtRatio(r.VsNginx, r.Metric.Higher), fmtRatio(r.VsDirect, r.Metric.Higher))
 	}
 	return b.String()
 }
 
-func fmtCell(cells map[string]cell, t string, balancerOnly bool) string {
-	c, ok := cells[t]
+func fmtCell(r row, t string) string {
+	c, ok := r.Cells[t]
 	switch {
-	case t == targetDirect && balancerOnly:
+	case t == targetDirect && r.Metric.balancerOnly, !r.st.runs(t):
 		return "–"
 	case !ok:
 		return "not run"
@@ -300,16 +358,16 @@ func (rep *report) write(dir string) error {
 
 func (rep *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s run, %s, %d rounds, %.0f s; %s, %d cores, %.0f GiB, kernel %s, fd limit %d, %s; %s; load average at start %s\n\n",
+	fmt.Fprintf(&b, "%s run, %s, %d rounds, %.0f s; %s, %d cores, %.0f GiB, kernel %s, fd limit %d, %s; %s; %s; load average at start %s\n\n",
 		rep.Plan.Mode, rep.Date.Format(time.RFC3339), rep.Plan.Rounds, rep.Seconds, rep.Machine.CPU, rep.Machine.Cores,
-		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.LoadAvg)
+		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.Nginx, rep.Machine.LoadAvg)
 	if lo, hi := rep.loadRange(); hi > 0 {
 		fmt.Fprintf(&b, "1-minute load average at the start of each run: %.1f to %.1f (2 cores; above 2 means other work competed).\n\n", lo, hi)
 	}
 	if rep.L4LBSource != "" {
 		fmt.Fprintf(&b, "l4lb built from %s.\n\n", rep.L4LBSource)
 	}
-	fmt.Fprintf(&b, "threads %d, maxconn %d, PROXY %s. Cells: median [min–max] over valid rounds; ▲ l4lb better, ▼ worse (beyond 5%%).\n\n",
+	fmt.Fprintf(&b, "threads %d, maxconn %d, PROXY %s. Cells: median [min–max] over valid rounds; – not measured for that target; ▲ l4lb better, ▼ worse (beyond 5%%).\n\n",
 		rep.Settings.Threads, rep.Settings.MaxConn, rep.Settings.ProxyProtocol)
 	b.WriteString(rep.table())
 	b.WriteString("\n" + rep.correctness())
@@ -339,10 +397,10 @@ func (rep *report) markdown() string {
 func (rep *report) correctness() string {
 	var b strings.Builder
 	b.WriteString("Correctness over all rounds (SockJS echoes verified, misroutes counted):\n\n")
-	b.WriteString("| scenario | target | ok ops | errors | misroutes | sessions | retried polls |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | target | ok ops | errors | misroutes | sessions | retried polls | reopened streams |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, st := range rep.Plan.Steps {
-		for _, t := range []string{targetDirect, targetHAProxy, targetL4LB} {
-			var ops, errs, mis, sess, retries int64
+		for _, t := range allTargets {
+			var ops, errs, mis, sess, retries, reopens int64
 			n := 0
 			for _, r := range rep.Records {
 				if r.Target == t && r.Scenario == st.name() && r.Result != nil {
@@ -352,10 +410,11 @@ func (rep *report) correctness() string {
 					mis += r.Result.Misroutes
 					sess += r.Result.Sessions
 					retries += r.Result.Retries
+					reopens += r.Result.Reopens
 				}
 			}
 			if n > 0 {
-				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", st.name(), t, ops, errs, mis, sess, retries)
+				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d |\n", st.name(), t, ops, errs, mis, sess, retries, reopens)
 			}
 		}
 	}
@@ -372,13 +431,19 @@ func (rep *report) loadRange() (lo, hi float64) {
 	return lo, hi
 }
 
+// sessionStep reports whether the step named name runs SockJS sessions
+// whose every request must reach the session's backend.
+func sessionStep(name string) bool {
+	return strings.HasPrefix(name, loadgen.Polling) || name == loadgen.ConnRate || name == loadgen.XHRStreaming
+}
+
 // verdict checks the session scenarios through the balancers: any misroute
 // or error there fails the run, whatever the speed figures say. It returns
 // "" when the check passes.
 func (rep *report) verdict() string {
 	var bad []string
 	for _, r := range rep.Records {
-		if r.Target == targetDirect || r.Result == nil || !strings.HasPrefix(r.Scenario, "polling") && r.Scenario != "connrate" {
+		if r.Target == targetDirect || r.Result == nil || !sessionStep(r.Scenario) {
 			continue
 		}
 		if r.Result.Misroutes > 0 || r.Result.Errors > 0 {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/l4lb/l4lb/tools/loadgen"
@@ -36,6 +37,9 @@ type record struct {
 	BalancerCPU float64 `json:"balancer_cpu_s"`
 	BackendCPU  float64 `json:"backend_cpu_s"`
 	LoadgenCPU  float64 `json:"loadgen_cpu_s"`
+	// LoadgenSetupCPU is the part of LoadgenCPU spent before ws-idle's
+	// connections were all up.
+	LoadgenSetupCPU float64 `json:"loadgen_setup_cpu_s,omitempty"`
 	// Balancer memory and descriptors before the run and at their peak
 	// during it (sampled every 250 ms; ws-idle only).
 	// SetupCPU is the part of BalancerCPU spent before ws-idle's
@@ -57,6 +61,8 @@ type env struct {
 	loadgen  string
 	l4lb     string
 	haproxy  string
+	nginx    string
+	fdLimit  uint64
 	backends []*proc
 	addrs    []string
 }
@@ -81,7 +87,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// A run that leaves out rounds, scenarios or targets is not a full or
 	// quick run and is named so (and git-ignored).
-	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < 3 || len(o.l4lbExtra) > 0 {
+	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < len(allTargets) || len(o.l4lbExtra) > 0 {
 		p.Mode += "-custom"
 	}
 	if o.out == "" {
@@ -118,17 +124,25 @@ func run(ctx context.Context, o options) error {
 			o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return t == targetL4LB })
 		}
 	}
-	if slices.Contains(o.targets, targetHAProxy) {
+	if slices.Contains(o.targets, targetHAProxy) || slices.Contains(o.targets, targetHAProxyNoDelay) {
 		if e.haproxy, err = ensureHAProxy(logf); err != nil {
 			return err
 		}
 	}
+	if slices.Contains(o.targets, targetNginx) {
+		if e.nginx, err = ensureNginx(logf); err != nil {
+			return err
+		}
+	}
+	// Targets that no step runs are not started.
+	o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return !p.runs(t) })
 	if err := e.startBackends(backendBin); err != nil {
 		return err
 	}
 	defer e.stopBackends()
 
-	m := describeMachine(e.haproxy)
+	m := describeMachine(e.haproxy, e.nginx)
+	e.fdLimit = m.FDLimit
 	logf("%s; %d rounds of %d scenarios over %v", p.Mode, p.Rounds, len(p.Steps), o.targets)
 	started := time.Now()
 	var records []*record
@@ -152,6 +166,7 @@ func run(ctx context.Context, o options) error {
 			order := slices.Clone(o.targets)
 			k := (round - 1 + si) % len(order)
 			order = append(order[k:], order[:k]...)
+			order = slices.DeleteFunc(order, func(t string) bool { return !st.runs(t) })
 			for _, t := range order {
 				if ctx.Err() != nil {
 					break
@@ -261,8 +276,10 @@ func (e *env) startTarget(name string) (*running, error) {
 	switch name {
 	case targetDirect:
 		return &running{name: targetDirect, targets: e.addrs}, nil
-	case targetHAProxy:
-		return startHAProxy(e.haproxy, e.work, e.o.settings, e.addrs)
+	case targetHAProxy, targetHAProxyNoDelay:
+		return startHAProxy(e.haproxy, e.work, name, e.o.settings, e.addrs)
+	case targetNginx:
+		return startNginx(e.nginx, e.work, e.o.settings, e.addrs, e.fdLimit)
 	case targetL4LB:
 		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
 	}
@@ -272,7 +289,7 @@ func (e *env) startTarget(name string) (*running, error) {
 func (e *env) backendCPU() time.Duration {
 	var sum time.Duration
 	for _, p := range e.backends {
-		if u, err := readUsage(p.pid()); err == nil {
+		if u, err := p.usage(); err == nil {
 			sum += u.cpu
 		}
 	}
@@ -285,10 +302,10 @@ func (e *env) measure(ctx context.Context, rt *running, st step, round int) *rec
 	var before usage
 	var smp *sampler
 	if rt.proc != nil {
-		before, _ = readUsage(rt.proc.pid())
+		before, _ = rt.proc.usage()
 		if st.Scenario == loadgen.WSIdle {
 			rec.BaseRSSKB, rec.BaseFDs = before.rssKB, before.fds
-			smp = startSampler(rt.proc.pid(), 250*time.Millisecond)
+			smp = startSampler(rt.proc.usage, 250*time.Millisecond)
 		}
 	}
 	backendBefore := e.backendCPU()
@@ -297,24 +314,30 @@ func (e *env) measure(ctx context.Context, rt *running, st step, round int) *rec
 	defer cancel()
 	// ws-idle reports on stderr when its connections are up: the CPU
 	// spent until then is setup, the rest is holding.
-	var setupCPU time.Duration
+	var setupCPU, loadgenSetupCPU time.Duration
+	var loadgenPID atomic.Int64
 	stderr := &watchWriter{marker: "connections up", fn: func() {
 		if rt.proc != nil {
-			if u, err := readUsage(rt.proc.pid()); err == nil {
+			if u, err := rt.proc.usage(); err == nil {
 				setupCPU = u.cpu - before.cpu
 			}
 		}
+		if pid := loadgenPID.Load(); pid > 0 {
+			loadgenSetupCPU, _ = readCPU(int(pid))
+		}
 	}}
-	out, ps, err := runCapture(rctx, stderr, e.loadgen, st.args(rt.targets, rt.name)...)
+	started := func(pid int) { loadgenPID.Store(int64(pid)) }
+	out, ps, err := runCapture(rctx, stderr, started, e.loadgen, st.args(rt.targets, rt.name)...)
 	if stderr.seen {
 		rec.SetupCPU = setupCPU.Seconds()
+		rec.LoadgenSetupCPU = loadgenSetupCPU.Seconds()
 	}
 
 	if smp != nil {
 		rec.PeakRSSKB, rec.PeakFDs = smp.end()
 	}
 	if rt.proc != nil {
-		after, uerr := readUsage(rt.proc.pid())
+		after, uerr := rt.proc.usage()
 		if uerr != nil {
 			rec.Invalid = fmt.Sprintf("%s gone after the run: %v", rt.name, uerr)
 		}

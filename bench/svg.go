@@ -4,34 +4,36 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strings"
 )
 
 // svg draws the ratio columns of the table as horizontal bars on a log
 // scale from 1/8 to 8 around 1 (parity): for each row, l4lb/HAProxy in
-// blue and l4lb/direct in grey. Bars are oriented so that right of the
+// blue, l4lb/nginx in green and l4lb/direct in grey. Bars are oriented so that right of the
 // parity line is always better for l4lb, whichever way the metric runs
 // (for lower-is-better metrics the bar shows the inverse ratio, and the
 // label says so).
 func (rep *report) svg() string {
 	const (
-		rowH   = 30
+		rowH   = 34
 		labelW = 330
 		plotW  = 520
 		top    = 70
 		maxLog = 3.0 // log2(8)
 	)
-	rows := rep.Rows
+	rows := slices.DeleteFunc(slices.Clone(rep.Rows), func(r row) bool { return r.Metric.loadgen })
 	h := top + rowH*len(rows) + 50
 	w := labelW + plotW + 120
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
-	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">l4lb vs HAProxy and direct (%s run, %s, %d rounds, medians)</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">l4lb vs HAProxy, nginx and direct (%s run, %s, %d rounds, medians)</text>`+"\n",
 		html.EscapeString(rep.Plan.Mode), rep.Date.Format("2006-01-02 15:04 UTC"), rep.Plan.Rounds)
 	fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">right of 1× = l4lb better; for lower-is-better metrics the bar shows the inverse ratio (marked ⁻¹). Log scale, clipped at 8×.</text>`+"\n")
 	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#2b6cb0"/><text x="%d" y="55">vs HAProxy</text>`, labelW, labelW+16)
-	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#a0aec0"/><text x="%d" y="55">vs direct</text>`+"\n", labelW+110, labelW+126)
+	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#38a169"/><text x="%d" y="55">vs nginx</text>`, labelW+110, labelW+126)
+	fmt.Fprintf(&b, `<rect x="%d" y="46" width="12" height="10" fill="#a0aec0"/><text x="%d" y="55">vs direct</text>`+"\n", labelW+210, labelW+226)
 	x := func(r float64) float64 {
 		l := math.Max(-maxLog, math.Min(maxLog, math.Log2(r)))
 		return labelW + plotW/2 + l/maxLog*plotW/2
@@ -47,13 +49,13 @@ func (rep *report) svg() string {
 			inv = "⁻¹"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%s%s</text>`+"\n", labelW-10, y+rowH/2+4, html.EscapeString(label), inv)
-		if r.VsHAProxy <= 0 && r.VsDirect <= 0 {
+		if r.VsHAProxy <= 0 && r.VsNginx <= 0 && r.VsDirect <= 0 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#c53030">no ratio: %s</text>`+"\n", x(1)+6, y+rowH/2+4, html.EscapeString(missing(r)))
 		}
 		for j, v := range []struct {
 			ratio float64
 			color string
-		}{{r.VsHAProxy, "#2b6cb0"}, {r.VsDirect, "#a0aec0"}} {
+		}{{r.VsHAProxy, "#2b6cb0"}, {r.VsNginx, "#38a169"}, {r.VsDirect, "#a0aec0"}} {
 			if v.ratio <= 0 {
 				continue
 			}
@@ -65,8 +67,8 @@ func (rep *report) svg() string {
 			if x1 < x0 {
 				x0, x1 = x1, x0
 			}
-			by := y + 5 + float64(j)*10
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="9" fill="%s"><title>%s: %.2f</title></rect>`+"\n",
+			by := y + 3 + float64(j)*10
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="8" fill="%s"><title>%s: %.2f</title></rect>`+"\n",
 				x0, by, math.Max(x1-x0, 1), v.color, html.EscapeString(label), v.ratio)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="#333">%.2f×</text>`+"\n", math.Max(x0, x1)+3, by+8, shown)
 		}
@@ -94,5 +96,5 @@ func missing(r row) string {
 	case c.N == 0:
 		return fmt.Sprintf("l4lb invalid in all %d rounds", c.Invalid)
 	}
-	return "no HAProxy or direct figure"
+	return "no HAProxy, nginx or direct figure"
 }

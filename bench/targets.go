@@ -10,17 +10,32 @@ import (
 	"time"
 )
 
-// Target names, in the order the table shows them.
+// Target names.
 const (
 	targetDirect  = "direct"
 	targetHAProxy = "haproxy"
-	targetL4LB    = "l4lb"
+	// targetHAProxyNoDelay is HAProxy with option http-no-delay: it sends
+	// each piece of a response in progress at once instead of holding it
+	// for more (MSG_MORE), which only a streaming response shows.
+	targetHAProxyNoDelay = "haproxy-nodelay"
+	targetNginx          = "nginx"
+	targetL4LB           = "l4lb"
 )
 
-// settings are what both balancers are given alike.
+// allTargets are every target, in the order the table shows them and the
+// default of --targets.
+var allTargets = []string{targetDirect, targetHAProxy, targetHAProxyNoDelay, targetNginx, targetL4LB}
+
+// targetTitles name the targets in the table's header.
+var targetTitles = map[string]string{
+	targetDirect: "direct", targetHAProxy: "HAProxy", targetHAProxyNoDelay: "HAProxy http-no-delay",
+	targetNginx: "nginx", targetL4LB: "l4lb",
+}
+
+// settings are what every balancer is given alike.
 type settings struct {
-	Threads       int    // l4lb --loops, HAProxy nbthread
-	MaxConn       int    // HAProxy maxconn and l4lb --max-conns
+	Threads       int    // l4lb --loops, HAProxy nbthread, nginx worker_processes
+	MaxConn       int    // HAProxy maxconn, l4lb --max-conns; nginx's worker_connections is twice that
 	ProxyProtocol string // off, v1, v2
 	Prefix        string // SockJS prefix
 	TunnelTimeout time.Duration
@@ -42,8 +57,8 @@ func (r *running) stop() {
 
 // haproxyConfig is HAProxy's side of the comparison, doing l4lb's job:
 // http mode, because SockJS polling puts one session on many connections
-// and only a per-request router keeps it on one backend (ARCHITECTURE.md:
-// routing by connection completed 3/20 sessions); SockJS URLs are hashed by
+// and only a per-request router keeps it on one backend (tools/sockjscheck:
+// routing by connection completes few sessions); SockJS URLs are hashed by
 // their first three path segments (<prefix>/<server>/<session>) on a
 // consistent ring, as l4lb hashes the session; everything else (plain
 // HTTP, raw /websocket) goes to the better of two random backends,
@@ -66,6 +81,12 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 60s
     timeout tunnel {{.Tunnel}}
+{{- if .NoDelay}}
+    option http-no-delay
+{{- end}}
+{{- range .Defaults}}
+    {{.}}
+{{- end}}
 
 frontend bench
     bind {{.Listen}}
@@ -86,8 +107,15 @@ backend plain
 {{- end}}
 `))
 
-// renderHAProxy returns the configuration for listen and backends.
-func renderHAProxy(s settings, listen string, backends []string) (string, error) {
+// renderHAProxy returns the configuration for listen and backends, with
+// option http-no-delay if noDelay.
+func renderHAProxy(s settings, listen string, backends []string, noDelay bool) (string, error) {
+	return renderHAProxyWith(s, listen, backends, noDelay, nil)
+}
+
+// renderHAProxyWith is renderHAProxy with more lines in the defaults
+// section (the fault suite's health checks).
+func renderHAProxyWith(s settings, listen string, backends []string, noDelay bool, defaults []string) (string, error) {
 	opts := ""
 	switch s.ProxyProtocol {
 	case "v1":
@@ -98,7 +126,7 @@ func renderHAProxy(s settings, listen string, backends []string) (string, error)
 	var b strings.Builder
 	err := haproxyConfig.Execute(&b, map[string]any{
 		"S": s, "Listen": listen, "Backends": backends, "ServerOpts": opts,
-		"Tunnel": strconv.Itoa(int(s.TunnelTimeout.Seconds())) + "s",
+		"Tunnel": strconv.Itoa(int(s.TunnelTimeout.Seconds())) + "s", "NoDelay": noDelay, "Defaults": defaults,
 	})
 	return b.String(), err
 }
@@ -106,50 +134,49 @@ func renderHAProxy(s settings, listen string, backends []string) (string, error)
 // ensureHAProxy returns the path of haproxy, installing the Debian package
 // when it is missing and we are root.
 func ensureHAProxy(logf func(string, ...any)) (string, error) {
-	// Debian installs it in /usr/sbin, which a non-root PATH may lack.
-	for _, name := range []string{"haproxy", "/usr/sbin/haproxy"} {
-		if p, err := exec.LookPath(name); err == nil {
+	return ensureDebian("haproxy", "haproxy", logf)
+}
+
+// ensureDebian returns the path of the program name, installing the
+// Debian package pkg when it is missing and we are root.
+func ensureDebian(name, pkg string, logf func(string, ...any)) (string, error) {
+	// Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
+	for _, p := range []string{name, "/usr/sbin/" + name} {
+		if p, err := exec.LookPath(p); err == nil {
 			return p, nil
 		}
 	}
 	if os.Geteuid() != 0 {
-		return "", fmt.Errorf("haproxy is not installed; run: sudo apt-get install -y haproxy")
+		return "", fmt.Errorf("%s is not installed; run: sudo apt-get install -y %s", name, pkg)
 	}
-	logf("haproxy missing: apt-get update && apt-get install -y haproxy")
-	for _, args := range [][]string{{"update", "-q"}, {"install", "-y", "-q", "haproxy"}} {
+	logf("%s missing: apt-get update && apt-get install -y %s", name, pkg)
+	for _, args := range [][]string{{"update", "-q"}, {"install", "-y", "-q", pkg}} {
 		cmd := exec.Command("apt-get", args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	return exec.LookPath("/usr/sbin/haproxy")
+	return exec.LookPath("/usr/sbin/" + name)
 }
 
 // startHAProxy starts haproxy in the foreground (-db: no daemon, no
-// master process, so the pid measured is the one doing the work).
-func startHAProxy(bin, dir string, s settings, backends []string) (*running, error) {
+// master process, so the pid measured is the one doing the work) as target
+// name: targetHAProxy, or targetHAProxyNoDelay with option http-no-delay.
+func startHAProxy(bin, dir, name string, s settings, backends []string) (*running, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := renderHAProxy(s, listen, backends)
+	cfg, err := renderHAProxy(s, listen, backends, name == targetHAProxyNoDelay)
 	if err != nil {
 		return nil, err
 	}
-	path := dir + "/haproxy.cfg"
+	path := dir + "/" + name + ".cfg"
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startProc(targetHAProxy, dir, nil, bin, "-db", "-f", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(p, listen, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &running{name: targetHAProxy, proc: p, targets: []string{listen}}, nil
+	return startServing(name, dir, nil, bin, listen, "-db", "-f", path)
 }
 
 // l4lbArgs are the serve flags equivalent to haproxyConfig.
@@ -181,13 +208,5 @@ func startL4LB(bin, dir string, s settings, backends []string, env []string, ext
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(targetL4LB, dir, env, bin, append(l4lbArgs(s, listen, backends), extra...)...)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitTCP(p, listen, 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &running{name: targetL4LB, proc: p, targets: []string{listen}}, nil
+	return startServing(targetL4LB, dir, env, bin, listen, append(l4lbArgs(s, listen, backends), extra...)...)
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // startFixedHTTP starts a backend that answers every read with one fixed
@@ -62,15 +64,21 @@ func TestAllocs(t *testing.T) {
 	for _, v := range []struct {
 		name string
 		cfg  Config
+		mem  bool
 	}{
-		{"keep-alive request", Config{}},
-		{"keep-alive request with X-Forwarded-For", Config{ForwardedFor: true}},
-		{"keep-alive request, observed", observed},
+		{"keep-alive request", Config{}, false},
+		{"keep-alive request with X-Forwarded-For", Config{ForwardedFor: true}, false},
+		{"keep-alive request with session memory", Config{}, true},
+		{"keep-alive request, observed", observed, false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 			cfg := v.cfg
 			cfg.Balancer = newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp))
+			cfg.Health = newRecorder()
+			if v.mem {
+				cfg.Sessions = affinity.NewSessions(1024, 0)
+			}
 			s := startServer(t, cfg)
 			c := dial(t, s.Addrs()[0])
 			req := []byte("POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]")

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/l4lb/l4lb/affinity"
 )
 
 // benchTarget is where a benchmark sends its load: straight to the
@@ -139,7 +141,9 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 	backend := startHTTP(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello")
 	}))
-	targets := append(benchTargets()[:2], benchTarget{"l4lb-forwardedfor", throughBalancer(pathSplice, Config{ForwardedFor: true})})
+	targets := append(benchTargets()[:2],
+		benchTarget{"l4lb-forwardedfor", throughBalancer(pathSplice, Config{ForwardedFor: true})},
+		benchTarget{"l4lb-sessions", throughBalancer(pathSplice, Config{Sessions: affinity.NewSessions(1<<18, 0)})})
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
 			addr := tg.addr(b, backend)

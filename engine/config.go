@@ -3,6 +3,7 @@ package engine
 import (
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -21,15 +22,37 @@ const (
 	// poll, its 45 s heartbeat (Meteor's setting) and its 60 s disconnect
 	// delay, so a live session never hits it.
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultResponseTimeout bounds the wait for the first byte of a
+	// response: well above SockJS's 25 s long poll.
+	DefaultResponseTimeout = 60 * time.Second
 )
 
 // Config configures a Server.
 type Config struct {
 	// Listen lists the addresses to accept on. A value containing "/" is
-	// a UNIX socket path (a stale socket file there is removed first, and
-	// the file is removed again on Shutdown); anything else is a TCP
-	// "host:port" (port 0 picks a free port; see Server.Addrs).
+	// a UNIX socket path: a stale socket file there is removed first, and
+	// on Shutdown the file is removed only if it is still this server's
+	// socket (a newer process may have bound the path since). Anything
+	// else is a TCP "host:port": an empty host or "[::]" accepts IPv4 and
+	// IPv6 clients on one socket, "0.0.0.0" IPv4 only, an IPv6 address
+	// IPv6 only; port 0 picks a free port (see Server.Addrs).
 	Listen []string
+	// Sockets, if not nil, carries listening sockets from one process of
+	// the balancer to the next for an upgrade that refuses no connection
+	// (see "Upgrades" in doc.go): Start serves a Listen address on the
+	// sockets the previous process recorded for it, when there are any,
+	// instead of opening new ones, and records every socket it listens on
+	// for the next process. *tableflip.Fds satisfies it. If nil, sockets
+	// are neither taken over nor recorded.
+	Sockets Sockets
+	// Inherited are listening sockets the process was started with by a
+	// service manager (systemd socket activation, LISTEN_FDS). A Listen
+	// address whose socket is among them (the same UNIX path, or the
+	// address and port Listen would bind) is served on it instead of a
+	// new socket; the UNIX socket file of such a socket is never removed.
+	// Start duplicates the sockets it uses; the caller keeps the files.
+	// Files that match no Listen address are left alone.
+	Inherited []*os.File
 	// Loops is the number of event loops (threads). If zero or negative,
 	// runtime.NumCPU() is used.
 	Loops int
@@ -37,6 +60,42 @@ type Config struct {
 	// with Balancer.Update; connections already established stay where
 	// they are.
 	Balancer *affinity.Balancer
+	// Service names the default service, the one Balancer holds: the
+	// service of traffic no route matches (meteorhacks:cluster's UI
+	// service). It matters only to Routes and /cluster-ddp/ paths that
+	// name it.
+	Service string
+	// Services are further services behind the same listeners, and Routes
+	// the rules that send traffic to them (services.go).
+	Services []Service
+	Routes   []Route
+	// ClusterEndpointCookie reports whether meteorhacks:cluster's
+	// "cluster-endpoint::<Service>" cookie, whose value is an
+	// endpointHash, pins a request of the default service to that
+	// instance while it is a candidate (see services.go). It takes one
+	// of sniff.MaxCookies and ranks after Sniff.Cookies.
+	ClusterEndpointCookie bool
+	// StickyInsert, if not empty, names a cookie the engine sets in
+	// responses of the default service, HAProxy's "cookie <name> insert":
+	// a response to a request that did not carry it with the value of a
+	// current instance gets "Set-Cookie: <name>=<id>; Path=/; HttpOnly;
+	// SameSite=Lax" as the last line of its head, where <id> is the
+	// instance's affinity.Backend.EndpointHash (the same on every
+	// balancer, and no address). A later request carrying it goes to that
+	// instance while it is a candidate. A value that names no instance
+	// (sockjs-node's "JSESSIONID=dummy", the same for every client) pins
+	// nothing, is logged, and is replaced. Instances without an
+	// EndpointHash get no cookie. It takes one of sniff.MaxCookies and
+	// ranks after Sniff.Cookies and the cluster-endpoint cookie.
+	StickyInsert string
+	// Sessions, if not nil, remembers the backend of every keyed request
+	// (SockJS session, sticky cookie) and keeps later requests of the key
+	// there while that backend is in the set and not Down, whatever the
+	// table says after a change of the set; a key it does not remember
+	// goes to its first Ready candidate, never to a Draining backend
+	// (affinity.Sessions). Share one between Servers of a process, never
+	// between processes. If nil, keyed requests follow the table alone.
+	Sessions *affinity.Sessions
 	// Sniff configures the request-head sniffer (SockJS prefixes, sticky
 	// cookies, head limits).
 	Sniff sniff.Config
@@ -73,6 +132,20 @@ type Config struct {
 	// DefaultIdleTimeout is used. If negative, idle connections are kept
 	// until a peer closes them.
 	IdleTimeout time.Duration
+	// ResponseTimeout bounds the wait for the first byte of a response
+	// once a request head went out to the backend (re-armed while the
+	// request's own bytes keep moving): on expiry the client gets 504,
+	// the backend connection is closed, and Health hears of it. It covers
+	// Upgrade requests until their 101, not the tunnel after it (which
+	// IdleTimeout bounds) nor a response once it has started. If zero,
+	// DefaultResponseTimeout is used. If negative, the idle timeout runs
+	// instead.
+	ResponseTimeout time.Duration
+	// Health, if not nil, is told of backend connects that fail or time
+	// out, of backends that close or reset a connection or time out
+	// before answering a request, and of the first response byte of
+	// every exchange (see HealthObserver). If nil, nothing is reported.
+	Health HealthObserver
 	// AcceptProxy reports whether every client connection starts with a
 	// PROXY protocol header (v1 or v2) from a trusted front: a TLS
 	// terminator or a layer-4 load balancer. The header is read and
@@ -112,6 +185,14 @@ type Config struct {
 	// connection while it is HTTP (a tunnel carries nothing more). If
 	// false, nothing is counted and Server.BackendStats returns nil.
 	BackendStats bool
+	// DrainSpread, if positive, closes the connections still open this
+	// long before the Shutdown context's deadline one by one, spread evenly
+	// over that window, instead of all at the deadline: WebSocket clients
+	// then reconnect in a ramp rather than in one storm. A window longer
+	// than the time left starts at once. If zero or negative, or when the
+	// context has no deadline, whatever is open at the deadline is closed
+	// then.
+	DrainSpread time.Duration
 	// Logger receives connection-level errors and lifecycle messages with
 	// the keys "remote", "backend" and "listener". Nothing is logged per
 	// request unless the logger is enabled for slog.LevelDebug. If nil,
@@ -130,6 +211,18 @@ func DefaultMaxConns(nofile uint64) int {
 		return int(nofile / 4)
 	}
 	return int(min((nofile-reserve)/2, 1<<30))
+}
+
+// responseTimeout is ResponseTimeout with its default applied; 0 means
+// disabled.
+func (c *Config) responseTimeout() time.Duration {
+	switch {
+	case c.ResponseTimeout == 0:
+		return DefaultResponseTimeout
+	case c.ResponseTimeout < 0:
+		return 0
+	}
+	return c.ResponseTimeout
 }
 
 func (c *Config) timeouts() (connect, header, idle time.Duration) {

@@ -57,6 +57,7 @@ type conn struct {
 	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
 	status int          // phFailing: the status to answer
 	x      *connObs     // what Config.Exchanges and BackendStats need; nil when off
+	svc    uint8        // the service being routed to (services_linux.go)
 }
 
 // clientAddrs are the client's and the front's addresses an inbound PROXY
@@ -333,6 +334,7 @@ func (c *conn) abort(bad *sock) {
 	other := &c.be
 	if bad == &c.be {
 		other = &c.cli
+		c.noResponse()
 	}
 	c.xAbort(bad)
 	if other.fd >= 0 {
@@ -407,6 +409,8 @@ func (c *conn) timeout(k timerKind) {
 		c.close(false)
 	case timerLinger:
 		c.close(false)
+	case timerResponse:
+		c.responseTimedOut()
 	}
 }
 
@@ -465,18 +469,4 @@ func (c *conn) becomeTunnel() {
 	c.l.s.stats.tunnels.Add(1)
 	c.up.p, c.down.p = c.up.w, c.down.w // whatever followed is raw bytes
 	c.dropHTTP()
-}
-
-// drainIdle closes c if it carries no request; used by Shutdown.
-func (c *conn) drainIdle() {
-	switch c.phase {
-	case phProxy, phSniff:
-		if c.up.w == 0 {
-			c.close(false)
-		}
-	case phIdle:
-		if c.up.fr.st == frHead && c.up.w == c.up.p && !c.up.pending() {
-			c.close(false)
-		}
-	}
 }

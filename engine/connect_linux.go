@@ -77,6 +77,7 @@ func (c *conn) connectNext() {
 			l.s.stats.backendFailures.Add(1)
 			c.xConnectFailed(m)
 			l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
+			l.s.backendFailed(m, FailConnect)
 			continue
 		}
 		c.connecting(m, fd)
@@ -132,9 +133,11 @@ func (c *conn) dialResolved(e *addrEntry) {
 	m := c.member
 	if !e.known {
 		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", e.err)
+		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else if fd, err := dialAddr(m, e.ba); err != nil {
 		c.l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
+		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else {
 		c.connecting(m, fd)
@@ -177,6 +180,7 @@ func (c *conn) connected() {
 			c.l.warn("backend connect failed", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
 				"err", fmt.Errorf("dial backend %s: connect: %w", c.member.Backend().Endpoint, err))
 		}
+		c.l.s.backendFailed(c.member, FailConnect)
 		c.connectFailed(false)
 		return
 	}
@@ -222,6 +226,7 @@ func (c *conn) connectFailed(timedOut bool) {
 		if timedOut {
 			l.warn("backend connect timed out", "backend", c.member.Backend().Endpoint, "remote", c.remote(),
 				"timeout", l.s.connectTimeout)
+			l.s.backendFailed(c.member, FailConnectTimeout)
 		}
 		c.member.Release()
 		c.member = nil

@@ -59,9 +59,11 @@
 // finds each head, sniff makes its key, and the head is held until the
 // previous exchange has ended and reached the client. Then it is routed:
 // a keyed request (SockJS session, sticky cookie) to its key's first
-// candidate in affinity's order, the same on every balancer; a keyless one
-// to the two-choices pick, or to the current backend while that is still
-// a candidate. A request whose key lives elsewhere switches the
+// candidate in affinity's order, the same on every balancer, or with
+// Config.Sessions to the backend the key's earlier requests went to while
+// that one is usable (sessions_linux.go); a keyless one to the
+// two-choices pick, or to the current backend while that is still a
+// candidate. A request whose key lives elsewhere switches the
 // connection to that backend. A pipelining client is therefore served one
 // request at a time, never misrouted.
 //
@@ -144,10 +146,45 @@
 // With Config.AcceptProxy every client connection must start with a PROXY
 // v1 or v2 header from a trusted front (parsed by sniff.Proxy, never
 // forwarded); its source address becomes the client's for
-// X-Forwarded-For, the outbound PROXY header and logs. A LOCAL or UNKNOWN
+// X-Forwarded-For, the outbound PROXY header and logs. When a v2 header's
+// SSL TLV says the client connected over TLS (a TLS terminator such as
+// hitch sends it), X-Forwarded-For comes with "X-Forwarded-Proto: https",
+// inserted the same way (Meteor's force-ssl package reads it). A LOCAL or UNKNOWN
 // header leaves the socket's peer as the client; a connection without a
 // valid header is closed (Stats.ProxyInvalid). Config.AcceptProxyFrom
 // limits the requirement to the front's networks.
+//
+// # Upgrades and inherited sockets
+//
+// A new process of the balancer can take over a running one's listening
+// sockets, so that an upgrade refuses no connection (Config.Sockets; the
+// command passes cloudflare/tableflip's Fds). Start records every socket
+// under a name: "l4lb tcp <address> <i>" for the i-th per-loop socket of a
+// TCP address, "l4lb unix <path>" for a UNIX socket. The new process
+// serves each Listen address on the recorded sockets, which are the same
+// kernel sockets, accept queues included: while both processes run, both
+// accept from them; when the old one stops accepting and closes its
+// descriptors, the sockets stay open in the new one and nothing queued is
+// lost. The loop counts need not match: a loop polls every per-loop socket
+// whose index is its own modulo the loop count, and a process with more
+// loops than sockets opens more SO_REUSEPORT sockets beside them.
+//
+// A UNIX socket file stays where it is through an upgrade: the old process
+// must not remove it (Server.KeepSocketFiles), and the new one, which
+// inherited the socket, removes it on its own final Shutdown if the path
+// still names the same file.
+//
+// A service manager's sockets (systemd socket activation) come in
+// Config.Inherited and serve the Listen address they are bound to; one
+// without SO_REUSEPORT is polled by every loop. Their UNIX socket files
+// are the service manager's and are never removed ("l4lb unix-kept
+// <path>" carries that on through upgrades).
+//
+// Shutdown drains (drain_linux.go): responses sent while draining say
+// "Connection: close", connections without a request are closed after a
+// short grace (a request on its way is still served), tunnels run until
+// they end or the deadline, or with Config.DrainSpread are closed spread
+// over a window before it.
 //
 // # Connection bound
 //
@@ -179,13 +216,37 @@
 // that are not HTTP after a first HTTP request, 414 and 431 for heads
 // over the sniffer's limits, 503 when the balancer has no backend, 502
 // when every candidate refused, 504 when a candidate timed out and none
-// was left.
+// was left or when no byte of a response came within the response
+// timeout (Config.ResponseTimeout; a WebSocket's tunnel is bounded by the
+// idle timeout instead), 404 for a request routed to a service that is
+// not public.
+//
+// # Services
+//
+// Config.Balancer is the default service; Config.Services adds others and
+// Config.Routes sends requests to them by Host and path, and TLS
+// connections by SNI (services.go). route takes each request's candidates
+// from its service's balancer. A meteorhacks:cluster path,
+// /cluster-ddp/<endpointHash>/<service>/..., pins the request to the
+// instance with that endpointHash (affinity.Backend.EndpointHash) and is
+// rewritten to /sockjs/... in place before it goes out
+// (services_linux.go).
+//
+// # Health reports
+//
+// With Config.Health, the loops report to it, one interface call each:
+// connects that fail or time out, backends that close or reset a
+// connection, or time out, before the first byte of a response, and
+// every response's first byte (health_linux.go). Package health turns
+// these into ejections.
 //
 // # What it does not do
 //
 // It does not terminate TLS, rewrite heads beyond the optional
-// X-Forwarded-For line (no Forwarded, X-Forwarded-Proto or X-Real-IP; a
-// client's own X-Forwarded-For is neither removed nor trusted), cache,
+// X-Forwarded-For and X-Forwarded-Proto lines, the /cluster-ddp/ prefix,
+// a Set-Cookie line (Config.StickyInsert) and a draining server's
+// "Connection: close" (no Forwarded or X-Real-IP; a client's own
+// X-Forwarded-For or X-Forwarded-Proto is neither removed nor trusted), cache,
 // retry a request on another backend after bytes were sent, or balance
 // UDP. AcceptProxy applies to every listener (AcceptProxyFrom narrows it
 // by peer network, not by listener). It runs on Linux only.

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestGnetCompare measures what doc.go's "Why not gnet for accept and the
+// TestGnetCompare measures what docs/engine-measurements.md's "Why not gnet for accept and the
 // first sniff" rests on: the server-side CPU time per accepted connection
 // of
 //

@@ -14,6 +14,7 @@ type httpState struct {
 	held    reqInfo // the head in frHeld
 	out     reqInfo // the last request released to the backend
 	closing bool    // the last final response said the backend closes after it
+	waiting bool    // h.out went out and no byte of its response came yet
 	invalid int     // frInvalid: the status to answer once the response in flight ended
 	timing  bool    // the header timer runs for the head being read
 
@@ -34,6 +35,7 @@ type reqInfo struct {
 	close   bool // Connection: close, or HTTP/1.0 without keep-alive
 	chunked bool
 	length  int64
+	svcInfo // services_linux.go
 }
 
 // startHTTP gives c an HTTP state from the loop's free list.
@@ -150,6 +152,7 @@ func (c *conn) requestHead(f *flow) bool {
 		if h.held.keyed {
 			h.held.hash = affinity.HashKey(req.Key)
 		}
+		c.requestService(f, req)
 		c.xHead(req)
 		if l.s.debug {
 			l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
@@ -162,6 +165,7 @@ func (c *conn) requestHead(f *flow) bool {
 		if c.phase == phSniff {
 			// Not HTTP: a layer-4 balancer pipes it, routed by load.
 			f.p = f.w
+			c.tunnelService(req)
 			c.routeTunnel()
 			return true
 		}
@@ -206,6 +210,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 	}
 	f.p += h.held.headLen
 	h.out = h.held
+	c.rememberSession(&h.out)
 	c.xRelease()
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
@@ -214,16 +219,14 @@ func (c *conn) releaseHeld(f *flow) bool {
 	} else {
 		f.fr.startBody(h.out.chunked, h.out.length, false)
 	}
-	if h.timing || c.timer.kind != timerIdle {
-		h.timing = false
-		c.l.arm(&c.timer, timerIdle)
-	}
+	c.awaitResponse()
 	return true
 }
 
 // responseHead parses the response head at f.buf[f.p:]. It reports
 // whether the framer moved.
 func (c *conn) responseHead(f *flow) bool {
+	c.responseStarted()
 	l, h := c.l, c.h
 	resp := &l.resp
 	c.xResponseBytes()
@@ -234,6 +237,9 @@ func (c *conn) responseHead(f *flow) bool {
 	default:
 		c.fail(502)
 		return true
+	}
+	if l.s.cfg.StickyInsert != "" && !resp.Interim && resp.StatusCode != 101 {
+		c.insertStickyCookie(f, resp.HeadLen)
 	}
 	f.p += resp.HeadLen
 	c.xResponseHead(resp)
@@ -246,6 +252,9 @@ func (c *conn) responseHead(f *flow) bool {
 		return true // 100 Continue and friends: the final response follows
 	}
 	h.closing = resp.Close
+	if c.l.stopping && !h.closing {
+		c.announceClose(f, resp.HeadLen)
+	}
 	if c.up.fr.st == frUpgrade {
 		c.up.fr.st = frHead // upgrade refused: plain HTTP goes on
 	}
@@ -282,6 +291,7 @@ func (c *conn) settleHTTP() bool {
 		switch {
 		case c.phase == phExchange && h.resp.st == frHead && c.down.p == c.down.w && c.down.r == 0:
 			// The backend closed without answering.
+			c.noResponse()
 			c.fail(502)
 			return true
 		case c.phase == phExchange || h.resp.st != frHead || c.down.p < c.down.w:
@@ -318,7 +328,7 @@ func (c *conn) settleHTTP() bool {
 	}
 	if c.l.stopping && c.phase == phIdle && h.req.st == frHead && c.up.p == c.up.w &&
 		!c.up.pending() && !c.down.pending() {
-		c.close(false)
+		c.closeWhenQuiet()
 	}
 	return false
 }
@@ -342,7 +352,7 @@ func (c *conn) readProxyHeader(f *flow) bool {
 	if !ph.Local {
 		c.client = &clientAddrs{src: ph.Src, dst: ph.Dst}
 		if l.s.cfg.ForwardedFor {
-			c.h.setForwardedForIP(ph.Src.Addr())
+			c.h.setForwardedForIP(ph.Src.Addr(), ph.TLS)
 		}
 	}
 	f.r += ph.Len // never forwarded

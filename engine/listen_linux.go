@@ -24,13 +24,18 @@ const listenBacklog = 4096
 // EPOLLEXCLUSIVE: port 0 asks for a port of our own, and SO_REUSEPORT
 // would let the kernel's automatic port choice land on a port another
 // SO_REUSEPORT socket of the same user already listens on.
+//
+// A listener may also hold sockets another process opened (handover_linux.go):
+// a previous l4lb's per-loop sockets, however many loops it had, or the
+// service manager's.
 type listener struct {
 	spec   string
 	addr   net.Addr
 	unix   bool
 	shared bool   // one socket polled by every loop
-	fds    []int  // per loop, or fds[0] for all when shared
-	file   fileID // the UNIX socket file bind created
+	fds    []int  // per loop (loop i polls fds[j] for j ≡ i mod loops), or fds[0] for all when shared
+	file   fileID // the UNIX socket file, removed on close if the path still names it; zero: never removed
+	kept   bool   // the service manager's UNIX socket: its file is never removed
 }
 
 // fileID names a file: its device and inode numbers.
@@ -62,14 +67,14 @@ func listen(spec string, n int) (*listener, error) {
 	for i := 0; i < n; i++ {
 		fd, err := listenTCP(ta, !ln.shared)
 		if err != nil {
-			ln.close()
+			ln.close(true)
 			return nil, fmt.Errorf("listen tcp %s: %w", spec, err)
 		}
 		ln.fds = append(ln.fds, fd)
 		if i == 0 {
 			sa, err := unix.Getsockname(fd)
 			if err != nil {
-				ln.close()
+				ln.close(true)
 				return nil, fmt.Errorf("listen tcp %s: getsockname: %w", spec, err)
 			}
 			ln.addr = sockaddrToAddr(sa)
@@ -194,20 +199,28 @@ func removeFile(path string, file fileID) {
 	}
 }
 
-// fdFor returns the listening fd loop i polls.
-func (ln *listener) fdFor(i int) int {
+// fdsFor returns the listening fds loop i of n polls: the shared socket,
+// or the per-loop sockets whose index is i modulo n (a process that
+// inherited more sockets than it has loops polls them all: a socket nobody
+// polls would hold the connections the kernel queues on it).
+func (ln *listener) fdsFor(i, n int) []int {
 	if ln.shared {
-		return ln.fds[0]
+		return ln.fds[:1]
 	}
-	return ln.fds[i]
+	var fds []int
+	for j := i; j < len(ln.fds); j += n {
+		fds = append(fds, ln.fds[j])
+	}
+	return fds
 }
 
-// close closes every socket and removes a UNIX socket file if the path
-// still names the file this listener's bind created; a process started
-// since may have replaced it with its own (see listenUnix), which must
-// stay reachable. Loops must have stopped polling the sockets first.
-func (ln *listener) close() {
-	if ln.unix && ln.fds != nil {
+// close closes every socket. With remove, it also removes a UNIX socket
+// file if the path still names the file this listener bound or inherited;
+// a process started since may have replaced it with its own (see
+// listenUnix), which must stay reachable. Loops must have stopped polling
+// the sockets first.
+func (ln *listener) close(remove bool) {
+	if remove && ln.unix && !ln.kept && ln.fds != nil {
 		removeFile(ln.spec, ln.file) // before close: the socket pins the inode
 	}
 	for _, fd := range ln.fds {

@@ -3,39 +3,21 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for the loops' concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogging(t *testing.T) {
-	var out syncBuffer
+	log, out := testutil.Logger(t, slog.LevelInfo)
 	bad := refusingEndpoint(t)
 	s := startServer(t, Config{
 		Balancer: newBalancer(t, bad),
-		Logger:   slog.New(slog.NewTextHandler(&out, nil)),
+		Logger:   log,
 	})
 	for i := 0; i < 20; i++ {
 		c := dial(t, s.Addrs()[0])

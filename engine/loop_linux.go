@@ -29,10 +29,13 @@ const acceptBatch = 64
 // the listening sockets and its pools. Everything on a loop runs on that
 // goroutine; others reach it only through post.
 type loop struct {
-	s    *Server
-	idx  int
-	epfd int
-	evfd int // eventfd that wakes epoll_wait for posted tasks
+	s *Server
+	// cookieLines are Config.StickyInsert's Set-Cookie lines, by
+	// EndpointHash (services_linux.go).
+	cookieLines map[string][]byte
+	idx         int
+	epfd        int
+	evfd        int // eventfd that wakes epoll_wait for posted tasks
 
 	mu        sync.Mutex
 	tasks     []func()
@@ -128,23 +131,25 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	ts[timerIdle].dur = int64(s.idleTimeout)
 	ts[timerLinger].dur = lingerTimeout
 	ts[timerPool].dur = poolIdleTimeout
+	ts[timerResponse].dur = int64(s.responseTimeout)
 	l.timers.touchSlack = min(maxTouchSlack, ts[timerIdle].dur/10)
 	if err := l.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN); err != nil {
 		l.closeFds()
 		return nil, err
 	}
 	for _, ln := range s.listeners {
-		fd := ln.fdFor(idx)
 		ev := uint32(unix.EPOLLIN)
 		if ln.shared {
 			ev |= unix.EPOLLEXCLUSIVE
 		}
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
-			l.closeFds()
-			return nil, err
+		for _, fd := range ln.fdsFor(idx, s.cfg.Loops) {
+			if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
+				l.closeFds()
+				return nil, err
+			}
+			l.lnfds = append(l.lnfds, fd)
+			l.lnev = append(l.lnev, ev)
 		}
-		l.lnfds = append(l.lnfds, fd)
-		l.lnev = append(l.lnev, ev)
 	}
 	return l, nil
 }

@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // childEnv marks a re-executed test binary that acts as a balancer process,
@@ -83,12 +87,14 @@ type fakeTB struct{ testing.TB }
 func (fakeTB) Helper()                      {}
 func (fakeTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
-// child is a balancer running in a child process.
+// child is a balancer running in a child process (see childMain): its
+// stdin takes commands, its output (in proc.Out) answers them a line each.
 type child struct {
 	cmd  *exec.Cmd
 	in   *os.File
-	out  *bufio.Reader
 	addr string
+	proc *testutil.Child
+	next int // offset in proc.Out of the first line not yet read
 }
 
 func startChild(t *testing.T, loops int, endpoints ...string) *child {
@@ -98,61 +104,41 @@ func startChild(t *testing.T, loops int, endpoints ...string) *child {
 
 func startChildEnv(t *testing.T, loops int, env []string, endpoints ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), env...), childEnv+"=1",
+	cmd := testutil.Reexec(append(slices.Clone(env), childEnv+"=1",
 		"L4LB_CHILD_BACKENDS="+strings.Join(endpoints, ","),
-		"L4LB_CHILD_LOOPS="+strconv.Itoa(loops))
+		"L4LB_CHILD_LOOPS="+strconv.Itoa(loops))...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, out: bufio.NewReader(stdout)}
+	c := &child{cmd: cmd, in: stdin.(*os.File), proc: testutil.Start(t, cmd)}
 	t.Cleanup(func() {
+		// Before Start's cleanup (which signals): EOF on stdin is the
+		// child's cue to shut down on its own.
 		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-c.proc.Exited():
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
 		}
 	})
-	c.in = stdin.(*os.File)
-	line := c.readLine(t)
-	if !strings.HasPrefix(line, "ADDR ") {
+	line, next := c.proc.Out.WaitLine(t, 0, regexp.MustCompile(`^(ADDR \S+|ERR .*)$`), testTimeout)
+	addr, ok := strings.CutPrefix(line, "ADDR ")
+	if !ok {
 		t.Fatalf("child said %q; want ADDR", line)
 	}
-	c.addr = strings.TrimPrefix(line, "ADDR ")
+	c.addr, c.next = addr, next
 	return c
 }
 
+// readLine returns the child's next line of output.
 func (c *child) readLine(t *testing.T) string {
 	t.Helper()
-	type res struct {
-		s   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { s, err := c.out.ReadString('\n'); ch <- res{s, err} }()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("child: %v", r.err)
-		}
-		return strings.TrimSpace(r.s)
-	case <-time.After(testTimeout):
-		t.Fatal("child did not answer")
-	}
-	return ""
+	line, next := c.proc.Out.WaitLine(t, c.next, anyLine, testTimeout)
+	c.next = next
+	return strings.TrimSpace(line)
 }
+
+var anyLine = regexp.MustCompile(``)
 
 // gc makes the child collect garbage and return free memory to the OS.
 func (c *child) gc(t *testing.T) {

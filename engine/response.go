@@ -9,6 +9,7 @@ var errorResponses = map[int][]byte{}
 func init() {
 	for code, reason := range map[int]string{
 		400: "Bad Request",
+		404: "Not Found",
 		408: "Request Timeout",
 		414: "URI Too Long",
 		431: "Request Header Fields Too Large",

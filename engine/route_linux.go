@@ -8,7 +8,8 @@ import "github.com/l4lb/l4lb/affinity"
 //
 // A keyed request (SockJS session, sticky cookie) goes to its key's first
 // candidate in affinity's deterministic order, the same on every
-// balancer; a keyless one to the two-choices pick. A keep-alive
+// balancer, unless the session memory (Config.Sessions) remembers it on
+// another backend that is still usable; a keyless one to the two-choices pick. A keep-alive
 // connection stays on its current backend while that is still the right
 // one: for a keyed request, the key's first candidate; for a keyless one,
 // any Ready candidate (it has not left the set, gone down or started
@@ -21,10 +22,14 @@ import "github.com/l4lb/l4lb/affinity"
 // connecting to its candidates. No backend at all answers 503.
 func (c *conn) route() {
 	h, l := c.h, c.l
+	if !c.routeService() {
+		return
+	}
 	cands := c.candidates(h.held.keyed, h.held.hash)
 	if cands == nil {
 		return
 	}
+	c.pinFirst(cands)
 	c.up.fr.st = frRouted
 	if c.be.fd >= 0 && c.member != nil {
 		if h.held.keyed && c.member.Backend().Endpoint == cands[0].Backend().Endpoint ||
@@ -43,6 +48,10 @@ func (c *conn) route() {
 // routeTunnel routes a connection whose first bytes are not HTTP: by
 // load, as a raw tunnel.
 func (c *conn) routeTunnel() {
+	if c.svc == svcRefused {
+		c.close(false)
+		return
+	}
 	if cands := c.candidates(false, 0); cands != nil {
 		c.startConnect(cands, true)
 	}
@@ -52,9 +61,9 @@ func (c *conn) routeTunnel() {
 // slice, or answers 503 and returns nil when there is none.
 func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 	l := c.l
-	if snap := l.s.cfg.Balancer.Snapshot(); snap != nil && snap.Len() > 0 {
+	if snap := l.s.svcs.balancers[c.svc].Snapshot(); snap != nil && snap.Len() > 0 {
 		if keyed {
-			l.cands = snap.Candidates(hash, l.cands[:0])
+			l.cands = l.s.cfg.Sessions.Candidates(snap, hash, l.sessionClock(), l.cands[:0])
 		} else {
 			l.cands = snap.PickCandidates(l.cands[:0])
 		}
@@ -67,14 +76,21 @@ func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 }
 
 // isCandidate reports whether a keyless request may stay on m: m is still
-// among cands, and Ready unless no candidate is (a draining backend keeps
-// its keyed sessions, not the keyless requests of keep-alive connections).
+// among cands, Ready and not down at runtime, unless no candidate is (a
+// draining backend keeps its keyed sessions, not the keyless requests of
+// keep-alive connections; one found down by health checking keeps
+// neither).
 func isCandidate(m *affinity.Member, cands []*affinity.Member) bool {
 	e := m.Backend().Endpoint
 	for _, c := range cands {
 		if c.Backend().Endpoint == e {
-			return c.Backend().State == affinity.Ready || cands[0].Backend().State != affinity.Ready
+			return readyUsable(c) || !readyUsable(cands[0])
 		}
 	}
 	return false
+}
+
+// readyUsable reports whether m is Ready and not down at runtime.
+func readyUsable(m *affinity.Member) bool {
+	return m.Backend().State == affinity.Ready && m.Usable()
 }

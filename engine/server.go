@@ -15,6 +15,9 @@ func (cfg *Config) check() error {
 	if cfg.Balancer == nil {
 		return errors.New("engine: config: Balancer is required")
 	}
+	if _, err := compileServices(cfg); err != nil {
+		return err
+	}
 	if len(cfg.Listen) == 0 {
 		return errors.New("engine: config: no listen address")
 	}

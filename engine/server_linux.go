@@ -21,18 +21,23 @@ import (
 type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
+	svcs                                       *services
+	pins                                       pinCookieSet // services_linux.go
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
-	maxConns                                   int64 // 0: no bound
+	responseTimeout                            time.Duration // 0: disabled
+	maxConns                                   int64         // 0: no bound
 	lookupIP                                   func(context.Context, string, string) ([]netip.Addr, error)
 
-	mu        sync.Mutex
-	started   bool
-	shutdown  bool
-	listeners []*listener
-	loops     []*loop
-	wg        sync.WaitGroup // one per running loop
+	mu            sync.Mutex
+	started       bool
+	shutdown      bool
+	keepFiles     bool   // KeepSocketFiles
+	inheritedUsed []bool // by index of cfg.Inherited: serving a listener
+	listeners     []*listener
+	loops         []*loop
+	wg            sync.WaitGroup // one per running loop
 
 	stats counters
 	obs   observer // Config.Exchanges, Config.BackendStats
@@ -44,20 +49,26 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sn, err := sniff.New(cfg.Sniff)
+	sc, pins := pinCookies(&cfg)
+	sn, err := sniff.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
+	}
+	svcs, err := compileServices(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
 	s.obs = newObserver(&cfg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.debug = s.log.Enabled(context.Background(), slog.LevelDebug)
 	s.connectTimeout, s.headerTimeout, s.idleTimeout = cfg.timeouts()
+	s.responseTimeout = cfg.responseTimeout()
 	switch {
 	case cfg.MaxConns > 0:
 		s.maxConns = int64(cfg.MaxConns)
@@ -81,8 +92,9 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("engine: server already started")
 	}
+	s.inheritedUsed = make([]bool, len(s.cfg.Inherited))
 	for _, spec := range s.cfg.Listen {
-		ln, err := listen(spec, s.cfg.Loops)
+		ln, err := s.openListener(spec)
 		if err != nil {
 			s.closeListeners()
 			return err
@@ -117,7 +129,7 @@ func (s *Server) Start() error {
 
 func (s *Server) closeListeners() {
 	for _, ln := range s.listeners {
-		ln.close()
+		ln.close(!s.keepFiles)
 	}
 	s.listeners = nil
 }
@@ -143,9 +155,12 @@ func (s *Server) MaxConns() int { return int(s.maxConns) }
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
 // Shutdown stops accepting at once (listening sockets are closed, so new
-// connections are refused), closes idle keep-alive connections, lets
-// requests in flight and tunnels finish until ctx is done, then closes
-// whatever is left. It returns when every loop has stopped: nil if all
+// connections are refused unless another process took the sockets over,
+// see Config.Sockets) and drains: requests in flight are answered with
+// "Connection: close", connections that carry no request are closed after
+// a short grace in which a request on its way is still served, tunnels run
+// on; at ctx's deadline (or over Config.DrainSpread before it) whatever is
+// left is closed. It returns when every loop has stopped: nil if all
 // connections finished on their own, ctx.Err() otherwise.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -168,17 +183,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	s.mu.Unlock()
 
+	s.spread(ctx, loops)
 	var err error
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for s.stats.active.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			break wait
-		case <-tick.C:
-		}
+	if s.stats.active.Load() > 0 {
+		err = ctx.Err()
 	}
 	for _, l := range loops {
 		l.post(l.stop)

@@ -62,6 +62,13 @@ func sockjsSession(client *http.Client, base string, server, session int) (strin
 		return "", err
 	}
 	got, err := do("POST", url+"/xhr", "", 200)
+	if err == nil && strings.HasPrefix(got, `c[2010,`) {
+		// sockjs-go detaches a finished poll asynchronously, so a poll
+		// that reaches the right backend right after the previous one
+		// can be told another is still open; a browser polls again.
+		// A misrouted poll would get a new session ("o"), not this.
+		got, err = do("POST", url+"/xhr", "", 200)
+	}
 	if err != nil {
 		return "", err
 	}

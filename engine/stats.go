@@ -33,6 +33,9 @@ type Stats struct {
 	// ProxyInvalid counts client connections closed because they did not
 	// start with a valid PROXY header (Config.AcceptProxy).
 	ProxyInvalid int64
+	// ResponseTimeouts counts exchanges answered 504 because no response
+	// byte came within Config.ResponseTimeout (also in Status504).
+	ResponseTimeouts int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -43,6 +46,7 @@ type counters struct {
 	statuses                                   [len(answered)]atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
 	acceptPauses, proxyInvalid                 atomic.Int64
+	responseTimeouts                           atomic.Int64
 }
 
 // answered are the statuses the engine answers itself, in the order of
@@ -59,6 +63,7 @@ func (c *counters) snapshot() Stats {
 		Status502: st[3].Load(), Status503: st[4].Load(), Status504: st[5].Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
+		ResponseTimeouts: c.responseTimeouts.Load(),
 	}
 }
 

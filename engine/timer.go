@@ -9,12 +9,13 @@ package engine
 type timerKind uint8
 
 const (
-	timerNone    timerKind = iota
-	timerHeader            // waiting for a request head
-	timerConnect           // waiting for a backend connect
-	timerIdle              // routed, waiting for any byte
-	timerLinger            // last bytes sent; draining the client before close
-	timerPool              // a parked backend connection waits to be reused
+	timerNone     timerKind = iota
+	timerHeader             // waiting for a request head
+	timerConnect            // waiting for a backend connect
+	timerIdle               // routed, waiting for any byte
+	timerLinger             // last bytes sent; draining the client before close
+	timerPool               // a parked backend connection waits to be reused
+	timerResponse           // a request went out, waiting for its response's first byte
 	numTimers
 )
 
@@ -72,12 +73,13 @@ func (ts *timers) arm(t *timerLink, k timerKind, now int64) {
 	tl.tail = t
 }
 
-// touch re-arms t's idle timer after activity. It moves the entry only
-// when its deadline is more than touchSlack old, so a busy connection
-// costs one comparison per event; the list stays sorted either way.
+// touch re-arms t's idle or response timer after activity. It moves the
+// entry only when its deadline is more than touchSlack old, so a busy
+// connection costs one comparison per event; the list stays sorted either
+// way.
 func (ts *timers) touch(t *timerLink, now int64) {
-	if t.kind == timerIdle && t.deadline < now+ts.lists[timerIdle].dur-ts.touchSlack {
-		ts.arm(t, timerIdle, now)
+	if (t.kind == timerIdle || t.kind == timerResponse) && t.deadline < now+ts.lists[t.kind].dur-ts.touchSlack {
+		ts.arm(t, t.kind, now)
 	}
 }
 

@@ -18,7 +18,8 @@
 //
 //   - NewStatic: a fixed list (--backend).
 //   - NewFile: a file of endpoints, one a line, with optional "weight=N",
-//     "state=draining" and "proxy=v2"; re-read when its size, mtime or
+//     "state=draining", "proxy=v2" and "service=api" (see
+//     Options.DefaultService); re-read when its size, mtime or
 //     inode changes, and whenever File.Reload asks.
 //   - NewGlob: the UNIX sockets matching a pattern such as
 //     "unix:/run/app/meteor.sock.*.sock" (Meteor cluster workers).

@@ -23,7 +23,9 @@ import (
 // The format is one backend a line: an endpoint (see NormalizeEndpoint),
 // optionally followed by "weight=N", "state=ready|draining|down" and
 // "proxy=off|v1|v2" (the PROXY header for this backend, instead of the
-// balancer's --proxy-protocol);
+// balancer's --proxy-protocol) and "service=NAME" (the service the backend
+// belongs to, see Options.DefaultService; a Watch of another service
+// leaves the line out);
 // blank lines and everything after '#' are ignored:
 //
 //	# web tier
@@ -48,9 +50,9 @@ var _ Source = (*File)(nil)
 
 // NewFile returns a Source that reads path. The file must exist and parse
 // now, so that a typo fails at startup rather than at the first reload.
-// The service passed to Watch is ignored.
+// Watch reports the lines of its service (see the service= field).
 func NewFile(path string, opts Options) (*File, error) {
-	if _, _, err := readFile(path); err != nil {
+	if _, _, err := readFile(path, "", ""); err != nil {
 		return nil, err
 	}
 	return &File{path: path, opts: opts}, nil
@@ -76,7 +78,7 @@ func stamp(fi os.FileInfo) fileStamp {
 // Watch calls update with the file's set, then again after each change
 // that parses to a different set. It blocks until ctx is done.
 func (f *File) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
-	w := &fileWatch{path: f.path, log: f.opts.logger().With("source", "file", "path", f.path), update: update}
+	w := &fileWatch{path: f.path, service: service, def: f.opts.DefaultService, log: f.opts.logger().With("source", "file", "path", f.path), update: update}
 	f.mu.Lock()
 	if f.watches == nil {
 		f.watches = map[*fileWatch]struct{}{}
@@ -117,7 +119,7 @@ func (f *File) Reload() (int, error) {
 	}
 	f.mu.Unlock()
 	if len(ws) == 0 {
-		set, _, err := readFile(f.path)
+		set, _, err := readFile(f.path, "", "")
 		return len(set), err
 	}
 	var (
@@ -134,9 +136,10 @@ func (f *File) Reload() (int, error) {
 // and the version of the file that set came from. Its mutex keeps update
 // calls from the ticker and from Reload apart.
 type fileWatch struct {
-	path   string
-	log    *slog.Logger
-	update func([]affinity.Backend)
+	path         string
+	service, def string // the service watched, Options.DefaultService
+	log          *slog.Logger
+	update       func([]affinity.Backend)
 
 	mu      sync.Mutex
 	last    []affinity.Backend
@@ -154,7 +157,7 @@ func (w *fileWatch) load(force bool) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
-		set, _, err := readFile(w.path)
+		set, _, err := readFile(w.path, w.service, w.def)
 		return len(set), err
 	}
 	fi, err := os.Stat(w.path)
@@ -164,7 +167,7 @@ func (w *fileWatch) load(force bool) (int, error) {
 	var set []affinity.Backend
 	var st fileStamp
 	if err == nil {
-		set, st, err = readFile(w.path)
+		set, st, err = readFile(w.path, w.service, w.def)
 	}
 	if err != nil {
 		if !w.failing && !force {
@@ -191,9 +194,10 @@ func (w *fileWatch) stop() {
 	w.mu.Unlock()
 }
 
-// readFile parses path; the stamp is taken from the open file so that it
-// describes the version that was read.
-func readFile(path string) ([]affinity.Backend, fileStamp, error) {
+// readFile parses path and keeps the lines of service (see lineService),
+// or all of them for service "". The stamp is taken from the open file so
+// that it describes the version that was read.
+func readFile(path, service, def string) ([]affinity.Backend, fileStamp, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fileStamp{}, fmt.Errorf("read backends file: %w", err)
@@ -203,7 +207,7 @@ func readFile(path string) ([]affinity.Backend, fileStamp, error) {
 	if err != nil {
 		return nil, fileStamp{}, fmt.Errorf("read backends file: %w", err)
 	}
-	set, err := parseBackends(fh)
+	set, err := parseBackends(fh, service, def)
 	if err != nil {
 		return nil, fileStamp{}, fmt.Errorf("read backends file %s: %w", path, err)
 	}
@@ -211,7 +215,7 @@ func readFile(path string) ([]affinity.Backend, fileStamp, error) {
 }
 
 // parseBackends reads the File format.
-func parseBackends(r io.Reader) ([]affinity.Backend, error) {
+func parseBackends(r io.Reader, service, def string) ([]affinity.Backend, error) {
 	var set []affinity.Backend
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
@@ -220,11 +224,13 @@ func parseBackends(r io.Reader) ([]affinity.Backend, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		b, err := parseBackendLine(fields)
+		b, svc, err := parseBackendLine(fields)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		set = append(set, b)
+		if lineService(svc, service, def) {
+			set = append(set, b)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -232,7 +238,23 @@ func parseBackends(r io.Reader) ([]affinity.Backend, error) {
 	return sortBackends(set), nil
 }
 
-func parseBackendLine(fields []string) (affinity.Backend, error) {
+// lineService reports whether a line naming svc ("" for none) belongs to
+// service, "" standing for every service, when def is the service of a
+// line that names none.
+func lineService(svc, service, def string) bool {
+	if service == "" || svc == service {
+		return true
+	}
+	return svc == "" && (def == "" || def == service)
+}
+
+func parseBackendLine(fields []string) (affinity.Backend, string, error) {
+	var svc string
+	b, err := parseBackendFields(fields, &svc)
+	return b, svc, err
+}
+
+func parseBackendFields(fields []string, svc *string) (affinity.Backend, error) {
 	ep, err := NormalizeEndpoint(fields[0])
 	if err != nil {
 		return affinity.Backend{}, err
@@ -262,8 +284,13 @@ func parseBackendLine(fields []string) (affinity.Backend, error) {
 				return b, err
 			}
 			b.ProxyProtocol = p
+		case "service":
+			if v == "" {
+				return b, errors.New("service= without a name")
+			}
+			*svc = v
 		default:
-			return b, errors.New("unknown field " + strconv.Quote(f) + ": want weight=N, state=S or proxy=P")
+			return b, errors.New("unknown field " + strconv.Quote(f) + ": want weight=N, state=S, proxy=P or service=NAME")
 		}
 	}
 	return b, nil

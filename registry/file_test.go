@@ -1,14 +1,17 @@
 package registry
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 func TestParseBackends(t *testing.T) {
@@ -34,7 +37,7 @@ func TestParseBackends(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseBackends(strings.NewReader(tt.in))
+			got, err := parseBackends(strings.NewReader(tt.in), "", "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("parseBackends(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
@@ -65,7 +68,7 @@ func TestFileReloads(t *testing.T) {
 		t.Fatalf("NewFile(missing) = nil error; want an error")
 	}
 	write("127.0.0.1:3001\n")
-	log, logs := newTestLogger(t)
+	log, logs := testutil.Logger(t, slog.LevelDebug)
 	src, err := NewFile(path, Options{Interval: 20 * time.Millisecond, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func TestFileReloads(t *testing.T) {
 
 	// Fail static: a broken file and a missing file keep the last set.
 	write("127.0.0.1:3001\ngarbage\n")
-	eventually(t, 5*time.Second, "log of the broken file", containsLog(logs, "backends file unusable"))
+	logs.WaitLine(t, 0, regexp.MustCompile("backends file unusable"), 5*time.Second)
 	os.Remove(path)
 	w.quiet(200*time.Millisecond, "broken, then missing file")
 
@@ -118,7 +121,7 @@ func TestFileReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	log, logs := newTestLogger(t)
+	log, logs := testutil.Logger(t, slog.LevelDebug)
 	src, err := NewFile(path, Options{Interval: time.Hour, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -174,4 +177,33 @@ func TestFileEmptyReportedOnce(t *testing.T) {
 	w := startWatch(t, src, "web")
 	w.waitFor([]string{}, 5*time.Second)
 	w.quiet(200*time.Millisecond, "unchanged empty file")
+}
+
+func TestFileService(t *testing.T) {
+	const text = "10.0.0.1:3000\n10.0.0.2:3000 service=web\n10.0.0.3:3000 service=api weight=2\n"
+	for _, tc := range []struct {
+		service, def string
+		want         []string
+	}{
+		{"", "", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.2:3000", "tcp://10.0.0.3:3000"}},
+		{"web", "web", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.2:3000"}},
+		{"api", "web", []string{"tcp://10.0.0.3:3000"}},
+		{"api", "", []string{"tcp://10.0.0.1:3000", "tcp://10.0.0.3:3000"}},
+		{"jobs", "web", nil},
+	} {
+		set, err := parseBackends(strings.NewReader(text), tc.service, tc.def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range set {
+			got = append(got, b.Endpoint)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("service %q default %q: %v; want %v", tc.service, tc.def, got, tc.want)
+		}
+	}
+	if _, err := parseBackends(strings.NewReader("10.0.0.1:3000 service=\n"), "", ""); err == nil {
+		t.Error("service= without a name accepted")
+	}
 }

@@ -1,13 +1,9 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,35 +12,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(registrytest.Main(m)) }
-
-// logBuffer is an io.Writer safe for concurrent use, for captured logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestLogger(t *testing.T) (*slog.Logger, *logBuffer) {
-	t.Helper()
-	buf := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log:\n%s", buf.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
 
 // watcher runs src.Watch for service until the test ends and collects
 // its updates.
@@ -123,8 +90,4 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func containsLog(buf *logBuffer, s string) func() bool {
-	return func() bool { return strings.Contains(buf.String(), s) }
 }

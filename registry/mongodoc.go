@@ -133,5 +133,6 @@ func (d endpointDoc) backend() (affinity.Backend, error) {
 	if err != nil {
 		return affinity.Backend{}, fmt.Errorf("endpoint %s: %w", ep, err)
 	}
-	return affinity.Backend{Endpoint: ep, Weight: d.weight, State: st, ProxyProtocol: pp}, nil
+	return affinity.Backend{Endpoint: ep, Weight: d.weight, State: st, ProxyProtocol: pp,
+		EndpointHash: EndpointHash(d.endpoint)}, nil
 }

@@ -94,6 +94,7 @@ func TestDocBackend(t *testing.T) {
 		{endpointDoc{endpoint: "http://a:1", proxy: "v2"}, affinity.Backend{Endpoint: "tcp://a:1", ProxyProtocol: affinity.ProxyV2}},
 	}
 	for _, tt := range tests {
+		tt.want.EndpointHash = EndpointHash(tt.doc.endpoint) // of the URL as registered
 		got, err := tt.doc.backend()
 		if err != nil || got != tt.want {
 			t.Errorf("%+v.backend() = %+v, %v; want %+v", tt.doc, got, err, tt.want)
@@ -145,5 +146,14 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(buf.String(), line) {
 			t.Errorf("WritePrometheus output lacks %q:\n%s", line, buf.String())
 		}
+	}
+}
+
+// TestEndpointHash pins meteorhacks:cluster's endpointHash: SHA-1 hex of
+// the endpoint URL (the value `echo -n http://10.0.0.5:3000 | sha1sum`
+// gives).
+func TestEndpointHash(t *testing.T) {
+	if got, want := EndpointHash("http://10.0.0.5:3000"), "445d03142adf038eab14dc962e3992fe80692968"; got != want {
+		t.Errorf("EndpointHash = %s; want %s", got, want)
 	}
 }

@@ -17,6 +17,10 @@ type Options struct {
 	// Logger receives reload failures and set changes. If nil,
 	// slog.Default() is used.
 	Logger *slog.Logger
+	// DefaultService is the service of a backends-file line that names
+	// none (no service=). If empty, such a line belongs to every service
+	// watched.
+	DefaultService string
 }
 
 func (o Options) interval() time.Duration {

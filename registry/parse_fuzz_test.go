@@ -35,7 +35,7 @@ func FuzzParseBackends(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		set, err := parseBackends(strings.NewReader(in))
+		set, err := parseBackends(strings.NewReader(in), "", "")
 		if err != nil {
 			return
 		}
@@ -50,7 +50,7 @@ func FuzzParseBackends(f *testing.F) {
 				t.Fatalf("parseBackends(%q) gave weight %d", in, b.Weight)
 			}
 		}
-		again, err := parseBackends(strings.NewReader(formatBackends(set)))
+		again, err := parseBackends(strings.NewReader(formatBackends(set)), "", "")
 		if err != nil || !slices.Equal(again, set) {
 			t.Fatalf("round trip of parseBackends(%q) = %v, %v; want %v", in, again, err, set)
 		}

@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -183,13 +181,12 @@ func (r *registrar) beat(ctx context.Context) {
 		{Key: fieldTimestamp, Value: time.Now()},
 		{Key: fieldPingInterval, Value: int32(min(r.cfg.PingInterval.Milliseconds(), math.MaxInt32))},
 	}
-	sum := sha1.Sum([]byte(r.cfg.Endpoint))
 	var balancer any // null, as meteorhacks:cluster stores a missing one
 	if r.cfg.Balancer != "" {
 		balancer = r.cfg.Balancer
 	}
 	identity := bson.D{
-		{Key: fieldEndpointHash, Value: hex.EncodeToString(sum[:])},
+		{Key: fieldEndpointHash, Value: EndpointHash(r.cfg.Endpoint)},
 		{Key: fieldBalancer, Value: balancer},
 	}
 	if r.cfg.Weight > 0 {

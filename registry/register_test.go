@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 	"github.com/l4lb/l4lb/registry/registrytest"
 )
 
@@ -63,7 +66,7 @@ func TestRegister(t *testing.T) {
 			const interval = 100 * time.Millisecond
 			srv := registrytest.NewServer(t)
 			coll := testCollection(t, srv)
-			log, logs := newTestLogger(t)
+			log, logs := testutil.Logger(t, slog.LevelDebug)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
@@ -107,7 +110,7 @@ func TestRegister(t *testing.T) {
 			}
 
 			tt.fail()
-			eventually(t, patience, "check failure logged", containsLog(logs, "health check failed"))
+			logs.WaitLine(t, 0, regexp.MustCompile("health check failed"), patience)
 			ts = findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime)
 			time.Sleep(5 * interval) // no signal for a heartbeat that does not happen
 			if got := findDoc(t, coll, tt.endpoint)["timestamp"].(bson.DateTime); got != ts {

@@ -18,13 +18,16 @@ import (
 // decimal without leading zeros, 107 bytes at most. Version 2 is binary
 // (spec §2.2): a 12-byte signature, version 2 with command LOCAL or PROXY,
 // a family and protocol byte, the big-endian length of what follows, then
-// the addresses and optional TLVs, which are skipped.
+// the addresses and optional TLVs (spec §2.2.7), of which only PP2_TYPE_SSL
+// is read (§2.2.5): its first byte's PP2_CLIENT_SSL bit says the client
+// connected over TLS.
 
 // ProxyHeader is what a PROXY protocol header (v1 or v2) says.
 type ProxyHeader struct {
 	Len      int            // header length in bytes
 	Src, Dst netip.AddrPort // client and the address it connected to; zero when Local
 	Local    bool           // names no client (v1 UNKNOWN, v2 LOCAL, non-IP family): the socket's peer stands
+	TLS      bool           // v2 PROXY: an SSL TLV says the client connected over TLS
 }
 
 const (
@@ -189,20 +192,24 @@ func proxyV2(b []byte, h *ProxyHeader) Status {
 		h.Len, h.Local = n, true
 		return Done
 	}
+	var addrLen int
 	switch fam {
 	case 0x11: // TCP over IPv4
+		addrLen = 12
 		if len(body) < 12 {
 			return Invalid
 		}
 		h.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[0:4])), binary.BigEndian.Uint16(body[8:10]))
 		h.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[4:8])), binary.BigEndian.Uint16(body[10:12]))
 	case 0x21: // TCP over IPv6
+		addrLen = 36
 		if len(body) < 36 {
 			return Invalid
 		}
 		h.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[0:16])), binary.BigEndian.Uint16(body[32:34]))
 		h.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[16:32])), binary.BigEndian.Uint16(body[34:36]))
 	case 0x31: // a UNIX stream: no IP client address
+		addrLen = 216
 		if len(body) < 216 {
 			return Invalid
 		}
@@ -213,5 +220,31 @@ func proxyV2(b []byte, h *ProxyHeader) Status {
 		return Invalid
 	}
 	h.Len = n
+	h.TLS = proxyTLS(body[addrLen:])
 	return Done
+}
+
+// proxyTLS reports whether the TLVs in b (spec §2.2.7: type, 16-bit
+// big-endian length, value) hold a PP2_TYPE_SSL (0x20) whose client field
+// has PP2_CLIENT_SSL (0x01); the first SSL TLV counts. A TLV list that
+// does not parse to its end is ignored whole: the header's addresses still
+// stand, but nothing in it is believed about TLS.
+func proxyTLS(b []byte) bool {
+	const typeSSL, clientSSL = 0x20, 0x01
+	tls, found := false, false
+	for len(b) > 0 {
+		if len(b) < 3 {
+			return false
+		}
+		n := 3 + int(binary.BigEndian.Uint16(b[1:3]))
+		if n > len(b) {
+			return false
+		}
+		// pp2_tlv_ssl: uint8 client, uint32 verify, sub-TLVs.
+		if b[0] == typeSSL && n >= 3+5 && !found {
+			tls, found = b[3]&clientSSL != 0, true
+		}
+		b = b[n:]
+	}
+	return tls
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/pires/go-proxyproto/tlvparse"
 )
 
 var proxyTests = []struct {
@@ -65,6 +66,68 @@ var proxyTests = []struct {
 	{"v2 tcp4 raw", "\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x01\xc6\x33\x64\x02\x03\xe8\x01\xbb", Done, 28, "192.0.2.1:1000", "198.51.100.2:443", false},
 }
 
+// proxyTLSTests are v2 TCP4 headers whose TLVs follow the addresses
+// (spec §2.2.7), and whether Proxy reads them as TLS (PP2_TYPE_SSL 0x20
+// with PP2_CLIENT_SSL); the addresses stand either way.
+var proxyTLSTests = []struct {
+	name, tlvs string
+	tls        bool
+}{
+	{"none", "", false},
+	{"ssl client bit", "\x20\x00\x05\x01\x00\x00\x00\x00", true},
+	{"ssl with version", "\x20\x00\x0c\x01\x00\x00\x00\x00\x21\x00\x04TLS3", true},
+	{"ssl without client bit", "\x20\x00\x05\x02\x00\x00\x00\x00", false},
+	{"ssl after alpn", "\x01\x00\x02h2\x20\x00\x05\x07\x00\x00\x00\x01", true},
+	{"ssl too short", "\x20\x00\x04\x01\x00\x00\x00", false},
+	{"first ssl counts", "\x20\x00\x05\x00\x00\x00\x00\x00\x20\x00\x05\x01\x00\x00\x00\x00", false},
+	{"ssl then truncated tlv", "\x20\x00\x05\x01\x00\x00\x00\x00\x04\x00", false},
+	{"ssl overruns", "\x20\x00\x09\x01\x00\x00\x00\x00", false},
+}
+
+// v2TCP4 is a raw v2 PROXY TCP4 header for 192.0.2.1:1000 -> 198.51.100.2:443
+// with tlvs after the addresses.
+func v2TCP4(tlvs string) string {
+	n := 12 + len(tlvs)
+	return "\r\n\r\n\x00\r\nQUIT\n\x21\x11" + string([]byte{byte(n >> 8), byte(n)}) +
+		"\xc0\x00\x02\x01\xc6\x33\x64\x02\x03\xe8\x01\xbb" + tlvs
+}
+
+func TestProxyTLS(t *testing.T) {
+	for _, tc := range proxyTLSTests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := v2TCP4(tc.tlvs)
+			var h ProxyHeader
+			if st := Proxy([]byte(in), &h); st != Done || h.Len != len(in) || h.TLS != tc.tls || h.Src.String() != "192.0.2.1:1000" {
+				t.Fatalf("Proxy(%q) = %v %+v; want Done, %d bytes, TLS %v", in, st, h, len(in), tc.tls)
+			}
+			checkProxyOracle(t, []byte(in), &h)
+		})
+	}
+	// v1 has no TLVs; neither has a LOCAL header that Proxy believes.
+	for _, in := range []string{"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n",
+		string(v2Header(t, proxyproto.LOCAL, proxyproto.TCPv4, tcpAddr("192.0.2.1:1"), tcpAddr("192.0.2.2:2"), sslTLV(t)))} {
+		var h ProxyHeader
+		if Proxy([]byte(in), &h); h.TLS {
+			t.Errorf("Proxy(%q).TLS = true; want false", in)
+		}
+	}
+}
+
+// sslTLV is the PP2_TYPE_SSL TLV a TLS terminator sends for a client that
+// connected over TLS 1.3 without a certificate, formatted by go-proxyproto.
+func sslTLV(t testing.TB) proxyproto.TLV {
+	t.Helper()
+	tlv, err := tlvparse.PP2SSL{
+		Client: tlvparse.PP2_BITFIELD_CLIENT_SSL,
+		Verify: 1,
+		TLV:    []proxyproto.TLV{{Type: proxyproto.PP2_SUBTYPE_SSL_VERSION, Value: []byte("TLSv1.3")}},
+	}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tlv
+}
+
 func TestProxy(t *testing.T) {
 	for _, tc := range proxyTests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +169,7 @@ func TestProxyAllocs(t *testing.T) {
 		string(v2Header(t, proxyproto.PROXY, proxyproto.TCPv4, tcpAddr("192.0.2.1:1000"), tcpAddr("198.51.100.2:443"))),
 		string(v2Header(t, proxyproto.PROXY, proxyproto.TCPv6, tcpAddr("[2001:db8::1]:1000"), tcpAddr("[2001:db8::2]:443"))),
 		string(v2Header(t, proxyproto.LOCAL, proxyproto.UNSPEC, nil, nil)),
+		string(v2Header(t, proxyproto.PROXY, proxyproto.TCPv4, tcpAddr("192.0.2.1:1000"), tcpAddr("198.51.100.2:443"), sslTLV(t))),
 	} {
 		b := []byte(in)
 		var h ProxyHeader
@@ -164,6 +228,9 @@ func proxySeeds(t testing.TB) map[string][]byte {
 		"v2-local-tcp4":        v2Header(t, proxyproto.LOCAL, proxyproto.TCPv4, tcpAddr("192.0.2.1:56324"), tcpAddr("198.51.100.2:443")),
 		"v2-local-tcp6-tlv":    v2Header(t, proxyproto.LOCAL, proxyproto.TCPv6, tcpAddr("[2001:db8::1]:56324"), tcpAddr("[2001:db8::2]:443"), tlvs...),
 		"v2-local-unix":        v2Header(t, proxyproto.LOCAL, proxyproto.UnixStream, unix("/run/client.sock"), unix("/run/l4lb.sock")),
+		"v2-tcp4-ssl":          v2Header(t, proxyproto.PROXY, proxyproto.TCPv4, tcpAddr("192.0.2.1:56324"), tcpAddr("198.51.100.2:443"), sslTLV(t)),
+		"v2-tcp6-alpn-ssl":     v2Header(t, proxyproto.PROXY, proxyproto.TCPv6, tcpAddr("[2001:db8::1]:56324"), tcpAddr("[2001:db8::2]:443"), append(tlvs[:1:1], sslTLV(t))...),
+		"v2-tcp4-ssl-request":  append(v2Header(t, proxyproto.PROXY, proxyproto.TCPv4, tcpAddr("192.0.2.1:56324"), tcpAddr("198.51.100.2:443"), sslTLV(t)), req...),
 	}
 	seeds["truncated-v1-tcp4"] = seeds["v1-tcp4"][:30]
 	seeds["truncated-v1-tcp6-before-lf"] = seeds["v1-tcp6"][:len(seeds["v1-tcp6"])-1]
@@ -186,6 +253,22 @@ func checkProxyOracle(t testing.TB, data []byte, h *ProxyHeader) {
 		}
 		return
 	}
+	// TLS: the first SSL TLV's client bit, in a TLV list go-proxyproto
+	// splits without error; none otherwise.
+	wantTLS := false
+	if g.Version == 2 {
+		if tlvs, err := g.TLVs(); err == nil {
+			for _, tlv := range tlvs {
+				if tlvparse.IsSSL(tlv) {
+					wantTLS = tlv.Value[0]&tlvparse.PP2_BITFIELD_CLIENT_SSL != 0
+					break
+				}
+			}
+		}
+	}
+	if h.TLS != wantTLS {
+		t.Fatalf("Proxy(%q).TLS = %v; go-proxyproto's TLVs say %v", data, h.TLS, wantTLS)
+	}
 	gs, ok1 := g.SourceAddr.(*net.TCPAddr)
 	gd, ok2 := g.DestinationAddr.(*net.TCPAddr)
 	if !ok1 || !ok2 {
@@ -205,6 +288,9 @@ func checkProxyOracle(t testing.TB, data []byte, h *ProxyHeader) {
 func FuzzProxy(f *testing.F) {
 	for _, tc := range proxyTests {
 		f.Add([]byte(tc.in))
+	}
+	for _, tc := range proxyTLSTests {
+		f.Add([]byte(v2TCP4(tc.tlvs)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var h ProxyHeader

@@ -42,8 +42,10 @@ type Config struct {
 	Prefixes []string
 	// Cookies are the names of sticky cookies, in priority order: the first
 	// one present with a non-empty value becomes the key. At most
-	// MaxCookies; each must be a token (RFC 9110 §5.6.2). If nil, no cookie
-	// is looked for.
+	// MaxCookies; each must be a token (RFC 9110 §5.6.2), or tokens joined
+	// by ':' as in meteorhacks:cluster's "cluster-endpoint::web" (which
+	// browsers send, though net/http's Request.Cookie does not read it).
+	// If nil, no cookie is looked for.
 	Cookies []string
 	// MaxHeadBytes bounds a head; a request head that does not end within it
 	// is answered 431, a response head is Invalid. If zero,
@@ -122,7 +124,7 @@ func New(cfg Config) (*Sniffer, error) {
 		return nil, fmt.Errorf("sniff: %d cookie names, at most %d", len(cfg.Cookies), MaxCookies)
 	}
 	for i, c := range cfg.Cookies {
-		if !isToken(c) {
+		if !isToken(strings.ReplaceAll(c, ":", "")) || c[0] == ':' || c[len(c)-1] == ':' {
 			return nil, fmt.Errorf("sniff: cookie name %q: not a token", c)
 		}
 		s.cookies[i] = c

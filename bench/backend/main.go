@@ -6,7 +6,8 @@
 //
 // With -proxy-protocol it also accepts a PROXY v1/v2 header in front of each
 // connection, for runs where the balancers send one. It prints "ready <addr>" on stdout once it listens, and exits on SIGINT or
-// SIGTERM.
+// SIGTERM. With -backlog it listens with that accept queue, and SIGUSR1
+// and SIGUSR2 switch the faults of faults.go on and off.
 package main
 
 import (
@@ -29,18 +30,28 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on")
 	disconnect := flag.Duration("disconnect-delay", 0, "SockJS session lifetime after its last request (0: sockjs-go's 5s)")
 	proxy := flag.Bool("proxy-protocol", false, "accept (and strip) a PROXY v1/v2 header on each connection")
+	backlog := flag.Int("backlog", 0, "accept queue length (0: the system's); with the process stopped, a short queue drops SYNs once full")
 	flag.Parse()
 
-	ln, err := net.Listen("tcp", *listen)
+	var f faults
+	f.watchSignals()
+	var ln net.Listener
+	var err error
+	if *backlog > 0 {
+		ln, err = listenBacklog(*listen, *backlog)
+	} else {
+		ln, err = net.Listen("tcp", *listen)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "backend %s: %v\n", *name, err)
 		os.Exit(1)
 	}
+	ln = f.listener(ln)
 	if *proxy {
 		ln = acceptProxy(ln)
 	}
 	srv := &http.Server{
-		Handler:           echobackend.New(*name, echobackend.Options{DisconnectDelay: *disconnect}),
+		Handler:           f.handler(echobackend.New(*name, echobackend.Options{DisconnectDelay: *disconnect})),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	fmt.Printf("ready %s\n", ln.Addr())

@@ -23,20 +23,18 @@ func TestServeAccessLogRotate(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	offset := len(p.log.String())
-	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR1); err != nil {
+	offset := p.Out.Len()
+	if err := syscall.Kill(p.Cmd.Process.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog(t, offset, regexp.MustCompile(`msg="SIGUSR1: access log reopened" path=\S+$`), 10*time.Second)
+	p.Out.WaitLine(t, offset, regexp.MustCompile(`msg="SIGUSR1: access log reopened" path=\S+$`), 10*time.Second)
 	if name, err := p.get(t); err != nil || name != "a" {
 		t.Fatalf("GET after SIGUSR1 = %q, %v; want a", name, err)
 	}
 	// SIGTERM writes what is queued and closes the file.
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("l4lb serve still running 20 s after SIGTERM")
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.WaitExit(t, 20*time.Second); err != nil {
+		t.Fatalf("l4lb serve after SIGTERM: %v; want a clean exit", err)
 	}
 	line := regexp.MustCompile(`^127\.0\.0\.1:\d+ \[[^]]+\] 127\.0\.0\.1:\d+ tcp://127\.0\.0\.1:\d+ [-.\d]+/[-.\d]+/[-.\d]+ 200 \d+ \d+ none normal - "GET /"$`)
 	for _, f := range []string{path + ".1", path} {

@@ -73,9 +73,9 @@ func TestAccessLogCost(t *testing.T) {
 		for _, sc := range []string{"keepalive", "polling"} {
 			for i := range configs {
 				c := configs[(i+round)%len(configs)]
-				cpu0 := processCPU(t, c.b.cmd.Process.Pid)
+				cpu0 := processCPU(t, c.b.Cmd.Process.Pid)
 				n := load(t, c.b.addr, sc, segment)
-				cpu := processCPU(t, c.b.cmd.Process.Pid) - cpu0
+				cpu := processCPU(t, c.b.Cmd.Process.Pid) - cpu0
 				key := sc + "/" + c.name
 				perReq[key] = append(perReq[key], float64(cpu.Microseconds())/float64(n))
 			}

@@ -67,7 +67,7 @@ func runDemo(ctx context.Context, args []string) error {
 				return
 			}
 		}
-	})
+	}, nil)
 }
 
 // printDemoHelp prints the commands that show what the balancer on addr

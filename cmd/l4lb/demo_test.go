@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // TestDemoQuickstart runs `l4lb demo` as the README says (on a free port)
@@ -20,44 +20,10 @@ import (
 // page it names shows the three backends, and the process stops cleanly on
 // SIGTERM.
 func TestDemoQuickstart(t *testing.T) {
-	bin := l4lbBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start demo: %v", err)
-	}
-	defer cmd.Process.Kill()
-
-	base, page := make(chan string, 1), make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`behind (http://127\.0\.0\.1:\d+)`)
-		rePage := regexp.MustCompile(`^Status page: (http://127\.0\.0\.1:\d+/) `)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := rePage.FindStringSubmatch(sc.Text()); m != nil {
-				page <- m[1]
-			}
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				base <- m[1]
-			}
-		}
-		close(base)
-	}()
-	var url string
-	select {
-	case u, ok := <-base:
-		if !ok {
-			t.Fatal("demo exited before printing its address")
-		}
-		url = u
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo printed no address within 30 s")
-	}
+	demo := testutil.Start(t, exec.Command(l4lbBinary(t), "demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"))
+	re := regexp.MustCompile(`behind (http://127\.0\.0\.1:\d+)`)
+	line, _ := demo.Out.WaitLine(t, 0, re, 30*time.Second)
+	url := re.FindStringSubmatch(line)[1]
 
 	// Every request on its own connection, as the curl commands do.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -113,13 +79,11 @@ func TestDemoQuickstart(t *testing.T) {
 		t.Errorf("30 keyless requests reached %d backends (%v); want all 3", len(pages), pages)
 	}
 
-	// The status page printed first shows the three backends up.
-	var pageURL string
-	select {
-	case pageURL = <-page:
-	default:
-		t.Fatal("demo printed no status page URL before its address")
-	}
+	// The status page, printed before the address, shows the three
+	// backends up.
+	rePage := regexp.MustCompile(`Status page: (http://127\.0\.0\.1:\d+/) `)
+	pageLine, _ := demo.Out.WaitLine(t, 0, rePage, time.Second)
+	pageURL := rePage.FindStringSubmatch(pageLine)[1]
 	resp, err := client.Get(pageURL)
 	if err != nil {
 		t.Fatal(err)
@@ -130,17 +94,10 @@ func TestDemoQuickstart(t *testing.T) {
 		t.Errorf("status page %s = %d with %d backends up; want 200 with 3:\n%s", pageURL, resp.StatusCode, n, html)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := demo.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("demo after SIGTERM: %v; want a clean exit", err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("demo still running 40 s after SIGTERM")
+	if err := demo.WaitExit(t, 40*time.Second); err != nil {
+		t.Errorf("demo after SIGTERM: %v; want a clean exit", err)
 	}
 }

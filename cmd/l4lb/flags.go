@@ -27,9 +27,12 @@ func (l *listFlag) Set(v string) error {
 }
 
 // setFromEnv replaces the list with the comma-separated items of v.
-func (l *listFlag) setFromEnv(v string) {
+func (l *listFlag) setFromEnv(v string) { l.setSplit(v, ",") }
+
+// setSplit replaces the list with the items of v separated by sep.
+func (l *listFlag) setSplit(v, sep string) {
 	l.values = l.values[:0]
-	for item := range strings.SplitSeq(v, ",") {
+	for item := range strings.SplitSeq(v, sep) {
 		if item = strings.TrimSpace(item); item != "" {
 			l.values = append(l.values, item)
 		}
@@ -54,7 +57,7 @@ func parseWithEnv(fs *flag.FlagSet, bindings []envBinding, args []string) error 
 		if !ok || v == "" {
 			continue
 		}
-		if l, isList := f.Value.(*listFlag); isList {
+		if l, isList := f.Value.(interface{ setFromEnv(string) }); isList {
 			l.setFromEnv(v)
 			continue
 		}

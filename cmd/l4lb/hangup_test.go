@@ -41,15 +41,15 @@ func TestServeSIGHUP(t *testing.T) {
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	offset := len(p.log.String())
-	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+	offset := p.Out.Len()
+	if err := syscall.Kill(p.Cmd.Process.Pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog(t, offset, regexp.MustCompile(`msg="SIGHUP: reloaded backends file" path=\S+ backends=1$`), 10*time.Second)
+	p.Out.WaitLine(t, offset, regexp.MustCompile(`msg="SIGHUP: reloaded backends file" path=\S+ backends=1$`), 10*time.Second)
 
 	select {
-	case <-p.exited:
-		t.Fatalf("l4lb serve exited after SIGHUP: %v", p.err)
+	case <-p.Exited():
+		t.Fatalf("l4lb serve exited after SIGHUP: %v", p.Wait())
 	default:
 	}
 	echo(t, conn, br, "a", "after")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"syscall"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 	"github.com/l4lb/l4lb/registry"
 	"github.com/l4lb/l4lb/registry/registrytest"
 )
@@ -28,37 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a subprocess's output, and notes when each of its
-// marks first appears in it.
-type syncBuffer struct {
-	mu    sync.Mutex
-	b     bytes.Buffer
-	marks []string
-	at    map[string]time.Time
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := s.b.Write(p)
-	for _, m := range s.marks {
-		if _, seen := s.at[m]; !seen && bytes.Contains(s.b.Bytes(), []byte(m)) {
-			if s.at == nil {
-				s.at = map[string]time.Time{}
-			}
-			s.at[m] = time.Now()
-		}
-	}
-	return n, err
-}
-
-// marked returns when mark appeared, or the zero time.
-func (s *syncBuffer) marked(mark string) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.at[mark]
-}
-
 // Marks in the sidecar's log: its first heartbeat is written (the
 // instance is registered), and its document is deleted.
 const (
@@ -66,57 +36,29 @@ const (
 	markDeregistered = "msg=deregistered"
 )
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // registerProc is one `l4lb register` subprocess.
 type registerProc struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan error
+	*testutil.Child
 }
 
-// startRegister runs `l4lb register` for endpoint with args appended, and
-// kills it when the test ends if it is still running.
+// startRegister runs `l4lb register` for endpoint with args appended; it
+// is stopped when the test ends if it is still running.
 func startRegister(t *testing.T, discovery, endpoint string, args ...string) *registerProc {
 	t.Helper()
-	p := &registerProc{out: &syncBuffer{marks: []string{markRegistered, markDeregistered}}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(l4lbBinary(t), append([]string{"register", "--service", "web", "--interval", "200ms", "--log-level", "debug"}, args...)...)
+	cmd := exec.Command(l4lbBinary(t), append([]string{"register", "--service", "web", "--interval", "200ms", "--log-level", "debug"}, args...)...)
 	// Flags through the environment, as meteorhacks:cluster users set them.
-	p.cmd.Env = append(os.Environ(), "CLUSTER_DISCOVERY_URL="+discovery, "CLUSTER_ENDPOINT_URL="+endpoint)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start l4lb register: %v", err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("l4lb register %s output:\n%s", endpoint, p.out.String())
-		}
-	})
-	return p
+	cmd.Env = append(os.Environ(), "CLUSTER_DISCOVERY_URL="+discovery, "CLUSTER_ENDPOINT_URL="+endpoint)
+	return &registerProc{testutil.Start(t, cmd)}
 }
 
 // terminate sends SIGTERM.
-func (p *registerProc) terminate() { p.cmd.Process.Signal(syscall.SIGTERM) }
+func (p *registerProc) terminate() { p.Cmd.Process.Signal(syscall.SIGTERM) }
 
 // wait waits for a clean exit.
 func (p *registerProc) wait(t *testing.T) {
 	t.Helper()
-	select {
-	case err := <-p.exited:
-		p.exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("l4lb register after SIGTERM: %v; want exit 0\n%s", err, p.out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("l4lb register still running 30s after SIGTERM")
+	if err := p.WaitExit(t, 30*time.Second); err != nil {
+		t.Errorf("l4lb register after SIGTERM: %v; want exit 0", err)
 	}
 }
 
@@ -233,12 +175,15 @@ func TestRegisterCommand(t *testing.T) {
 		p   *registerProc
 		url string
 	}{{pa, a.URL}, {pb, b.URL}, {pc, c.URL}} {
-		registered, seen := r.p.out.marked(markRegistered), w.firstSeen(tcpEndpoint(r.url))
-		if registered.IsZero() {
-			t.Fatalf("sidecar of %s logged no heartbeat", r.url)
-		}
-		if took := seen.Sub(registered); took > 2*time.Second {
-			t.Errorf("%s appeared %v after it registered; want within 2s", r.url, took)
+		// The set can show an instance before its sidecar's log line
+		// about that first heartbeat has been read: wait for the line.
+		r.p.Out.WaitLine(t, 0, regexp.MustCompile(regexp.QuoteMeta(markRegistered)), 30*time.Second)
+		registered, seen := r.p.Out.When(markRegistered), w.firstSeen(tcpEndpoint(r.url))
+		// About 1 s on a quiet machine (logged); the bound only catches
+		// an update that takes several polls.
+		t.Logf("%s appeared %v after it registered", r.url, seen.Sub(registered))
+		if took := seen.Sub(registered); took > 10*time.Second {
+			t.Errorf("%s appeared %v after it registered; want within a few polls (10s)", r.url, took)
 		}
 	}
 
@@ -248,7 +193,7 @@ func TestRegisterCommand(t *testing.T) {
 	pa.wait(t)
 	// "At once": the next poll (50 ms) after the sidecar deleted its
 	// document (it may even be seen before the sidecar's log line).
-	deregistered := pa.out.marked(markDeregistered)
+	deregistered := pa.Out.When(markDeregistered)
 	if deregistered.IsZero() {
 		t.Fatalf("sidecar of %s did not log its deregistration", a.URL)
 	}

@@ -15,10 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/l4lb/l4lb/accesslog"
 	"github.com/l4lb/l4lb/admin"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
+	"github.com/l4lb/l4lb/health"
 	"github.com/l4lb/l4lb/registry"
 	"github.com/l4lb/l4lb/sniff"
 )
@@ -43,6 +43,8 @@ type serveConfig struct {
 	proxyProtocol                       string
 	connectTimeout, headerTimeout       time.Duration
 	idleTimeout, drainTimeout           time.Duration
+	drainSpread                         time.Duration
+	pidFile                             string
 	maxHeaderBytes, loops               int
 	logLevel, logFormat                 string
 	discoveryPoll, discoveryGrace       time.Duration
@@ -51,6 +53,14 @@ type serveConfig struct {
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
+	uiService                           string
+	publicServices                      listFlag
+	routes                              routesFlag
+	clusterEndpointCookie               bool
+	stickyInsert                        string
+	health                              healthConfig
+	sessionMemory                       int
+	sessionIdle                         time.Duration
 
 	// adminExplicit reports whether the admin address was given (flag or
 	// environment) rather than defaulted; parsed sets it.
@@ -70,6 +80,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.backendsFile, "backends-file", "", "file of backend endpoints, one a line, reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.discovery, "discovery", "", "MongoDB URL of meteorhacks:cluster discovery (collection clusterEndpoints)")
 	fs.StringVar(&c.service, "service", "web", "service name to balance, as instances register it")
+	fs.StringVar(&c.uiService, "ui-service", "", "the default service, of traffic no --route matches (default: --service)")
+	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
+	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
+	fs.BoolVar(&c.clusterEndpointCookie, "cluster-endpoint-cookie", false, "pin requests carrying meteorhacks:cluster's cluster-endpoint::<default service> cookie to the instance it names")
+	fs.StringVar(&c.stickyInsert, "sticky-insert", "", "cookie to set in default-service responses naming the instance (HAProxy's cookie NAME insert; e.g. JSESSIONID); requests carrying it stay on that instance")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
 	fs.StringVar(&c.adminListen, "admin-listen", admin.DefaultListen, "admin listener: status page at /, JSON API at /api/, /metrics, /healthz, /readyz; host:port (loopback unless --admin-token is set) or a UNIX socket path; off: none")
@@ -86,18 +101,27 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 0, "backend connect timeout (0: engine default)")
 	fs.DurationVar(&c.headerTimeout, "header-timeout", 0, "time a client has to send a request head (0: engine default)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "idle timeout of an established tunnel (0: engine default; keep it above SockJS's 45 s heartbeat)")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long connections may finish before they are closed")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, or once an upgrade's new process accepts, how long connections may finish before they are closed")
+	fs.DurationVar(&c.drainSpread, "drain-spread", 0, "close the connections left over this window before the drain timeout ends, one by one, instead of all at its end (0: all at the end)")
+	fs.StringVar(&c.pidFile, "pid-file", "", "file holding the PID of the process that accepts; an upgrade's new process rewrites it once ready (empty: none)")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; at the bound new ones wait in the accept queue (0: half the open-file limit; negative: no bound)")
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
+	fs.IntVar(&c.sessionMemory, "session-memory", DefaultSessionMemory, "session keys remembered, 16 bytes each: a running SockJS session stays on its backend when backends join (0: off, sessions follow the table)")
+	fs.DurationVar(&c.sessionIdle, "session-idle", affinity.DefaultSessionIdle, "how long a session key is remembered after its last request")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	return []envBinding{
+	return append(c.health.flags(fs), []envBinding{
 		{"listen", "L4LB_LISTEN"},
 		{"backend", "L4LB_BACKENDS"},
 		{"backends-file", "L4LB_BACKENDS_FILE"},
 		{"discovery", "CLUSTER_DISCOVERY_URL"},
 		{"service", "CLUSTER_SERVICE"},
+		{"ui-service", "CLUSTER_UI_SERVICE"},
+		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
+		{"route", "L4LB_ROUTES"},
+		{"cluster-endpoint-cookie", "L4LB_CLUSTER_ENDPOINT_COOKIE"},
+		{"sticky-insert", "L4LB_STICKY_INSERT"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
@@ -115,12 +139,16 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"header-timeout", "L4LB_HEADER_TIMEOUT"},
 		{"idle-timeout", "L4LB_IDLE_TIMEOUT"},
 		{"drain-timeout", "L4LB_DRAIN_TIMEOUT"},
+		{"drain-spread", "L4LB_DRAIN_SPREAD"},
+		{"pid-file", "L4LB_PID_FILE"},
 		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
 		{"max-conns", "L4LB_MAX_CONNS"},
 		{"loops", "L4LB_LOOPS"},
+		{"session-memory", "L4LB_SESSION_MEMORY"},
+		{"session-idle", "L4LB_SESSION_IDLE"},
 		{"log-level", "L4LB_LOG_LEVEL"},
 		{"log-format", "L4LB_LOG_FORMAT"},
-	}
+	}...)
 }
 
 // parsePrefixes reads networks in CIDR form; a bare IP is its own /32 or
@@ -164,26 +192,52 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sources, err := c.sources(log)
+	h, err := newHandover(c.pidFile, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, c, sources, log, nil)
+	if specs := h.activationSpecs(); len(specs) > 0 && !listenGiven(fs) {
+		// Serve systemd's sockets; the variable carries the addresses to
+		// the process of an upgrade, which finds their sockets handed over.
+		c.listen.values = specs
+		os.Setenv("L4LB_LISTEN", strings.Join(specs, ","))
+	}
+	sources, err := c.sources(log)
+	if err != nil {
+		h.stop()
+		return err
+	}
+	return serve(ctx, c, sources, log, nil, h)
 }
 
-// serve runs a balancer fed by sources until ctx is done, then drains.
-// SIGHUP re-reads the backends file (see reloadOnHangup) instead of ending
-// the process. listening, if not nil, is called with the bound addresses
-// and the admin status page's URL ("" without one) once the balancer
-// accepts connections.
-func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func(addrs []net.Addr, adminURL string)) error {
-	// First, so that a SIGHUP from now on is a request, never the end.
+// listenGiven reports whether --listen was set, on the command line or in
+// its environment variable.
+func listenGiven(fs *flag.FlagSet) bool {
+	given := os.Getenv("L4LB_LISTEN") != ""
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "listen" })
+	return given
+}
+
+// serve runs a balancer fed by sources until ctx is done, or until an
+// upgrade's new process took over (see upgrade.go), then drains. SIGHUP
+// re-reads the backends file (see reloadOnHangup) instead of ending the
+// process; SIGUSR1 reopens the access log; SIGUSR2 upgrades through h
+// (nil: no upgrades). listening, if not nil, is called with the bound
+// addresses and the admin status page's URL ("" without one) once the
+// balancer accepts connections.
+func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func(addrs []net.Addr, adminURL string), h *handover) error {
+	defer h.stop()
+	// First, so that a SIGHUP, SIGUSR1 or SIGUSR2 from now on is a
+	// request, never the end.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, upgradeSignal)
+	defer signal.Stop(usr2)
 
 	pp, err := affinity.ParseProxyProtocol(c.proxyProtocol)
 	if err != nil {
@@ -205,32 +259,63 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if alog != nil {
 		defer alog.Close() // after the engine's shutdown: the last lines too
 	}
-	bal := affinity.NewBalancer()
-	ecfg := engine.Config{
-		Listen:          c.listen.values,
-		Loops:           c.loops,
-		Balancer:        bal,
-		Sniff:           sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
-		ProxyProtocol:   pp,
-		ForwardedFor:    c.forwardedFor,
-		AcceptProxy:     c.acceptProxy,
-		AcceptProxyFrom: fronts,
-		ConnectTimeout:  c.connectTimeout,
-		HeaderTimeout:   c.headerTimeout,
-		IdleTimeout:     c.idleTimeout,
-		MaxConns:        c.maxConns,
-		BackendStats:    c.adminListen != "",
-		Logger:          log,
-	}
-	if alog != nil {
-		ecfg.Exchanges = alog
-	}
-	srv, err := engine.New(ecfg)
+	sessions, err := c.newSessions(log)
 	if err != nil {
 		return err
 	}
+	svcs, err := c.services()
+	if err != nil {
+		return err
+	}
+	bal := svcs.balancers[0]
+	// One checker per service: each checks its own set; the engine's
+	// reports go to all of them, and each acts on its own members.
+	var chks healthCheckers
+	for _, b := range svcs.balancers {
+		chk, err := c.health.checker(b, pp, log)
+		if err != nil {
+			return err
+		}
+		chks = append(chks, chk)
+	}
+	cfg := engine.Config{
+		Listen:                c.listen.values,
+		Loops:                 c.loops,
+		Balancer:              bal,
+		Sessions:              sessions,
+		Service:               svcs.names[0],
+		Services:              svcs.engine,
+		Routes:                svcs.routes,
+		ClusterEndpointCookie: c.clusterEndpointCookie,
+		StickyInsert:          c.stickyInsert,
+		Sniff:                 sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		ProxyProtocol:         pp,
+		ForwardedFor:          c.forwardedFor,
+		AcceptProxy:           c.acceptProxy,
+		AcceptProxyFrom:       fronts,
+		ConnectTimeout:        c.connectTimeout,
+		HeaderTimeout:         c.headerTimeout,
+		IdleTimeout:           c.idleTimeout,
+		ResponseTimeout:       c.health.responseTimeout,
+		Health:                chks,
+		MaxConns:              c.maxConns,
+		DrainSpread:           c.drainSpread,
+		BackendStats:          c.adminListen != "",
+		Logger:                log,
+	}
+	if alog != nil {
+		cfg.Exchanges = alog
+	}
+	h.engineConfig(&cfg)
+	srv, err := engine.New(cfg)
+	if err != nil {
+		return err
+	}
+	// Until this process is ready, the old one of an upgrade serves the
+	// same UNIX sockets: failing here must not remove their files.
+	srv.KeepSocketFiles(h.isUpgrade())
 	log.Info("connection limit", "max_conns", srv.MaxConns())
-	adm, err := c.startAdmin(srv, bal, alog, log)
+	adm, err := c.startAdmin(adminSources{engine: srv, balancer: bal, sessions: sessions, health: chks[0], alog: alog}, h.listen, log)
 	if err != nil {
 		return err
 	}
@@ -240,29 +325,48 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, len(svcs.names))
 	firstSet := make(chan struct{})
 	var firstOnce sync.Once
-	go func() {
-		watchErr <- registry.NewMerged(sources...).Watch(watchCtx, c.service, func(set []affinity.Backend) {
-			if err := bal.Update(set); err != nil {
-				log.Error("backend set rejected", "service", c.service, "err", err)
-				return
-			}
-			log.Info("backend set", "service", c.service, "backends", len(set), "endpoints", endpoints(set))
-			firstOnce.Do(func() { close(firstSet) })
-		})
-	}()
+	for _, chk := range chks {
+		go chk.Run(watchCtx)
+	}
+	for i, name := range svcs.names {
+		b, chk := svcs.balancers[i], chks[i]
+		go func() {
+			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
+				withEndpointHashes(set)
+				if err := b.Update(set); err != nil {
+					log.Error("backend set rejected", "service", name, "err", err)
+					return
+				}
+				chk.Update()
+				log.Info("backend set", "service", name, "backends", len(set), "endpoints", endpoints(set))
+				if i == 0 {
+					firstOnce.Do(func() { close(firstSet) })
+				}
+			})
+		}()
+	}
 	go reloadOnHangup(watchCtx, hup, sources, log)
 	go reopenOnUSR1(watchCtx, usr1, alog, c.accessLog, log)
 
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
 	// keep the balancer from starting, though (it answers 503 until then).
+	// An upgrade's new process never takes over without a set: the old
+	// process, which has one, keeps serving.
+	wait := DefaultFirstSetWait
+	if h.isUpgrade() {
+		wait = DefaultUpgradeWait
+	}
 	select {
 	case <-firstSet:
-	case <-time.After(DefaultFirstSetWait):
-		log.Warn("no backend set yet; accepting anyway", "service", c.service, "waited", DefaultFirstSetWait)
+	case <-time.After(wait):
+		if h.isUpgrade() {
+			return fmt.Errorf("upgrade: no backend set within %v; the previous process keeps serving", wait)
+		}
+		log.Warn("no backend set yet; accepting anyway", "service", svcs.names[0], "waited", wait)
 	case err := <-watchErr:
 		if err != nil {
 			return err
@@ -274,6 +378,8 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	h.ready(srv)
+	go h.upgradeOnSignal(watchCtx, usr2, log)
 	if listening != nil {
 		url := ""
 		if adm != nil {
@@ -284,53 +390,33 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 
 	select {
 	case <-ctx.Done():
+	case <-h.handedOver():
+		// The new process accepts on the same sockets now: stop accepting
+		// here, leave the UNIX socket files (and the PID file) to it, and
+		// drain.
+		h.handed.Store(true)
+		srv.KeepSocketFiles(true)
+		if adm != nil {
+			adm.Close()
+		}
+		log.Info("upgrade: handed over; draining", "pid", os.Getpid(), "drain_timeout", c.drainTimeout, "drain_spread", c.drainSpread)
+		return shutdown(srv, c.drainTimeout, log)
 	case err := <-watchErr:
 		if err != nil {
-			log.Error("discovery stopped", "service", c.service, "err", err)
+			log.Error("discovery stopped", "err", err)
 			shutdown(srv, 0, log)
 			return err
 		}
 		<-ctx.Done()
 	}
+	// The upgrader's copies of the listening sockets would keep them open,
+	// queueing connections nobody accepts: new clients must be refused.
+	h.endUpgrades()
 	log.Info("shutting down", "drain_timeout", c.drainTimeout)
 	if adm != nil {
 		adm.SetStopping()
 	}
 	return shutdown(srv, c.drainTimeout, log)
-}
-
-// startAdmin starts the admin listener, or returns nil without one. When
-// the default address cannot be bound (another l4lb on this host has it),
-// serve goes on without it; an address that was asked for must bind.
-func (c *serveConfig) startAdmin(srv *engine.Server, bal *affinity.Balancer, alog *accesslog.Logger, log *slog.Logger) (*admin.Server, error) {
-	if c.adminListen == "" {
-		return nil, nil
-	}
-	cfg := admin.Config{
-		Listen:   c.adminListen,
-		Token:    c.adminToken,
-		Balancer: bal,
-		Engine:   srv,
-		Registry: c.registryMetrics,
-		Version:  version(),
-		Logger:   log,
-	}
-	if c.names != nil {
-		cfg.SourceOf = c.names.of
-	}
-	if alog != nil {
-		cfg.Collectors = append(cfg.Collectors, alog.Collector())
-	}
-	adm, err := admin.New(cfg)
-	if err != nil {
-		if !c.adminExplicit {
-			log.Warn("admin listener off: its default address is taken; set --admin-listen", "listener", c.adminListen, "err", err)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("--admin-listen: %w", err)
-	}
-	adm.Start()
-	return adm, nil
 }
 
 func shutdown(srv *engine.Server, drain time.Duration, log *slog.Logger) error {
@@ -350,4 +436,22 @@ func endpoints(set []affinity.Backend) string {
 		names[i] = b.Endpoint
 	}
 	return strings.Join(names, ",")
+}
+
+// healthCheckers hands the engine's health reports to every service's
+// checker; a checker acts only on the members of its own service.
+type healthCheckers []*health.Checker
+
+var _ engine.HealthObserver = healthCheckers(nil)
+
+func (hs healthCheckers) BackendFailed(m *affinity.Member, why engine.Failure) {
+	for _, h := range hs {
+		h.BackendFailed(m, why)
+	}
+}
+
+func (hs healthCheckers) BackendAnswered(m *affinity.Member) {
+	for _, h := range hs {
+		h.BackendAnswered(m)
+	}
 }

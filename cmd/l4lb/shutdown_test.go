@@ -46,10 +46,10 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatal("request did not reach the backend within 20 s")
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog(t, 0, regexp.MustCompile(`msg="shutting down"`), 10*time.Second)
+	p.Out.WaitLine(t, 0, regexp.MustCompile(`msg="shutting down"`), 10*time.Second)
 	// The engine stops accepting before Shutdown returns anything; give
 	// the signal path a bounded moment, then a new connection must fail.
 	deadline := time.Now().Add(5 * time.Second)
@@ -74,13 +74,8 @@ func TestServeGracefulShutdown(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("in-flight request did not complete within 20 s of release")
 	}
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("l4lb serve exited with %v; want 0", p.err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("l4lb serve still running 20 s after its last connection ended")
+	if err := p.WaitExit(t, 20*time.Second); err != nil {
+		t.Fatalf("l4lb serve exited with %v; want 0", err)
 	}
 }
 
@@ -111,14 +106,9 @@ func TestServeDrainTimeout(t *testing.T) {
 	}
 
 	start := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("l4lb serve exited with %v; want 0", p.err)
-		}
-	case <-time.After(drain + 15*time.Second):
-		t.Fatalf("l4lb serve still running %v after SIGTERM with drain timeout %v", drain+15*time.Second, drain)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.WaitExit(t, drain+15*time.Second); err != nil {
+		t.Fatalf("l4lb serve exited with %v; want 0", err)
 	}
 	took := time.Since(start)
 	if took < drain-100*time.Millisecond {

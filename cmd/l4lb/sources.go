@@ -15,7 +15,7 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 		static []string
 	)
 	c.names = new(sourceNames)
-	opts := registry.Options{Logger: log}
+	opts := registry.Options{Logger: log, DefaultService: c.defaultService()}
 	for _, b := range c.backends.values {
 		if registry.IsGlob(b) {
 			g, err := registry.NewGlob(b, opts)

@@ -31,6 +31,11 @@ type Options struct {
 	// JSessionID makes SockJS responses set a JSESSIONID cookie, as
 	// sockjs-node does under USE_JSESSIONID.
 	JSessionID bool
+	// ResponseLimit is how many bytes of frames one streaming response
+	// (xhr_streaming, eventsource, htmlfile) carries before the server ends
+	// it and the client has to open another. If zero, 128 KiB (sockjs-go's
+	// default, and sockjs-node's response_limit).
+	ResponseLimit uint32
 }
 
 // Stamp is the echo a backend named name sends back for msg.
@@ -51,6 +56,9 @@ func New(name string, opts Options) http.Handler {
 	sockOpts.RawWebsocket = true
 	if opts.DisconnectDelay > 0 {
 		sockOpts.DisconnectDelay = opts.DisconnectDelay
+	}
+	if opts.ResponseLimit > 0 {
+		sockOpts.ResponseLimit = opts.ResponseLimit
 	}
 	if opts.JSessionID {
 		sockOpts.JSessionID = sockjs.DefaultJSessionID

@@ -9,15 +9,16 @@ import (
 
 // Scenario names, the values of Config.Scenario.
 const (
-	ConnRate  = "connrate"
-	KeepAlive = "keepalive"
-	Polling   = "polling"
-	WSIdle    = "ws-idle"
-	Bulk      = "bulk"
+	ConnRate     = "connrate"
+	KeepAlive    = "keepalive"
+	Polling      = "polling"
+	XHRStreaming = "xhr-streaming"
+	WSIdle       = "ws-idle"
+	Bulk         = "bulk"
 )
 
 // Scenarios lists every scenario name, in the order bench/ runs them.
-var Scenarios = []string{ConnRate, KeepAlive, Polling, WSIdle, Bulk}
+var Scenarios = []string{ConnRate, KeepAlive, Polling, XHRStreaming, WSIdle, Bulk}
 
 // Defaults for Config fields left zero.
 const (
@@ -43,12 +44,19 @@ const MaxConns = 15000
 
 // Config describes one run.
 type Config struct {
-	// Scenario is one of ConnRate, KeepAlive, Polling, WSIdle, Bulk.
+	// Scenario is one of ConnRate, KeepAlive, Polling, XHRStreaming,
+	// WSIdle, Bulk.
 	Scenario string
 	// Targets are host:port addresses, loopback only. Worker i (ws-idle:
 	// connection i) uses Targets[i mod len]: one balancer, or the backends
 	// themselves for a direct baseline.
 	Targets []string
+	// AlternateTargets makes polling and connrate send each new
+	// connection to the next of Targets in turn, instead of worker i to
+	// Targets[i mod len]: a client behind a DNS round robin or a layer-4
+	// balancer in front of several balancers, whose sessions' requests
+	// reach all of them.
+	AlternateTargets bool
 	// Label is copied into the Result (bench/ puts the target name there).
 	Label string
 	// Prefix is the SockJS prefix. If empty, DefaultPrefix.
@@ -73,10 +81,16 @@ type Config struct {
 	// PollConns × SessionsPerConn sessions over PollConns keep-alive
 	// connections, sending each request on the next connection in turn, so
 	// every session uses every connection and every connection carries
-	// several sessions. If zero or negative, DefaultPollConns and
-	// DefaultSessionsPerConn.
+	// several sessions. xhr-streaming sends the same way, and gives each
+	// session's stream a connection of its own. If zero or negative,
+	// DefaultPollConns and DefaultSessionsPerConn.
 	PollConns       int
 	SessionsPerConn int
+	// MessageSize pads each xhr-streaming message to at least this many
+	// bytes, so that streams reach the server's response byte limit (and
+	// are reopened) after fewer round trips. If zero or negative, messages
+	// are not padded ("<prefix>/<server>/<session>#<n>", about 30 bytes).
+	MessageSize int
 	// Conns is the number of WebSocket connections ws-idle holds, at most
 	// MaxConns. If zero or negative, DefaultConns.
 	Conns int
@@ -174,6 +188,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case Polling:
 		res.Unit = "req"
 		return res, r.runWorkers(ctx, res, r.pollingWorker)
+	case XHRStreaming:
+		res.Unit = "msg"
+		return res, r.runWorkers(ctx, res, r.streamingWorker)
 	case KeepAlive:
 		res.Unit = "req"
 		return res, r.runWorkers(ctx, res, r.keepAliveWorker)

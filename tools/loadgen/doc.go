@@ -13,6 +13,12 @@
 //	polling    SockJS xhr-polling sessions that share a small pool of
 //	           keep-alive connections per worker, as a browser's tabs do;
 //	           every echo verified, misroutes counted
+//	xhr-streaming
+//	           SockJS xhr-streaming sessions: each receives on a stream of
+//	           its own (one long response, reopened when the server ends it
+//	           at its byte limit) and sends with xhr_send on keep-alive
+//	           connections shared as polling shares them; each send and
+//	           its echo on the stream is one timed round trip
 //	ws-idle    N upgraded WebSocket connections held open, one small message
 //	           per connection per interval, round-trip latency measured
 //	bulk       large downloads (GET /bytes?n=N) and uploads (POST /upload),
@@ -21,9 +27,9 @@
 // Misroutes: the backends (tools/echobackend) name themselves in an
 // X-Backend header on every HTTP response and stamp every SockJS echo as
 // "<name>:<message>". A session's backend is the one that answered its
-// opening request; any later response of that session from another backend,
-// and an xhr_send answered 404 (the session is unknown where it landed), is a
-// misroute. The session is then abandoned and a new one opened.
+// opening request; any later response of that session from another backend
+// (a reopened stream included), and an xhr_send answered 404 (the session is
+// unknown where it landed), is a misroute. The session is then abandoned and a new one opened.
 //
 // Usage:
 //
@@ -47,5 +53,5 @@
 // tester for other people's hosts); every run is bounded by MaxDuration and
 // Config.Requests; it speaks HTTP/1.1 only (no TLS, no HTTP/2, no
 // pipelining) and only the SockJS transports Meteor's clients fall back to
-// most (xhr polling and websocket).
+// most (xhr polling, xhr streaming and websocket).
 package loadgen

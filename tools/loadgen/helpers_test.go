@@ -22,13 +22,19 @@ import (
 // their addresses.
 func startBackends(t *testing.T, names ...string) []string {
 	t.Helper()
+	return startBackendsWith(t, echobackend.Options{}, names...)
+}
+
+// startBackendsWith is startBackends with opts.
+func startBackendsWith(t *testing.T, opts echobackend.Options, names ...string) []string {
+	t.Helper()
 	var addrs []string
 	for _, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("listen: %v", err)
 		}
-		srv := &http.Server{Handler: echobackend.Handler(name), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: echobackend.New(name, opts), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		addrs = append(addrs, ln.Addr().String())

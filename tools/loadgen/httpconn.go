@@ -53,33 +53,69 @@ func (h *httpConn) write(p []byte) error {
 	return nil
 }
 
+// framing says how a response's body is delimited (RFC 9112 §6.3).
+type framing int
+
+const (
+	framingNone    framing = iota // no body: 1xx, 204, 304
+	framingLength                 // Content-Length bytes
+	framingChunked                // chunked transfer coding
+	framingClose                  // until the server closes
+)
+
 // readResponse reads one response (RFC 9112 §4 status line, §5 fields, §6
 // message body). With a nil sink the body is collected (up to maxCollect);
 // otherwise each piece of it is handed to sink and not kept.
 func (h *httpConn) readResponse(sink func([]byte) error) (response, error) {
+	resp, fr, length, err := h.readHead()
+	if err != nil {
+		return resp, err
+	}
+	h.body = h.body[:0]
+	if sink == nil {
+		sink = h.collect
+	}
+	switch fr {
+	case framingChunked:
+		resp.n, err = h.readChunked(sink)
+	case framingLength:
+		resp.n, err = h.readN(length, sink)
+	case framingClose:
+		resp.n, err = h.readN(-1, sink)
+	}
+	if err != nil {
+		return resp, fmt.Errorf("read response body from %s: %w", h.conn.RemoteAddr(), err)
+	}
+	resp.body = h.body
+	return resp, nil
+}
+
+// readHead reads a response's status line and header section and says how
+// its body is delimited; length is the Content-Length for framingLength.
+// The body is left unread.
+func (h *httpConn) readHead() (resp response, fr framing, length int64, err error) {
 	if h.timeout > 0 {
 		h.conn.SetReadDeadline(time.Now().Add(h.timeout))
 	}
-	var resp response
 	addr := h.conn.RemoteAddr()
 	line, err := h.readLine()
 	if err != nil {
-		return resp, fmt.Errorf("read response from %s: %w", addr, err)
+		return resp, 0, 0, fmt.Errorf("read response from %s: %w", addr, err)
 	}
 	// status-line = HTTP-version SP status-code SP [ reason-phrase ]
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return resp, fmt.Errorf("read response from %s: malformed status line %q", addr, truncate(line))
+		return resp, 0, 0, fmt.Errorf("read response from %s: malformed status line %q", addr, truncate(line))
 	}
 	resp.status, err = strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return resp, fmt.Errorf("read response from %s: malformed status line %q", addr, truncate(line))
+		return resp, 0, 0, fmt.Errorf("read response from %s: malformed status line %q", addr, truncate(line))
 	}
 	resp.close = line[7] == '0' // HTTP/1.0 closes unless told otherwise; we never ask
 	length, chunked := int64(-1), false
 	for {
 		line, err := h.readLine()
 		if err != nil {
-			return resp, fmt.Errorf("read response head from %s: %w", addr, err)
+			return resp, 0, 0, fmt.Errorf("read response head from %s: %w", addr, err)
 		}
 		if len(line) == 0 {
 			break
@@ -87,14 +123,14 @@ func (h *httpConn) readResponse(sink func([]byte) error) (response, error) {
 		// field-line = field-name ":" OWS field-value OWS
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
-			return resp, fmt.Errorf("read response head from %s: malformed field %q", addr, truncate(line))
+			return resp, 0, 0, fmt.Errorf("read response head from %s: malformed field %q", addr, truncate(line))
 		}
 		value = bytes.TrimSpace(value)
 		switch {
 		case equalFold(name, "Content-Length"):
 			length, err = strconv.ParseInt(string(value), 10, 64)
 			if err != nil || length < 0 {
-				return resp, fmt.Errorf("read response head from %s: bad Content-Length %q", addr, value)
+				return resp, 0, 0, fmt.Errorf("read response head from %s: bad Content-Length %q", addr, value)
 			}
 		case equalFold(name, "Transfer-Encoding"):
 			chunked = bytes.EqualFold(value, []byte("chunked"))
@@ -106,26 +142,17 @@ func (h *httpConn) readResponse(sink func([]byte) error) (response, error) {
 			resp.backend = string(value)
 		}
 	}
-	h.body = h.body[:0]
-	if sink == nil {
-		sink = h.collect
-	}
 	// §6.3: no body for 1xx, 204 and 304; chunked wins over a length.
 	switch {
 	case resp.status/100 == 1 || resp.status == 204 || resp.status == 304:
+		return resp, framingNone, 0, nil
 	case chunked:
-		resp.n, err = h.readChunked(sink)
+		return resp, framingChunked, 0, nil
 	case length >= 0:
-		resp.n, err = h.readN(length, sink)
-	default:
-		resp.close = true
-		resp.n, err = h.readN(-1, sink)
+		return resp, framingLength, length, nil
 	}
-	if err != nil {
-		return resp, fmt.Errorf("read response body from %s: %w", addr, err)
-	}
-	resp.body = h.body
-	return resp, nil
+	resp.close = true
+	return resp, framingClose, 0, nil
 }
 
 func (h *httpConn) collect(p []byte) error {
@@ -160,45 +187,63 @@ func (h *httpConn) readN(n int64, sink func([]byte) error) (int64, error) {
 	return got, nil
 }
 
-// readChunked reads a chunked body (RFC 9112 §7.1):
-// chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF, ended by a zero-size
-// chunk and an optional trailer section.
+// readChunked reads a chunked body (RFC 9112 §7.1).
 func (h *httpConn) readChunked(sink func([]byte) error) (int64, error) {
 	var total int64
 	for {
-		line, err := h.readLine()
-		if err != nil {
+		size, err := h.readChunkSize()
+		if err != nil || size == 0 {
 			return total, err
-		}
-		sizeField, _, _ := bytes.Cut(line, []byte(";"))
-		size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeField)), 16, 64)
-		if err != nil || size < 0 {
-			return total, fmt.Errorf("bad chunk size %q", truncate(line))
-		}
-		if size == 0 {
-			for { // trailer section, up to the empty line
-				line, err := h.readLine()
-				if err != nil {
-					return total, err
-				}
-				if len(line) == 0 {
-					return total, nil
-				}
-			}
 		}
 		n, err := h.readN(size, sink)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		crlf, err := h.readLine()
-		if err != nil {
+		if err := h.readChunkEnd(); err != nil {
 			return total, err
 		}
-		if len(crlf) != 0 {
-			return total, fmt.Errorf("chunk not followed by CRLF")
+	}
+}
+
+// readChunkSize reads the line that starts a chunk (RFC 9112 §7.1:
+// chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF) and returns the
+// size. The last chunk has size 0; then the trailer section is read too,
+// up to its empty line, and the body has ended.
+func (h *httpConn) readChunkSize() (int64, error) {
+	line, err := h.readLine()
+	if err != nil {
+		return 0, err
+	}
+	sizeField, _, _ := bytes.Cut(line, []byte(";"))
+	size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeField)), 16, 64)
+	if err != nil || size < 0 {
+		return 0, fmt.Errorf("bad chunk size %q", truncate(line))
+	}
+	if size > 0 {
+		return size, nil
+	}
+	for { // trailer section, up to the empty line
+		line, err := h.readLine()
+		if err != nil {
+			return 0, err
+		}
+		if len(line) == 0 {
+			return 0, nil
 		}
 	}
+}
+
+// readChunkEnd reads the CRLF that ends a chunk's data.
+func (h *httpConn) readChunkEnd() error {
+	crlf, err := h.readLine()
+	if err != nil {
+		return err
+	}
+	if len(crlf) != 0 {
+		return fmt.Errorf("chunk not followed by CRLF")
+	}
+	return nil
 }
 
 // readLine returns one line without its CRLF (or bare LF); the slice is

@@ -202,7 +202,7 @@ func (c *pollClient) do(path string, body []byte) (response, error) {
 	i := c.pick
 	hc := c.conns[i]
 	if hc == nil || c.fresh {
-		conn, err := c.r.dial.DialContext(context.Background(), "tcp", c.target)
+		conn, err := c.r.dial.DialContext(context.Background(), "tcp", c.r.connTarget(c.target))
 		if err != nil {
 			return response{}, err
 		}

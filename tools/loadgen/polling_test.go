@@ -2,13 +2,18 @@ package loadgen
 
 import (
 	"testing"
+	"time"
+
+	"github.com/l4lb/l4lb/tools/echobackend"
 )
 
 // TestMisroutes runs the session scenarios through balancers that route
 // right and one that routes wrong, and checks that only the wrong one is
 // caught.
 func TestMisroutes(t *testing.T) {
-	backends := startBackends(t, "a", "b", "c")
+	// A 128-byte response limit ends an xhr-streaming stream every third
+	// round trip, so that reopened streams are routed too.
+	backends := startBackendsWith(t, echobackend.Options{ResponseLimit: 128}, "a", "b", "c")
 	targets := map[string][]string{
 		"direct":         backends,
 		"session proxy":  {startSessionProxy(t, backends)},
@@ -24,12 +29,18 @@ func TestMisroutes(t *testing.T) {
 		{ConnRate, "direct", false},
 		{ConnRate, "session proxy", false},
 		{ConnRate, "per-connection", true},
+		{XHRStreaming, "direct", false},
+		{XHRStreaming, "session proxy", false},
+		{XHRStreaming, "per-connection", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario+"/"+tt.target, func(t *testing.T) {
 			t.Parallel()
 			// 16 sessions or more: all on one backend of three has odds 3^-15.
-			res := run(t, Config{Scenario: tt.scenario, Targets: targets[tt.target], Workers: 4, SessionsPerConn: 4})
+			// A request budget rather than a short duration, so that a
+			// loaded machine still runs every session several times.
+			res := run(t, Config{Scenario: tt.scenario, Targets: targets[tt.target], Workers: 4, SessionsPerConn: 4,
+				Requests: 200, Duration: 20 * time.Second})
 			if res.Ops == 0 || res.Sessions == 0 {
 				t.Fatalf("Run(%s via %s) = %d ops, %d sessions; want some of each", tt.scenario, tt.target, res.Ops, res.Sessions)
 			}
@@ -41,6 +52,36 @@ func TestMisroutes(t *testing.T) {
 			}
 			if !tt.wantMisroutes && len(res.Backends) < 2 {
 				t.Errorf("Run(%s via %s).Backends = %v; want sessions on at least 2 backends", tt.scenario, tt.target, res.Backends)
+			}
+			if tt.scenario == XHRStreaming && !tt.wantMisroutes && res.Reopens == 0 {
+				t.Errorf("Run(%s via %s).Reopens = 0 after %d round trips; want streams ended and reopened", tt.scenario, tt.target, res.Ops)
+			}
+		})
+	}
+}
+
+// TestAlternateTargets checks that AlternateTargets spreads one worker's
+// connections over the targets: straight to three backends, sessions then
+// misroute; through two balancers that agree, they do not.
+func TestAlternateTargets(t *testing.T) {
+	backends := startBackends(t, "a", "b", "c")
+	agreeing := []string{startSessionProxy(t, backends), startSessionProxy(t, backends)}
+	for _, tt := range []struct {
+		name          string
+		targets       []string
+		wantMisroutes bool
+	}{
+		{"backends", backends, true},
+		{"two balancers", agreeing, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := run(t, Config{Scenario: Polling, Targets: tt.targets, AlternateTargets: true, Workers: 2, SessionsPerConn: 4})
+			if res.Ops == 0 || res.Errors != 0 {
+				t.Fatalf("Run = %d ops, %d errors (%q); want ops and no errors", res.Ops, res.Errors, res.ErrorSamples)
+			}
+			if got := res.Misroutes > 0; got != tt.wantMisroutes {
+				t.Errorf("Run(AlternateTargets via %s).Misroutes = %d; want misroutes: %v", tt.name, res.Misroutes, tt.wantMisroutes)
 			}
 		})
 	}

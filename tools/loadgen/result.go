@@ -30,8 +30,9 @@ type Result struct {
 	// Seconds is the measured time: from the first request to the last
 	// answer (for ws-idle: the holding period, after all connections are up).
 	Seconds float64 `json:"seconds"`
-	// Unit names what Ops counts: "req" (HTTP requests), "msg" (WebSocket
-	// round trips), "transfer" (bulk downloads and uploads).
+	// Unit names what Ops counts: "req" (HTTP requests), "msg" (message
+	// round trips: WebSocket, or xhr_send and its echo on an xhr_streaming
+	// stream), "transfer" (bulk downloads and uploads).
 	Unit string `json:"unit"`
 	// Ops counts the operations that succeeded; Rate is Ops per second.
 	Ops  int64   `json:"ops"`
@@ -52,6 +53,9 @@ type Result struct {
 	// still open") and repeated: sockjs-go detaches a finished poll on
 	// another goroutine, so the next poll can race it. Not errors.
 	Retries int64 `json:"retries,omitempty"`
+	// Reopens counts xhr-streaming streams that the server ended (at its
+	// response byte limit) and the client reopened for the same session.
+	Reopens int64 `json:"reopens,omitempty"`
 	// Sessions counts SockJS sessions opened (connrate, polling, ws-idle).
 	Sessions int64 `json:"sessions,omitempty"`
 	// Backends counts answers per backend name (X-Backend), to show spread.
@@ -86,6 +90,9 @@ func (r *Result) Summary() string {
 	if r.Retries > 0 {
 		fmt.Fprintf(&b, "  retried polls %d", r.Retries)
 	}
+	if r.Reopens > 0 {
+		fmt.Fprintf(&b, "  reopened streams %d", r.Reopens)
+	}
 	b.WriteString("\n")
 	if len(r.Backends) > 0 {
 		names := make([]string, 0, len(r.Backends))
@@ -119,6 +126,7 @@ type stats struct {
 	misroutes int64
 	sessions  int64
 	retries   int64
+	reopens   int64
 	backends  map[string]int64
 	samples   []string
 }
@@ -188,6 +196,7 @@ func merge(shards []*stats, r *Result, elapsed time.Duration) {
 		r.Misroutes += s.misroutes
 		r.Sessions += s.sessions
 		r.Retries += s.retries
+		r.Reopens += s.reopens
 		for n, c := range s.backends {
 			r.Backends[n] += c
 		}

@@ -13,7 +13,8 @@ type runner struct {
 	cfg      Config
 	dial     *dialer
 	attempts atomic.Int64
-	upload   *uploadBody // bulk only, built once
+	conns    atomic.Uint64 // connections dialed; picks the target with AlternateTargets
+	upload   *uploadBody   // bulk only, built once
 }
 
 // workerFunc is one worker's loop: it runs operations until take says stop,
@@ -30,6 +31,15 @@ func (r *runner) take(ctx context.Context) bool {
 }
 
 func (r *runner) target(id int) string { return r.cfg.Targets[id%len(r.cfg.Targets)] }
+
+// connTarget returns the target of a new connection of a worker whose
+// target is target.
+func (r *runner) connTarget(target string) string {
+	if !r.cfg.AlternateTargets {
+		return target
+	}
+	return r.cfg.Targets[(r.conns.Add(1)-1)%uint64(len(r.cfg.Targets))]
+}
 
 // runWorkers runs cfg.Workers copies of fn for cfg.Duration. Operations in
 // flight when the time is up are finished, not cut (they have their own

@@ -20,6 +20,7 @@ func TestScenarios(t *testing.T) {
 		{"bulk", Config{Scenario: Bulk, Size: 1 << 20}},
 		{"bulk download", Config{Scenario: Bulk, Size: 300_000, BulkMode: "download"}},
 		{"bulk upload", Config{Scenario: Bulk, Size: 300_001, BulkMode: "upload"}},
+		{"xhr-streaming padded", Config{Scenario: XHRStreaming, MessageSize: 3000}},
 		{"ws-idle sockjs", Config{Scenario: WSIdle, Conns: 30, Interval: 50 * time.Millisecond}},
 		{"ws-idle raw", Config{Scenario: WSIdle, Conns: 30, Interval: 50 * time.Millisecond, RawWebSocket: true}},
 	}

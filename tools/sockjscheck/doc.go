@@ -1,7 +1,7 @@
 // Command sockjscheck runs real SockJS peers through l4lb and through HAProxy
 // and counts the sessions that complete, transport by transport. It is the
-// rerunnable form of the experiment in docs/ARCHITECTURE.md ("Every request
-// is routed"): sockjs-client 1.6.1 shares keep-alive connections between
+// rerunnable evidence for the engine's rule that every request is routed,
+// not only a connection's first (engine/doc.go, "A connection"): sockjs-client 1.6.1 shares keep-alive connections between
 // sessions, so a balancer that routes only the first request of a connection
 // sends later sessions' requests to the wrong backend and they fail.
 //
@@ -23,6 +23,21 @@
 // "transport | direct | haproxy | l4lb | first-request" and exits 1
 // when l4lb completes fewer sessions than HAProxy for any transport, 2 when
 // the check itself could not run.
+//
+// With -scale it checks instead what the session memory is for: sessions
+// that keep running while the backend set changes. Four sockjs-node
+// backends, a backends file; 20 sessions per transport (xhr-polling,
+// xhr-streaming) of 500 paced messages each, all open at once. In
+// join+drain a fourth backend joins the file 3 s in and an original one is
+// marked draining at 6 s, then a second wave of short sessions opens; in
+// fail one backend is killed before the sessions open and restarted 10 s
+// later, its entry kept. Targets: l4lb, l4lb --session-memory 0, and both
+// as two balancers reading the same file behind a client that alternates
+// between them per connection. Then loadgen's polling scenario runs
+// join+drain against Go echo backends through the same targets and counts
+// misroutes. It exits 1 when a memory target loses a session on one
+// balancer, sends a new session to the draining backend, or (two
+// balancers) loses one for a reason the affinity package does not list.
 //
 // Everything listens on 127.0.0.1. Every wait has a deadline and every
 // process it starts is killed at the end, on failure and on SIGINT too. The

@@ -13,7 +13,7 @@ import (
 
 // firstRequestProxy is the negative control: it routes each connection by
 // the SockJS session of its FIRST request head only and then pipes bytes,
-// like a balancer that sniffs once (the design docs/ARCHITECTURE.md rejects).
+// like a balancer that sniffs once (the design engine/doc.go explains the engine does not follow).
 // If the check does not catch it, the check proves nothing about l4lb.
 type firstRequestProxy struct {
 	ln       net.Listener

@@ -34,6 +34,7 @@ type options struct {
 	npmDir         string
 	l4lbLogLevel   string
 	browser        bool
+	scale          scaleOptions
 }
 
 func main() {
@@ -50,9 +51,32 @@ func main() {
 	flag.StringVar(&o.npmDir, "npm-dir", filepath.Join(os.TempDir(), "sockjscheck-npm"), "where the pinned npm packages are installed")
 	flag.StringVar(&o.l4lbLogLevel, "l4lb-log-level", "warn", "l4lb --log-level (debug shows every routing decision in the run directory's l4lb.log)")
 	flag.BoolVar(&o.browser, "chromium", true, "also run the sessions from headless Chromium (Debian chromium)")
+	flag.BoolVar(&o.scale.on, "scale", false, "instead: the scale-out check (a backend joins, one drains, one fails for 10 s) through l4lb with and without its session memory, one balancer and two")
+	flag.IntVar(&o.scale.messages, "scale-messages", 500, "-scale: messages each session sends")
+	flag.DurationVar(&o.scale.interval, "scale-interval", 30*time.Millisecond, "-scale: pause between an echo and the next message, so that sessions outlive the changes")
+	flag.BoolVar(&o.scale.hup, "scale-hup", false, "-scale: SIGHUP the balancers after each change of the backends file, so they apply it within milliseconds of each other (default: their 1 s poll of the file)")
 	flag.Parse()
 	o.transports = strings.Split(transports, ",")
 	o.targets = strings.Split(targets, ",")
+	if o.scale.on {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["transports"] {
+			o.transports = []string{"xhr-polling", "xhr-streaming"}
+		}
+		if !set["timeout"] {
+			o.total = 12 * time.Minute
+		}
+		if !set["targets"] {
+			o.targets = nil // every scale target
+		}
+		if !set["max-sockets"] {
+			// Every session runs at once, each with a poll or a stream
+			// open: the pool must hold them all, and a few more for sends.
+			o.maxSockets = o.sessions + 4
+		}
+		os.Exit(runScale(o))
+	}
 	os.Exit(run(o))
 }
 
@@ -60,10 +84,8 @@ func main() {
 // sessions as HAProxy for every transport, 1 when it does not, 2 when the
 // check could not run.
 func run(o options) int {
-	ctx, cancel := context.WithTimeout(context.Background(), o.total)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, done := checkContext(o)
+	defer done()
 	var ps procs
 	defer ps.killAll()
 
@@ -73,11 +95,7 @@ func run(o options) int {
 		c.naive.close()
 	}
 	c.printTable()
-	if c.runDir != "" {
-		fmt.Printf("\nlogs: %s\n", c.runDir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+	if c.failed(err) {
 		return 2
 	}
 	status := 0
@@ -89,6 +107,26 @@ func run(o options) int {
 		}
 	}
 	return status
+}
+
+// checkContext returns the context of a whole check: cancelled at its
+// deadline, on SIGINT and on SIGTERM.
+func checkContext(o options) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.total)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	return ctx, func() { stop(); cancel() }
+}
+
+// failed prints where the run's logs are, and err; it reports whether
+// there was an error (the check could not run).
+func (c *check) failed(err error) bool {
+	if c.runDir != "" {
+		fmt.Printf("\nlogs: %s\n", c.runDir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sockjscheck:", err)
+	}
+	return err != nil
 }
 
 // first-request is the negative control (see firstRequestProxy).
@@ -119,6 +157,7 @@ func (c *check) record(target, row string, r *clientResult) {
 
 // clientResult is the JSON line js/client.js prints.
 type clientResult struct {
+	T0             int64    `json:"t0"` // ms since the epoch; trace times are relative to it
 	Transport      string   `json:"transport"`
 	Completed      int      `json:"completed"`
 	Sessions       int      `json:"sessions"`
@@ -135,20 +174,9 @@ func (c *check) run(ctx context.Context) error {
 	if c.o.browser {
 		apt["chromium"] = "chromium"
 	}
-	if err := ensureApt(ctx, apt); err != nil {
+	if err := c.prepare(ctx, apt); err != nil {
 		return err
 	}
-	if err := ensureNPM(ctx, c.o.npmDir); err != nil {
-		return err
-	}
-	if err := writeJS(c.o.npmDir); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "sockjscheck-run-")
-	if err != nil {
-		return fmt.Errorf("create run dir: %w", err)
-	}
-	c.runDir = dir
 	if err := c.startAll(ctx); err != nil {
 		return err
 	}
@@ -169,6 +197,26 @@ func (c *check) run(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// prepare installs what is missing (apt maps commands to Debian
+// packages), writes the Node peers and makes the run directory.
+func (c *check) prepare(ctx context.Context, apt map[string]string) error {
+	if err := ensureApt(ctx, apt); err != nil {
+		return err
+	}
+	if err := ensureNPM(ctx, c.o.npmDir); err != nil {
+		return err
+	}
+	if err := writeJS(c.o.npmDir); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "sockjscheck-run-")
+	if err != nil {
+		return fmt.Errorf("create run dir: %w", err)
+	}
+	c.runDir = dir
 	return nil
 }
 
@@ -204,26 +252,12 @@ func (c *check) runClient(ctx context.Context, target, transport string) error {
 		"traceFile":        filepath.Join(c.runDir, target+"-"+transport+".client"),
 	})
 	rounds := (c.o.sessions + c.o.concurrency - 1) / c.o.concurrency
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(rounds)*c.o.sessionTimeout+30*time.Second)
-	defer cancel()
 	c.logs.mark()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(c.o.npmDir, "client.js"), string(cfg))
-	cmd.Dir = c.o.npmDir
-	cmd.Env = append(os.Environ(), "NODE_ENV=production")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ctx.Err() != nil {
-		return fmt.Errorf("node client.js %s %s (%s): %w", target, transport, c.urls[target], context.Cause(ctx))
-	}
+	r, err := c.runNode(ctx, cfg, time.Duration(rounds)*c.o.sessionTimeout+30*time.Second)
 	if err != nil {
-		return fmt.Errorf("node client.js %s %s (%s): %w\n%s", target, transport, c.urls[target], err, stderr.String())
+		return fmt.Errorf("%s %s (%s): %w", target, transport, c.urls[target], err)
 	}
-	var r clientResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		return fmt.Errorf("parse client.js output for %s %s: %w: %q", target, transport, err, out)
-	}
-	c.record(target, transport, &r)
+	c.record(target, transport, r)
 
 	// Aborted requests are logged when their connection closes; give the
 	// backends a moment.
@@ -246,6 +280,29 @@ func (c *check) runClient(ctx context.Context, target, transport string) error {
 		fmt.Fprintf(os.Stderr, "              e.g. %s\n", strings.Join(split[:min(3, len(split))], ", "))
 	}
 	return nil
+}
+
+// runNode runs js/client.js with the JSON config cfg, within timeout.
+func (c *check) runNode(ctx context.Context, cfg []byte, timeout time.Duration) (*clientResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(c.o.npmDir, "client.js"), string(cfg))
+	cmd.Dir = c.o.npmDir
+	cmd.Env = append(os.Environ(), "NODE_ENV=production")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("node client.js: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node client.js: %w\n%s", err, stderr.String())
+	}
+	var r clientResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("parse client.js output: %w: %q", err, out)
+	}
+	return &r, nil
 }
 
 // printTable prints completed sessions per transport and target; "-" where

@@ -21,19 +21,10 @@ func (c *check) startAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		out := filepath.Join(c.runDir, "backend-"+name+".log")
-		reqLog := filepath.Join(c.runDir, "backend-"+name+".requests")
-		cmd := exec.Command("node", filepath.Join(c.o.npmDir, "backend.js"), name, strconv.Itoa(port), reqLog)
-		cmd.Dir = c.o.npmDir
-		cmd.Env = append(os.Environ(), "NODE_ENV=production")
-		if err := c.ps.start(cmd, out); err != nil {
+		if _, err := c.startBackend(ctx, name, port); err != nil {
 			return err
 		}
-		if err := waitLine(ctx, out, "READY", 20*time.Second); err != nil {
-			return fmt.Errorf("backend %s on 127.0.0.1:%d: %w", name, port, err)
-		}
 		backends = append(backends, "127.0.0.1:"+strconv.Itoa(port))
-		c.logs.paths = append(c.logs.paths, reqLog)
 	}
 	c.urls = map[string]string{"direct": "http://" + backends[0] + "/sockjs"}
 
@@ -56,6 +47,26 @@ func (c *check) startAll(ctx context.Context) error {
 	return nil
 }
 
+// startBackend starts the sockjs-node backend name on port and waits
+// until it listens. Its request log joins c.logs the first time.
+func (c *check) startBackend(ctx context.Context, name string, port int) (*exec.Cmd, error) {
+	out := filepath.Join(c.runDir, "backend-"+name+".log")
+	reqLog := filepath.Join(c.runDir, "backend-"+name+".requests")
+	cmd := exec.Command("node", filepath.Join(c.o.npmDir, "backend.js"), name, strconv.Itoa(port), reqLog)
+	cmd.Dir = c.o.npmDir
+	cmd.Env = append(os.Environ(), "NODE_ENV=production")
+	if err := c.ps.start(cmd, out); err != nil {
+		return nil, err
+	}
+	if err := waitLine(ctx, out, "READY "+name+" "+strconv.Itoa(port), 20*time.Second); err != nil {
+		return nil, fmt.Errorf("backend %s on 127.0.0.1:%d: %w", name, port, err)
+	}
+	if !contains(c.logs.paths, reqLog) {
+		c.logs.paths = append(c.logs.paths, reqLog)
+	}
+	return cmd, nil
+}
+
 func (c *check) startHAProxy(ctx context.Context, backends []string) (string, error) {
 	port, err := freePort()
 	if err != nil {
@@ -76,6 +87,20 @@ func (c *check) startHAProxy(ctx context.Context, backends []string) (string, er
 }
 
 func (c *check) startL4LB(ctx context.Context, backends []string) (string, error) {
+	bin, err := c.buildL4LB(ctx)
+	if err != nil {
+		return "", err
+	}
+	args := []string{"--loops", "1", "--log-level", c.o.l4lbLogLevel}
+	for _, b := range backends {
+		args = append(args, "--backend", b)
+	}
+	addr, _, err := c.runL4LB(ctx, bin, "l4lb.log", args)
+	return addr, err
+}
+
+// buildL4LB builds ./cmd/l4lb into the run directory.
+func (c *check) buildL4LB(ctx context.Context) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -88,22 +113,26 @@ func (c *check) startL4LB(ctx context.Context, backends []string) (string, error
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/l4lb in %s: %w\n%s", root, err, out)
 	}
+	return bin, nil
+}
+
+// runL4LB starts `l4lb serve` on a free port with args, logging to
+// logName in the run directory, and waits until it accepts.
+func (c *check) runL4LB(ctx context.Context, bin, logName string, args []string) (string, *exec.Cmd, error) {
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"serve", "--listen", addr, "--loops", "1", "--log-level", c.o.l4lbLogLevel}
-	for _, b := range backends {
-		args = append(args, "--backend", b)
-	}
-	if err := c.ps.start(exec.Command(bin, args...), filepath.Join(c.runDir, "l4lb.log")); err != nil {
-		return "", err
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
+	if err := c.ps.start(cmd, filepath.Join(c.runDir, logName)); err != nil {
+		return "", nil, err
 	}
 	if err := waitTCP(ctx, addr, 15*time.Second); err != nil {
-		return "", fmt.Errorf("l4lb: %w", err)
+		c.ps.kill(cmd)
+		return "", nil, fmt.Errorf("l4lb (%s): %w", logName, err)
 	}
-	return addr, nil
+	return addr, cmd, nil
 }
 
 // moduleRoot finds the l4lb module's directory from the working directory up.

@@ -3,11 +3,17 @@
 //
 // usage: node client.js '<json config>'
 //   {url, transport, sessions, concurrency, messages, maxSockets,
-//    sessionTimeoutMs, traceFile}
+//    sessionTimeoutMs, traceFile, intervalMs, alternate}
 //
 // traceFile gets one line per HTTP request the client made:
-// "<start ms> <end ms|-> <session> <socket id> <local port> <method> <path> <status|error>",
+// "<start ms> <end ms|-> <session> <socket id> <local port> <method> <path> <status|error> <remote port>",
 // to set beside the backends' request logs (their client port is our local port).
+// Times are ms since the output's t0 (ms since the epoch).
+//
+// intervalMs, if set, paces a session: it sends its next message that long
+// after the echo of the last. alternate, if set, is a list of "host:port":
+// each new pooled connection goes to the next of them in turn (a client in
+// front of several balancers), whatever the URL's host.
 //
 // sockjs-client's Node XHR driver (lib/transport/driver/xhr.js) and the
 // eventsource package both call http.request without an agent, so they use
@@ -22,6 +28,14 @@ const crypto = require('crypto');
 
 const cfg = JSON.parse(process.argv[2]);
 http.globalAgent = new http.Agent({ keepAlive: true, maxSockets: cfg.maxSockets });
+if (cfg.alternate && cfg.alternate.length > 0) {
+  let nextTarget = 0;
+  const createConnection = http.globalAgent.createConnection.bind(http.globalAgent);
+  http.globalAgent.createConnection = (opts, cb) => {
+    const [host, port] = cfg.alternate[nextTarget++ % cfg.alternate.length].split(':');
+    return createConnection({ ...opts, host, port: Number(port) }, cb);
+  };
+}
 const SockJS = require('sockjs-client');
 
 // Trace which sessions each pooled socket carried, to prove sharing.
@@ -36,7 +50,7 @@ http.request = function tracedRequest(...args) {
   const req = origRequest.apply(this, args);
   const m = /\/sockjs\/[^/]+\/([^/]+)\//.exec(req.path || '');
   const session = m ? m[1] : '-';
-  const t = { start: Date.now() - t0, end: '-', session, sock: '-', port: '-', method: req.method, path: req.path, status: 'pending' };
+  const t = { start: Date.now() - t0, end: '-', session, sock: '-', port: '-', remote: '-', method: req.method, path: req.path, status: 'pending' };
   trace.push(t);
   requests++;
   req.on('socket', (s) => {
@@ -50,8 +64,8 @@ http.request = function tracedRequest(...args) {
     }
     sockSessions.get(id).add(session);
     t.sock = id;
-    const port = () => { t.port = s.localPort; };
-    if (s.localPort) port(); else s.once('connect', port);
+    const port = () => { t.port = s.localPort; t.remote = s.remotePort; };
+    if (s.connecting || !s.remotePort) s.once('connect', port); else port();
   });
   req.on('response', (res) => {
     t.status = res.statusCode + '-headers';
@@ -79,6 +93,7 @@ function runSession(i) {
     };
     const timer = setTimeout(() => finish(`timeout after ${Math.max(sent - 1, 0)} echoes`), cfg.sessionTimeoutMs);
     const send = () => { sent++; sock.send(`s${i}m${sent}`); };
+    const sendNext = () => (cfg.intervalMs ? setTimeout(send, cfg.intervalMs) : send());
     sock.onopen = () => {
       if (sock.transport !== cfg.transport) return finish(`opened with transport ${sock.transport}`);
       send();
@@ -91,7 +106,7 @@ function runSession(i) {
       if (backend === null) backend = name;
       if (name !== backend) return finish(`echo from ${name} after ${backend}`);
       if (sent === cfg.messages) return finish(null);
-      send();
+      sendNext();
     };
     sock.onclose = (e) => finish(`closed ${e.code} ${e.reason} after ${Math.max(sent - 1, 0)} echoes`);
   });
@@ -113,6 +128,7 @@ async function main() {
     if (set.size >= 2) shared++;
   }
   const out = {
+    t0,
     transport: cfg.transport,
     completed: results.filter((r) => r.ok).length,
     sessions: cfg.sessions,
@@ -125,7 +141,7 @@ async function main() {
   };
   if (cfg.traceFile) {
     fs.writeFileSync(cfg.traceFile, trace.map((t) =>
-      `${t.start} ${t.end} ${t.session} ${t.sock} ${t.port} ${t.method} ${t.path} ${t.status}`).join('\n') + '\n');
+      `${t.start} ${t.end} ${t.session} ${t.sock} ${t.port} ${t.method} ${t.path} ${t.status} ${t.remote}`).join('\n') + '\n');
   }
   process.stdout.write(JSON.stringify(out) + '\n');
   // Pooled keep-alive sockets and closing sessions must not hold the exit.

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package affinity
+
+import "testing"
+
+func reportCPU(*testing.B) {}
