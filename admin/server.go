@@ -40,7 +40,7 @@ var _ Engine = (*engine.Server)(nil)
 // Health is the last health check of a backend, as a health checker
 // reports it (Config.Health).
 type Health struct {
-	Checked time.Time     // when the last check ended
+	Checked time.Time     // when the last check ended; zero if unknown
 	OK      bool          // whether it passed
 	Latency time.Duration // how long it took
 	Error   string        // why it failed; empty if OK
