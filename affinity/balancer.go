@@ -1,6 +1,7 @@
 package affinity
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -17,6 +18,11 @@ type Balancer struct {
 	// back (a flapping registration) finds its connections again. Guarded
 	// by mu; pruned of idle counters on every Update.
 	retired map[string]*counter
+	// discovered is the set the last successful Update was given, and
+	// overlays the runtime changes laid over it (overlay.go); the
+	// snapshot is built from both. Guarded by mu.
+	discovered []Backend
+	overlays   map[string]Overlay
 	// rt is the runtime state (runtime.go) its counters share.
 	rt *runtimeState
 }
@@ -41,9 +47,26 @@ func (b *Balancer) Snapshot() *Snapshot { return b.current.Load() }
 // long as NewSnapshot, except that an Update that changes only states
 // between Ready and Draining (or nothing) reuses the current table and
 // takes microseconds.
+//
+// The runtime overlays (Drain, SetWeight) apply to backends on every
+// Update: the snapshot holds the set as discovered with the overlays laid
+// over it.
 func (b *Balancer) Update(backends []Backend) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.swap(backends); err != nil {
+		return err
+	}
+	b.discovered = slices.Clone(backends)
+	return nil
+}
+
+// swap builds the snapshot of the discovered set backends with the
+// overlays applied and swaps it in. The caller holds mu.
+func (b *Balancer) swap(backends []Backend) error {
+	if len(b.overlays) > 0 {
+		backends = b.overlaid(backends)
+	}
 	old := b.current.Load()
 	byEndpoint := make(map[string]*counter, len(old.members)+len(b.retired))
 	for e, c := range b.retired {

@@ -184,6 +184,15 @@
 // connection first (Node's HTTP agent does) can keep a polling session on
 // one balancer for a long time.
 //
+// # Runtime overlays
+//
+// An operator can drain a backend or change its weight at run time
+// (Balancer.Drain, Undrain, SetWeight, ResetWeight; the admin API calls
+// them). An overlay is laid over the discovered set on every Update and
+// whenever it changes, so discovery cannot undo it; it lasts until it is
+// undone or the process ends (it is not stored anywhere). A drain reuses
+// the table: no session moves.
+//
 // # What it does not do
 //
 // It does not probe backends: states come from the registry, runtime

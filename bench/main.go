@@ -37,7 +37,8 @@ type options struct {
 	out       string
 	keep      bool
 	l4lbBin   string
-	faults    []int // --faults: the fault numbers to run (empty: all)
+	l4lbExtra []string // more l4lb serve flags (--l4lb-args)
+	faults    []int    // --faults: the fault numbers to run (empty: all)
 }
 
 func main() {
@@ -52,6 +53,8 @@ func main() {
 	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
+	var extra string
+	flag.StringVar(&extra, "l4lb-args", "", "more l4lb serve flags, space-separated (to compare settings of l4lb, such as --access-log, in alternating runs)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
 	faults := flag.Bool("faults", false, "run the fault suite instead of the benchmarks (faults.go; about 8 minutes)")
 	faultList := flag.String("fault-list", "", "with --faults: the faults to run, comma-separated numbers (default: all)")
@@ -60,6 +63,7 @@ func main() {
 	o.settings.TunnelTimeout = time.Hour
 	o.targets = splitList(targets)
 	o.scenarios = splitList(scenarios)
+	o.l4lbExtra = strings.Fields(extra)
 	switch o.settings.ProxyProtocol {
 	case "off", "v1", "v2":
 	default:

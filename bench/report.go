@@ -193,6 +193,7 @@ type report struct {
 	Date     time.Time         `json:"date"`
 	Machine  machine           `json:"machine"`
 	Settings settings          `json:"settings"`
+	L4LBArgs []string          `json:"l4lb_args,omitempty"` // --l4lb-args
 	Plan     plan              `json:"plan"`
 	Targets  []string          `json:"targets"`
 	Notes    map[string]string `json:"notes,omitempty"`
@@ -204,7 +205,7 @@ type report struct {
 }
 
 func buildReport(p plan, o options, m machine, records []*record, notes map[string]string, took time.Duration) *report {
-	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, Plan: p, Targets: o.targets,
+	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, L4LBArgs: o.l4lbExtra, Plan: p, Targets: o.targets,
 		Notes: notes, Seconds: took.Seconds(), Records: records}
 	for _, st := range p.Steps {
 		for _, mt := range metricsFor(st.Scenario) {

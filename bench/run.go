@@ -87,7 +87,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// A run that leaves out rounds, scenarios or targets is not a full or
 	// quick run and is named so (and git-ignored).
-	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < len(allTargets) {
+	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < len(allTargets) || len(o.l4lbExtra) > 0 {
 		p.Mode += "-custom"
 	}
 	if o.out == "" {
@@ -281,7 +281,7 @@ func (e *env) startTarget(name string) (*running, error) {
 	case targetNginx:
 		return startNginx(e.nginx, e.work, e.o.settings, e.addrs, e.fdLimit)
 	case targetL4LB:
-		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil)
+		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }

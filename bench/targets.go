@@ -191,6 +191,10 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 		"--header-timeout", "10s",
 		"--idle-timeout", s.TunnelTimeout.String(),
 		"--log-level", "warn",
+		// The admin listener (on by default) on a port of its own, so
+		// that its per-backend counters are always part of what is
+		// measured, as in production, and two runs never collide.
+		"--admin-listen", "127.0.0.1:0",
 	}
 	for _, b := range backends {
 		args = append(args, "--backend", b)
@@ -198,10 +202,11 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 	return args
 }
 
-func startL4LB(bin, dir string, s settings, backends []string, env []string) (*running, error) {
+// startL4LB starts l4lb serve with l4lbArgs and then extra.
+func startL4LB(bin, dir string, s settings, backends []string, env []string, extra ...string) (*running, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return startServing(targetL4LB, dir, env, bin, listen, l4lbArgs(s, listen, backends)...)
+	return startServing(targetL4LB, dir, env, bin, listen, append(l4lbArgs(s, listen, backends), extra...)...)
 }

@@ -31,40 +31,52 @@ func startFixedHTTP(t testing.TB, resp string) string {
 
 // TestAllocs proves the steady-state paths allocate nothing: a tunnel
 // round trip, and a keep-alive HTTP request that is sniffed, keyed, routed
-// (to the same backend) and framed.
+// (to the same backend) and framed; also with exchanges observed
+// (per-backend counters and a recorder on).
 func TestAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	t.Run("tunnel round trip", func(t *testing.T) {
-		s := startServer(t, Config{Balancer: newBalancer(t, startEcho(t))})
-		c := dial(t, s.Addrs()[0])
-		msg := []byte("\x00 sixteen bytes.")
-		buf := make([]byte, len(msg))
-		roundTrip := func() {
-			c.Write(msg)
-			if _, err := io.ReadFull(c, buf); err != nil {
-				t.Fatal(err)
+	observed := Config{BackendStats: true, Exchanges: &countRecorder{}}
+	for _, v := range []struct {
+		name string
+		cfg  Config
+	}{{"tunnel round trip", Config{}}, {"tunnel round trip, observed", observed}} {
+		t.Run(v.name, func(t *testing.T) {
+			cfg := v.cfg
+			cfg.Balancer = newBalancer(t, startEcho(t))
+			s := startServer(t, cfg)
+			c := dial(t, s.Addrs()[0])
+			msg := []byte("\x00 sixteen bytes.")
+			buf := make([]byte, len(msg))
+			roundTrip := func() {
+				c.Write(msg)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		roundTrip()
-		if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
-			t.Errorf("AllocsPerRun(tunnel round trip) = %v; want 0", n)
-		}
-	})
-	for _, tc := range []struct {
-		name     string
-		xff, mem bool
+			roundTrip()
+			if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+				t.Errorf("AllocsPerRun(%s) = %v; want 0", v.name, n)
+			}
+		})
+	}
+	for _, v := range []struct {
+		name string
+		cfg  Config
+		mem  bool
 	}{
-		{"keep-alive request", false, false},
-		{"keep-alive request with X-Forwarded-For", true, false},
-		{"keep-alive request with session memory", false, true},
+		{"keep-alive request", Config{}, false},
+		{"keep-alive request with X-Forwarded-For", Config{ForwardedFor: true}, false},
+		{"keep-alive request with session memory", Config{}, true},
+		{"keep-alive request, observed", observed, false},
 	} {
-		name := tc.name
-		t.Run(name, func(t *testing.T) {
+		t.Run(v.name, func(t *testing.T) {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-			cfg := Config{Balancer: newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp)), ForwardedFor: tc.xff, Health: newRecorder()}
-			if tc.mem {
+			cfg := v.cfg
+			cfg.Balancer = newBalancer(t, startFixedHTTP(t, resp), startFixedHTTP(t, resp))
+			cfg.Health = newRecorder()
+			if v.mem {
 				cfg.Sessions = affinity.NewSessions(1024, 0)
 			}
 			s := startServer(t, cfg)
@@ -79,7 +91,7 @@ func TestAllocs(t *testing.T) {
 			}
 			exchange()
 			if n := testing.AllocsPerRun(200, exchange); n != 0 {
-				t.Errorf("AllocsPerRun(%s) = %v; want 0", name, n)
+				t.Errorf("AllocsPerRun(%s) = %v; want 0", v.name, n)
 			}
 		})
 	}

@@ -171,6 +171,20 @@ type Config struct {
 	// negative, there is no bound (and when descriptors run out, accepting
 	// pauses briefly and is retried).
 	MaxConns int
+	// Exchanges, if not nil, receives the record of every HTTP exchange
+	// and tunnel as it ends (an access log), on the event loop that
+	// carried it; see Exchange. With it, each connection carries about
+	// half a KiB more while it is open, tunnels included. If nil,
+	// nothing is recorded.
+	Exchanges ExchangeRecorder
+	// BackendStats reports whether the loops count, per backend,
+	// requests, 5xx responses, connect failures, open tunnels and
+	// histograms of connect time, time to first response byte and
+	// request duration (Server.BackendStats): a few atomic adds per
+	// request on counters of the loop's own, and about half a KiB per
+	// connection while it is HTTP (a tunnel carries nothing more). If
+	// false, nothing is counted and Server.BackendStats returns nil.
+	BackendStats bool
 	// DrainSpread, if positive, closes the connections still open this
 	// long before the Shutdown context's deadline one by one, spread evenly
 	// over that window, instead of all at the deadline: WebSocket clients

@@ -56,6 +56,7 @@ type conn struct {
 	timer  timerLink
 	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
 	status int          // phFailing: the status to answer
+	x      *connObs     // what Config.Exchanges and BackendStats need; nil when off
 	svc    uint8        // the service being routed to (services_linux.go)
 }
 
@@ -63,7 +64,7 @@ type conn struct {
 // header gave (Config.AcceptProxy).
 type clientAddrs struct{ src, dst netip.AddrPort }
 
-func newConn(l *loop, fd int, peer unix.Sockaddr) {
+func newConn(l *loop, fd int, peer unix.Sockaddr, lfd int) {
 	// A fresh socket is writable: the first response goes out without
 	// waiting for an EPOLLOUT round trip.
 	c := &conn{l: l, cli: sock{fd: fd, canWrite: true}, be: sock{fd: -1}, phase: phSniff}
@@ -73,6 +74,7 @@ func newConn(l *loop, fd int, peer unix.Sockaddr) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // fails harmlessly on UNIX sockets
 	l.nconns++
 	l.track(&c.cli)
+	c.observe(lfd, peer)
 	c.startHTTP()
 	if l.s.cfg.ForwardedFor {
 		c.h.setForwardedFor(peer)
@@ -210,6 +212,7 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 	var res ioResult
 	if c.phase == phTunnel && l.s.path == pathSplice && f.buf == nil {
 		res = l.spliceIn(f, src)
+		c.xBytes(f, f.inPipe)
 	} else {
 		if f.full() {
 			// A head that does not fit: the sniffer's limits are below
@@ -245,6 +248,7 @@ func (c *conn) frame(f *flow) bool {
 		if f.p == f.w {
 			return false
 		}
+		c.xBytes(f, f.w-f.p)
 		f.p = f.w
 		return true
 	case c.phase.http():
@@ -332,6 +336,7 @@ func (c *conn) abort(bad *sock) {
 		other = &c.cli
 		c.noResponse()
 	}
+	c.xAbort(bad)
 	if other.fd >= 0 {
 		unix.SetsockoptLinger(other.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
@@ -368,6 +373,7 @@ func (c *conn) close(reset bool) {
 		return
 	}
 	l := c.l
+	c.xClose()
 	l.disarm(&c.timer)
 	if !reset && c.reusableBackend() {
 		// The client left between requests: another client of this
@@ -386,6 +392,9 @@ func (c *conn) close(reset bool) {
 
 // timeout runs when c's timer of kind k expired.
 func (c *conn) timeout(k timerKind) {
+	if k != timerLinger {
+		c.xTimeout()
+	}
 	switch k {
 	case timerHeader:
 		c.l.s.stats.headerTimeouts.Add(1)
@@ -408,6 +417,7 @@ func (c *conn) timeout(k timerKind) {
 // fail answers the client with status and closes, once the client has
 // taken what is already on its way to it.
 func (c *conn) fail(status int) {
+	c.xFail(status)
 	c.l.s.stats.status(status)
 	// Close the backend but keep what it already sent on its way: an
 	// invalid head after a response goes out after that response.
@@ -454,6 +464,7 @@ func (c *conn) endAfterResponse() {
 // Upgrade request, or a first request that is not HTTP) and drops its
 // HTTP state.
 func (c *conn) becomeTunnel() {
+	c.xTunnel()
 	c.phase = phTunnel
 	c.l.s.stats.tunnels.Add(1)
 	c.up.p, c.down.p = c.up.w, c.down.w // whatever followed is raw bytes

@@ -29,6 +29,7 @@ func (c *conn) startConnect(cands []*affinity.Member, tunnel bool) {
 	d.tunnel = tunnel
 	c.dial = d
 	c.phase = phConnecting
+	c.xConnectStart()
 	c.connectNext()
 }
 
@@ -74,6 +75,7 @@ func (c *conn) connectNext() {
 		}
 		if err != nil {
 			l.s.stats.backendFailures.Add(1)
+			c.xConnectFailed(m)
 			l.warn("backend connect failed", "backend", m.Backend().Endpoint, "remote", c.remote(), "err", err)
 			l.s.backendFailed(m, FailConnect)
 			continue
@@ -203,6 +205,7 @@ func (c *conn) established() {
 		c.up.pre = hdr
 	}
 	l.s.stats.backendConnects.Add(1)
+	c.xConnected()
 	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	tunnel := c.dial.tunnel
 	c.dropDial()
@@ -218,6 +221,7 @@ func (c *conn) established() {
 func (c *conn) connectFailed(timedOut bool) {
 	l := c.l
 	l.s.stats.backendFailures.Add(1)
+	c.xConnectFailed(c.member)
 	if c.member != nil {
 		if timedOut {
 			l.warn("backend connect timed out", "backend", c.member.Backend().Endpoint, "remote", c.remote(),

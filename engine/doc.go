@@ -196,6 +196,18 @@
 // the level-triggered listener (TestAcceptOutOfFds). Stats.AcceptPauses
 // counts the pauses.
 //
+// # Observing exchanges
+//
+// Config.Exchanges receives one Exchange record per HTTP exchange, and per
+// tunnel when it closes (an access log); Config.BackendStats counts
+// requests, 5xx, connect failures, open tunnels and latency histograms
+// per backend (Server.BackendStats, which the admin listener turns into
+// metrics at scrape time). The connection code calls small hooks
+// (observe_linux.go) that return at once when both are off; when on, the
+// facts are taken with the loop's cached clock, counted with atomic adds
+// on counters of the loop's own (backendstats_linux.go), and nothing is
+// allocated per request.
+//
 // # Errors answered by the engine
 //
 // The engine answers a minimal HTTP/1.1 response with Connection: close

@@ -108,6 +108,7 @@ func (c *conn) frameHTTP(f *flow) bool {
 				return false
 			}
 			f.p += n
+			c.xBytes(f, n)
 			if done && f == &c.down {
 				c.responseEnded()
 			}
@@ -152,6 +153,7 @@ func (c *conn) requestHead(f *flow) bool {
 			h.held.hash = affinity.HashKey(req.Key)
 		}
 		c.requestService(f, req)
+		c.xHead(req)
 		if l.s.debug {
 			l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
 				"key", string(req.Key), "remote", c.remote())
@@ -209,6 +211,7 @@ func (c *conn) releaseHeld(f *flow) bool {
 	f.p += h.held.headLen
 	h.out = h.held
 	c.rememberSession(&h.out)
+	c.xRelease()
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
 		f.fr.scan.Reset()
@@ -226,6 +229,7 @@ func (c *conn) responseHead(f *flow) bool {
 	c.responseStarted()
 	l, h := c.l, c.h
 	resp := &l.resp
+	c.xResponseBytes()
 	switch l.s.sniffer.Response(&f.fr.scan, f.buf[f.p:f.w], h.out.head, resp) {
 	case sniff.NeedMore:
 		return false
@@ -238,6 +242,7 @@ func (c *conn) responseHead(f *flow) bool {
 		c.insertStickyCookie(f, resp.HeadLen)
 	}
 	f.p += resp.HeadLen
+	c.xResponseHead(resp)
 	f.fr.scan.Reset()
 	if resp.StatusCode == 101 && h.out.upgrade {
 		c.becomeTunnel()
@@ -267,6 +272,7 @@ func (c *conn) responseHead(f *flow) bool {
 // and so is the connection if an invalid head waits behind it or the
 // exchange closes it.
 func (c *conn) responseEnded() {
+	c.xResponseEnded()
 	h := c.h
 	c.phase = phIdle
 	switch {

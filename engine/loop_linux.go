@@ -313,7 +313,7 @@ func (l *loop) accept(lfd int) {
 		}
 		l.s.stats.accepted.Add(1)
 		l.s.stats.active.Add(1)
-		newConn(l, fd, peer)
+		newConn(l, fd, peer, lfd)
 	}
 }
 

@@ -12,7 +12,8 @@ import "github.com/l4lb/l4lb/affinity"
 // another backend that is still usable; a keyless one to the two-choices pick. A keep-alive
 // connection stays on its current backend while that is still the right
 // one: for a keyed request, the key's first candidate; for a keyless one,
-// any candidate (it has not left the set nor gone down). Otherwise the
+// any Ready candidate (it has not left the set, gone down or started
+// draining; a draining one if nothing is Ready). Otherwise the
 // request, and the client connection from then on, switches: the old
 // backend connection is parked for reuse if it is idle and reusable
 // (reuse_linux.go), closed otherwise.
@@ -74,12 +75,22 @@ func (c *conn) candidates(keyed bool, hash uint64) []*affinity.Member {
 	return nil
 }
 
+// isCandidate reports whether a keyless request may stay on m: m is still
+// among cands, Ready and not down at runtime, unless no candidate is (a
+// draining backend keeps its keyed sessions, not the keyless requests of
+// keep-alive connections; one found down by health checking keeps
+// neither).
 func isCandidate(m *affinity.Member, cands []*affinity.Member) bool {
 	e := m.Backend().Endpoint
 	for _, c := range cands {
 		if c.Backend().Endpoint == e {
-			return true
+			return readyUsable(c) || !readyUsable(cands[0])
 		}
 	}
 	return false
+}
+
+// readyUsable reports whether m is Ready and not down at runtime.
+func readyUsable(m *affinity.Member) bool {
+	return m.Backend().State == affinity.Ready && m.Usable()
 }

@@ -40,6 +40,7 @@ type Server struct {
 	wg            sync.WaitGroup // one per running loop
 
 	stats counters
+	obs   observer // Config.Exchanges, Config.BackendStats
 	path  dataPath // set before Start only
 }
 
@@ -61,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Loops = runtime.NumCPU()
 	}
 	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s.obs = newObserver(&cfg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

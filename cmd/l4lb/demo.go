@@ -29,6 +29,7 @@ func runDemo(ctx context.Context, args []string) error {
 	if err := parseWithEnv(fs, bindings, args); err != nil {
 		return err
 	}
+	c.parsed(fs)
 	if len(c.backends.values) > 0 || c.backendsFile != "" || c.discovery != "" {
 		return fmt.Errorf("demo runs its own backends: drop --backend, --backends-file and --discovery, or use 'l4lb serve'")
 	}
@@ -58,19 +59,24 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, c, []registry.Source{static}, log, func(addrs []net.Addr) {
+	c.names = new(sourceNames)
+	return serve(ctx, c, []registry.Source{c.names.wrap("static", static)}, log, func(addrs []net.Addr, adminURL string) {
 		for _, a := range addrs {
 			if a.Network() == "tcp" {
-				printDemoHelp(os.Stdout, a.String())
+				printDemoHelp(os.Stdout, a.String(), adminURL)
 				return
 			}
 		}
 	}, nil)
 }
 
-// printDemoHelp prints the commands that show what the balancer on addr does.
-func printDemoHelp(w io.Writer, addr string) {
+// printDemoHelp prints the commands that show what the balancer on addr
+// does, and where its status page is (adminURL; "" for none).
+func printDemoHelp(w io.Writer, addr, adminURL string) {
 	base := "http://" + addr
+	if strings.HasPrefix(adminURL, "http://") {
+		fmt.Fprintf(w, "\nStatus page: %s  (open it now: it fills as you run the commands below)\n", adminURL)
+	}
 	fmt.Fprint(w, strings.ReplaceAll(`
 l4lb demo: backends alpha, bravo and charlie behind BASE (Ctrl-C to stop)
 

@@ -16,10 +16,11 @@ import (
 
 // TestDemoQuickstart runs `l4lb demo` as the README says (on a free port)
 // and replays the commands it prints: a polling session's requests, each on
-// a new connection, stay on one backend, other sessions spread, and the
-// process stops cleanly on SIGTERM.
+// a new connection, stay on one backend, other sessions spread, the status
+// page it names shows the three backends, and the process stops cleanly on
+// SIGTERM.
 func TestDemoQuickstart(t *testing.T) {
-	demo := testutil.Start(t, exec.Command(l4lbBinary(t), "demo", "--listen", "127.0.0.1:0", "--log-level", "warn"))
+	demo := testutil.Start(t, exec.Command(l4lbBinary(t), "demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"))
 	re := regexp.MustCompile(`behind (http://127\.0\.0\.1:\d+)`)
 	line, _ := demo.Out.WaitLine(t, 0, re, 30*time.Second)
 	url := re.FindStringSubmatch(line)[1]
@@ -76,6 +77,21 @@ func TestDemoQuickstart(t *testing.T) {
 	}
 	if len(pages) != 3 {
 		t.Errorf("30 keyless requests reached %d backends (%v); want all 3", len(pages), pages)
+	}
+
+	// The status page, printed before the address, shows the three
+	// backends up.
+	rePage := regexp.MustCompile(`Status page: (http://127\.0\.0\.1:\d+/) `)
+	pageLine, _ := demo.Out.WaitLine(t, 0, rePage, time.Second)
+	pageURL := rePage.FindStringSubmatch(pageLine)[1]
+	resp, err := client.Get(pageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(html), `data-state="up"`); resp.StatusCode != 200 || n != 3 {
+		t.Errorf("status page %s = %d with %d backends up; want 200 with 3:\n%s", pageURL, resp.StatusCode, n, html)
 	}
 
 	if err := demo.Cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -77,7 +77,13 @@ type balancer struct {
 // for its listening address.
 func startServe(t *testing.T, args ...string) *balancer {
 	t.Helper()
-	cmd := exec.Command(l4lbBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	return startServeBin(t, l4lbBinary(t), args...)
+}
+
+// startServeBin is startServe with the l4lb binary bin.
+func startServeBin(t *testing.T, bin string, args ...string) *balancer {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	b := &balancer{Child: testutil.Start(t, cmd)}
 	re := regexp.MustCompile(`msg=listening listener=(127\.0\.0\.1:\d+)`)
 	line, _ := b.Out.WaitLine(t, 0, re, 30*time.Second)

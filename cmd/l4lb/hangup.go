@@ -17,6 +17,9 @@ import (
 func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, sources []registry.Source, log *slog.Logger) {
 	var files []*registry.File
 	for _, s := range sources {
+		if n, ok := s.(namedSource); ok {
+			s = n.src
+		}
 		if f, ok := s.(*registry.File); ok {
 			files = append(files, f)
 		}

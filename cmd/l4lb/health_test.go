@@ -48,7 +48,7 @@ func TestHealthFlags(t *testing.T) {
 	}
 }
 
-func TestWriteHealthMetrics(t *testing.T) {
+func TestHealthMetrics(t *testing.T) {
 	bal := affinity.NewBalancer()
 	if err := bal.Update([]affinity.Backend{{Endpoint: "tcp://127.0.0.1:1"}, {Endpoint: "unix:/run/app.sock"}}); err != nil {
 		t.Fatal(err)
@@ -64,8 +64,7 @@ func TestWriteHealthMetrics(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var out strings.Builder
-	metricsSources{health: chk}.writeHealth(&out)
+	out := gatherText(t, healthCollector{chk})
 	for _, want := range []string{
 		`l4lb_backend_up{backend="tcp://127.0.0.1:1"} 1` + "\n",
 		`l4lb_backend_up{backend="unix:/run/app.sock"} 1` + "\n",
@@ -75,8 +74,8 @@ func TestWriteHealthMetrics(t *testing.T) {
 		`l4lb_health_ejections_total{reason="connect_timeout"} 0` + "\n",
 		`l4lb_health_failures_total{reason="no_response"} 0` + "\n",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("metrics lack %q; got:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q; got:\n%s", want, out)
 		}
 	}
 }

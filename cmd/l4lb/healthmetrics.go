@@ -1,54 +1,56 @@
 package main
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/l4lb/l4lb/health"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// writeHealth writes the health checker's metrics, and the engine's
-// response timeouts, in the Prometheus text format.
-func (m metricsSources) writeHealth(w io.Writer) {
-	if m.engine != nil {
-		fmt.Fprintf(w, "# HELP l4lb_engine_response_timeouts_total HTTP requests answered 504 because no response byte came within --response-timeout.\n# TYPE l4lb_engine_response_timeouts_total counter\nl4lb_engine_response_timeouts_total %d\n", m.engine.Stats().ResponseTimeouts)
+// healthCollector exposes a health checker's state and counters on the
+// admin listener's /metrics.
+type healthCollector struct{ chk *health.Checker }
+
+var (
+	dBackendUp        = prometheus.NewDesc("l4lb_backend_up", "Whether health checking lets the backend take traffic (1) or holds it out (0); the log says why.", []string{"backend"}, nil)
+	dBackendShare     = prometheus.NewDesc("l4lb_backend_share", "Share of its weight of keyless traffic a backend takes (below 1 while it ramps up).", []string{"backend"}, nil)
+	dHealthChecks     = prometheus.NewDesc("l4lb_health_checks_total", "Active health checks, by result.", []string{"result"}, nil)
+	dHealthDuration   = prometheus.NewDesc("l4lb_health_check_duration_seconds", "Duration of active health checks.", nil, nil)
+	dHealthFailures   = prometheus.NewDesc("l4lb_health_failures_total", "Failures of real traffic reported by the data plane, by reason.", []string{"reason"}, nil)
+	dHealthEjections  = prometheus.NewDesc("l4lb_health_ejections_total", "Backends ejected by passive health checking, by reason.", []string{"reason"}, nil)
+	dHealthEjRefused  = prometheus.NewDesc("l4lb_health_ejections_refused_total", "Ejections not made because --eject-max-share of the backends was out already.", nil, nil)
+	healthDescriptors = []*prometheus.Desc{dBackendUp, dBackendShare, dHealthChecks, dHealthDuration, dHealthFailures, dHealthEjections, dHealthEjRefused}
+)
+
+func (healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range healthDescriptors {
+		ch <- d
 	}
-	if m.health == nil {
-		return
-	}
-	s := m.health.Stats()
-	fmt.Fprintf(w, "# HELP l4lb_backend_up Whether health checking lets the backend take traffic (1) or holds it out (0); the log says why.\n# TYPE l4lb_backend_up gauge\n")
+}
+
+func (h healthCollector) Collect(ch chan<- prometheus.Metric) {
+	s := h.chk.Stats()
 	for _, b := range s.Backends {
-		up := 0
+		up := 0.0
 		if b.Up {
 			up = 1
 		}
-		fmt.Fprintf(w, "l4lb_backend_up{backend=%q} %d\n", b.Endpoint, up)
+		ch <- prometheus.MustNewConstMetric(dBackendUp, prometheus.GaugeValue, up, b.Endpoint)
+		ch <- prometheus.MustNewConstMetric(dBackendShare, prometheus.GaugeValue, b.Share, b.Endpoint)
 	}
-	fmt.Fprintf(w, "# HELP l4lb_backend_share Share of its weight of keyless traffic a backend takes (below 1 while it ramps up).\n# TYPE l4lb_backend_share gauge\n")
-	for _, b := range s.Backends {
-		fmt.Fprintf(w, "l4lb_backend_share{backend=%q} %g\n", b.Endpoint, b.Share)
-	}
-	fmt.Fprintf(w, "# HELP l4lb_health_checks_total Active health checks, by result.\n# TYPE l4lb_health_checks_total counter\n")
-	fmt.Fprintf(w, "l4lb_health_checks_total{result=\"pass\"} %d\nl4lb_health_checks_total{result=\"fail\"} %d\n", s.ChecksPassed, s.ChecksFailed)
-	fmt.Fprintf(w, "# HELP l4lb_health_check_duration_seconds Duration of active health checks.\n# TYPE l4lb_health_check_duration_seconds histogram\n")
-	var cum int64
+	ch <- prometheus.MustNewConstMetric(dHealthChecks, prometheus.CounterValue, float64(s.ChecksPassed), "pass")
+	ch <- prometheus.MustNewConstMetric(dHealthChecks, prometheus.CounterValue, float64(s.ChecksFailed), "fail")
+	buckets := make(map[float64]uint64, len(health.CheckBuckets))
+	var cum uint64
 	for i, n := range s.CheckDurations {
-		cum += n
-		le := "+Inf"
+		cum += uint64(n)
 		if i < len(health.CheckBuckets) {
-			le = fmt.Sprint(health.CheckBuckets[i].Seconds())
+			buckets[health.CheckBuckets[i].Seconds()] = cum
 		}
-		fmt.Fprintf(w, "l4lb_health_check_duration_seconds_bucket{le=%q} %d\n", le, cum)
 	}
-	fmt.Fprintf(w, "l4lb_health_check_duration_seconds_sum %g\nl4lb_health_check_duration_seconds_count %d\n", s.CheckTime.Seconds(), cum)
-	fmt.Fprintf(w, "# HELP l4lb_health_failures_total Failures of real traffic reported by the data plane, by reason.\n# TYPE l4lb_health_failures_total counter\n")
+	ch <- prometheus.MustNewConstHistogram(dHealthDuration, cum, s.CheckTime.Seconds(), buckets)
 	for i, f := range health.Failures {
-		fmt.Fprintf(w, "l4lb_health_failures_total{reason=%q} %d\n", f, s.Failures[i])
+		reason := f.String()
+		ch <- prometheus.MustNewConstMetric(dHealthFailures, prometheus.CounterValue, float64(s.Failures[i]), reason)
+		ch <- prometheus.MustNewConstMetric(dHealthEjections, prometheus.CounterValue, float64(s.Ejections[i]), reason)
 	}
-	fmt.Fprintf(w, "# HELP l4lb_health_ejections_total Backends ejected by passive health checking, by reason.\n# TYPE l4lb_health_ejections_total counter\n")
-	for i, f := range health.Failures {
-		fmt.Fprintf(w, "l4lb_health_ejections_total{reason=%q} %d\n", f, s.Ejections[i])
-	}
-	fmt.Fprintf(w, "# HELP l4lb_health_ejections_refused_total Ejections not made because --eject-max-share of the backends was out already.\n# TYPE l4lb_health_ejections_refused_total counter\nl4lb_health_ejections_refused_total %d\n", s.EjectionsRefused)
+	ch <- prometheus.MustNewConstMetric(dHealthEjRefused, prometheus.CounterValue, float64(s.EjectionsRefused))
 }

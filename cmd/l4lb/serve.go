@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/l4lb/l4lb/admin"
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
 	"github.com/l4lb/l4lb/health"
@@ -47,7 +48,8 @@ type serveConfig struct {
 	maxHeaderBytes, loops               int
 	logLevel, logFormat                 string
 	discoveryPoll, discoveryGrace       time.Duration
-	metricsListen                       string
+	adminListen, adminToken             string
+	accessLog, accessLogFormat          string
 	forwardedFor                        bool
 	maxConns                            int
 	acceptProxy                         bool
@@ -60,8 +62,14 @@ type serveConfig struct {
 	sessionMemory                       int
 	sessionIdle                         time.Duration
 
-	// registryMetrics counts discovery queries; sources sets it.
+	// adminExplicit reports whether the admin address was given (flag or
+	// environment) rather than defaulted; parsed sets it.
+	adminExplicit bool
+
+	// registryMetrics counts discovery queries, and names remembers which
+	// source named each endpoint; sources sets them.
 	registryMetrics *registry.Metrics
+	names           *sourceNames
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
@@ -79,7 +87,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.stickyInsert, "sticky-insert", "", "cookie to set in default-service responses naming the instance (HAProxy's cookie NAME insert; e.g. JSESSIONID); requests carrying it stay on that instance")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
 	fs.DurationVar(&c.discoveryGrace, "discovery-grace", 0, "added to an endpoint's pingInterval before it counts as gone (0: registry default, 15s)")
-	fs.StringVar(&c.metricsListen, "metrics-listen", "", "host:port serving Prometheus metrics at /metrics (empty: off)")
+	fs.StringVar(&c.adminListen, "admin-listen", admin.DefaultListen, "admin listener: status page at /, JSON API at /api/, /metrics, /healthz, /readyz; host:port (loopback unless --admin-token is set) or a UNIX socket path; off: none")
+	fs.StringVar(&c.adminListen, "metrics-listen", admin.DefaultListen, "alias of --admin-listen")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token the admin listener requires of every request but /healthz and /readyz; needed to listen on an address that is not loopback (prefer the environment variable: a flag shows in ps)")
+	fs.StringVar(&c.accessLog, "access-log", "off", "one line per HTTP exchange and tunnel: off, stdout, or a file path (reopened on SIGUSR1)")
+	fs.StringVar(&c.accessLogFormat, "access-log-format", "json", "access log lines: json (JSON Lines) or text (close to HAProxy's httplog)")
 	fs.StringVar(&c.proxyProtocol, "proxy-protocol", "off", "PROXY header sent to backends: off, v1 or v2")
 	fs.BoolVar(&c.acceptProxy, "accept-proxy", false, "every client connection starts with a PROXY v1/v2 header from a trusted front (TLS terminator, cloud load balancer); its client address is used and the header dropped; connections without one are closed. Only for listeners the front alone can reach")
 	fs.Var(&c.acceptProxyFrom, "accept-proxy-from", "with --accept-proxy: the front's network (CIDR or IP) whose PROXY headers are trusted; peers elsewhere are served as direct clients; repeatable (default: every peer)")
@@ -113,6 +125,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
 		{"discovery-grace", "L4LB_DISCOVERY_GRACE"},
 		{"metrics-listen", "L4LB_METRICS_LISTEN"},
+		{"admin-listen", "L4LB_ADMIN_LISTEN"},
+		{"admin-token", "L4LB_ADMIN_TOKEN"},
+		{"access-log", "L4LB_ACCESS_LOG"},
+		{"access-log-format", "L4LB_ACCESS_LOG_FORMAT"},
 		{"proxy-protocol", "L4LB_PROXY_PROTOCOL"},
 		{"accept-proxy", "L4LB_ACCEPT_PROXY"},
 		{"accept-proxy-from", "L4LB_ACCEPT_PROXY_FROM"},
@@ -153,12 +169,25 @@ func parsePrefixes(vs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// parsed completes c once fs has parsed its flags.
+func (c *serveConfig) parsed(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "admin-listen" || f.Name == "metrics-listen" {
+			c.adminExplicit = true
+		}
+	})
+	if c.adminListen == "off" {
+		c.adminListen = ""
+	}
+}
+
 func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	if err := parseWithEnv(fs, c.flags(fs), args); err != nil {
 		return err
 	}
+	c.parsed(fs)
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		return err
@@ -192,16 +221,20 @@ func listenGiven(fs *flag.FlagSet) bool {
 // serve runs a balancer fed by sources until ctx is done, or until an
 // upgrade's new process took over (see upgrade.go), then drains. SIGHUP
 // re-reads the backends file (see reloadOnHangup) instead of ending the
-// process; SIGUSR2 upgrades through h (nil: no upgrades). listening, if not
-// nil, is called with the bound addresses once the balancer accepts
-// connections.
-func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func([]net.Addr), h *handover) error {
+// process; SIGUSR1 reopens the access log; SIGUSR2 upgrades through h
+// (nil: no upgrades). listening, if not nil, is called with the bound
+// addresses and the admin status page's URL ("" without one) once the
+// balancer accepts connections.
+func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *slog.Logger, listening func(addrs []net.Addr, adminURL string), h *handover) error {
 	defer h.stop()
-	// First, so that a SIGHUP or SIGUSR2 from now on is a request, never
-	// the end.
+	// First, so that a SIGHUP, SIGUSR1 or SIGUSR2 from now on is a
+	// request, never the end.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	usr2 := make(chan os.Signal, 1)
 	signal.Notify(usr2, upgradeSignal)
 	defer signal.Stop(usr2)
@@ -213,6 +246,18 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	fronts, err := parsePrefixes(c.acceptProxyFrom.values)
 	if err != nil {
 		return fmt.Errorf("--accept-proxy-from: %w", err)
+	}
+	if c.adminListen != "" {
+		if err := admin.CheckListen(c.adminListen, c.adminToken); err != nil {
+			return fmt.Errorf("--admin-listen %s: not a loopback address: set --admin-token (L4LB_ADMIN_TOKEN), listen on loopback, or on a UNIX socket path", c.adminListen)
+		}
+	}
+	alog, err := c.openAccessLog(log)
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close() // after the engine's shutdown: the last lines too
 	}
 	sessions, err := c.newSessions(log)
 	if err != nil {
@@ -255,7 +300,11 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		Health:                chks,
 		MaxConns:              c.maxConns,
 		DrainSpread:           c.drainSpread,
+		BackendStats:          c.adminListen != "",
 		Logger:                log,
+	}
+	if alog != nil {
+		cfg.Exchanges = alog
 	}
 	h.engineConfig(&cfg)
 	srv, err := engine.New(cfg)
@@ -266,6 +315,13 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	// same UNIX sockets: failing here must not remove their files.
 	srv.KeepSocketFiles(h.isUpgrade())
 	log.Info("connection limit", "max_conns", srv.MaxConns())
+	adm, err := c.startAdmin(adminSources{engine: srv, balancer: bal, sessions: sessions, health: chks[0], alog: alog}, h.listen, log)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
@@ -293,6 +349,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		}()
 	}
 	go reloadOnHangup(watchCtx, hup, sources, log)
+	go reopenOnUSR1(watchCtx, usr1, alog, c.accessLog, log)
 
 	// Accept only once the first set is known, so a restart does not answer
 	// 503 for the moment discovery takes; a discovery that is down must not
@@ -321,19 +378,14 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	metricsCtx, stopMetrics := context.WithCancel(ctx)
-	defer stopMetrics()
-	if c.metricsListen != "" {
-		m := metricsSources{engine: srv, balancer: bal, sessions: sessions, registry: c.registryMetrics, health: chks[0]}
-		if err := serveMetrics(metricsCtx, c.metricsListen, h.listen, m, log); err != nil {
-			shutdown(srv, 0, log)
-			return err
-		}
-	}
 	h.ready(srv)
 	go h.upgradeOnSignal(watchCtx, usr2, log)
 	if listening != nil {
-		listening(srv.Addrs())
+		url := ""
+		if adm != nil {
+			url = adm.URL()
+		}
+		listening(srv.Addrs(), url)
 	}
 
 	select {
@@ -344,7 +396,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		// drain.
 		h.handed.Store(true)
 		srv.KeepSocketFiles(true)
-		stopMetrics()
+		if adm != nil {
+			adm.Close()
+		}
 		log.Info("upgrade: handed over; draining", "pid", os.Getpid(), "drain_timeout", c.drainTimeout, "drain_spread", c.drainSpread)
 		return shutdown(srv, c.drainTimeout, log)
 	case err := <-watchErr:
@@ -359,6 +413,9 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	// queueing connections nobody accepts: new clients must be refused.
 	h.endUpgrades()
 	log.Info("shutting down", "drain_timeout", c.drainTimeout)
+	if adm != nil {
+		adm.SetStopping()
+	}
 	return shutdown(srv, c.drainTimeout, log)
 }
 

@@ -99,6 +99,11 @@ func serviceSources(sources []registry.Source, i int) []registry.Source {
 	}
 	var out []registry.Source
 	for _, src := range sources {
+		// The source names (sourcenames.go) are the default service's:
+		// the other services watch the sources themselves.
+		if n, ok := src.(namedSource); ok {
+			src = n.src
+		}
 		switch src.(type) {
 		case *registry.File, *registry.Mongo:
 			out = append(out, src)

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultSessionMemory is --session-memory's default: 262144 entries, 4
@@ -32,36 +32,43 @@ func (c *serveConfig) newSessions(log *slog.Logger) (*affinity.Sessions, error) 
 	return s, nil
 }
 
-// sessionMetric is one metric of the session memory. The list is what a
-// collector (a GaugeFunc or CounterFunc each) would register.
+// sessionMetric is one metric of the session memory.
 type sessionMetric struct {
-	name, help, kind string
-	value            func(affinity.SessionStats) int64
+	desc      *prometheus.Desc
+	valueType prometheus.ValueType
+	value     func(affinity.SessionStats) int64
 }
 
+func sessionDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+
 var sessionMetrics = []sessionMetric{
-	{"l4lb_affinity_sessions_entries", "Session keys remembered and not expired.", "gauge",
+	{sessionDesc("l4lb_affinity_sessions_entries", "Session keys remembered and not expired."), prometheus.GaugeValue,
 		func(s affinity.SessionStats) int64 { return int64(s.Entries) }},
-	{"l4lb_affinity_sessions_capacity", "Most session keys the memory holds (--session-memory).", "gauge",
+	{sessionDesc("l4lb_affinity_sessions_capacity", "Most session keys the memory holds (--session-memory)."), prometheus.GaugeValue,
 		func(s affinity.SessionStats) int64 { return int64(s.Capacity) }},
-	{"l4lb_affinity_sessions_hits_total", "Keyed requests routed to the backend the memory remembered.", "counter",
+	{sessionDesc("l4lb_affinity_sessions_hits_total", "Keyed requests routed to the backend the memory remembered."), prometheus.CounterValue,
 		func(s affinity.SessionStats) int64 { return s.Hits }},
-	{"l4lb_affinity_sessions_overrides_total", "Hits on another backend than the table's first choice: sessions kept where the table would have moved them.", "counter",
+	{sessionDesc("l4lb_affinity_sessions_overrides_total", "Hits on another backend than the table's first choice: sessions kept where the table would have moved them."), prometheus.CounterValue,
 		func(s affinity.SessionStats) int64 { return s.Overrides }},
-	{"l4lb_affinity_sessions_misses_total", "Keyed requests the memory did not answer: new or expired keys, or keys whose backend left or is down.", "counter",
+	{sessionDesc("l4lb_affinity_sessions_misses_total", "Keyed requests the memory did not answer: new or expired keys, or keys whose backend left or is down."), prometheus.CounterValue,
 		func(s affinity.SessionStats) int64 { return s.Misses }},
-	{"l4lb_affinity_sessions_evictions_total", "Session keys forgotten before their idle time because the memory was full.", "counter",
+	{sessionDesc("l4lb_affinity_sessions_evictions_total", "Session keys forgotten before their idle time because the memory was full."), prometheus.CounterValue,
 		func(s affinity.SessionStats) int64 { return s.Evictions }},
 }
 
-// writeSessionMetrics writes the session memory's metrics in the
-// Prometheus text format; nothing when the memory is off.
-func writeSessionMetrics(w io.Writer, s *affinity.Sessions) {
-	if s == nil {
-		return
-	}
-	st := s.Stats(time.Now())
+// sessionCollector exposes the session memory's metrics on the admin
+// listener's /metrics.
+type sessionCollector struct{ s *affinity.Sessions }
+
+func (sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range sessionMetrics {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.value(st))
+		ch <- m.desc
+	}
+}
+
+func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats(time.Now())
+	for _, m := range sessionMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.valueType, float64(m.value(st)))
 	}
 }

@@ -58,12 +58,7 @@ func TestSessionFlags(t *testing.T) {
 	}
 }
 
-func TestWriteSessionMetrics(t *testing.T) {
-	var out strings.Builder
-	writeSessionMetrics(&out, nil)
-	if out.Len() != 0 {
-		t.Errorf("metrics of an absent memory = %q; want none", out.String())
-	}
+func TestSessionMetrics(t *testing.T) {
 	bal := affinity.NewBalancer()
 	if err := bal.Update([]affinity.Backend{{Endpoint: "tcp://127.0.0.1:1"}, {Endpoint: "tcp://127.0.0.1:2"}}); err != nil {
 		t.Fatal(err)
@@ -74,7 +69,7 @@ func TestWriteSessionMetrics(t *testing.T) {
 	cands := s.Candidates(bal.Snapshot(), h, now, nil) // a miss
 	s.Remember(h, cands[1], now)
 	s.Candidates(bal.Snapshot(), h, now, nil) // a hit, overriding the table
-	writeSessionMetrics(&out, s)
+	out := gatherText(t, sessionCollector{s})
 	for _, want := range []string{
 		"# TYPE l4lb_affinity_sessions_entries gauge\nl4lb_affinity_sessions_entries 1\n",
 		"l4lb_affinity_sessions_capacity 64\n",
@@ -83,8 +78,8 @@ func TestWriteSessionMetrics(t *testing.T) {
 		"l4lb_affinity_sessions_misses_total 1\n",
 		"l4lb_affinity_sessions_evictions_total 0\n",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("metrics lack %q; got:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q; got:\n%s", want, out)
 		}
 	}
 }

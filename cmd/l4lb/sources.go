@@ -14,6 +14,7 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 		out    []registry.Source
 		static []string
 	)
+	c.names = new(sourceNames)
 	opts := registry.Options{Logger: log, DefaultService: c.defaultService()}
 	for _, b := range c.backends.values {
 		if registry.IsGlob(b) {
@@ -21,7 +22,7 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, g)
+			out = append(out, c.names.wrap("glob", g))
 			continue
 		}
 		static = append(static, b)
@@ -31,14 +32,14 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, c.names.wrap("static", s))
 	}
 	if c.backendsFile != "" {
 		f, err := registry.NewFile(c.backendsFile, opts)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, f)
+		out = append(out, c.names.wrap("file", f))
 	}
 	if c.discovery != "" {
 		c.registryMetrics = new(registry.Metrics)
@@ -52,7 +53,7 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		out = append(out, c.names.wrap("mongodb", m))
 	}
 	if len(out) == 0 {
 		log.Warn("no backends configured: every request is answered 503 (use --backend, --backends-file or --discovery)")
