@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // testTimeout bounds every network wait in the tests.
@@ -34,24 +35,7 @@ func startEcho(t testing.TB) string {
 // returns. It returns the "tcp://" endpoint.
 func startTCP(t testing.TB, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	return "tcp://" + testutil.Serve(t, "tcp", "127.0.0.1:0", handle).Addr().String()
 }
 
 func serveEcho(ln net.Listener) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/internal/testutil"
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
@@ -20,25 +21,11 @@ import (
 // after reading a line, then closes it.
 func serveOnce(t testing.TB, network, addr, resp string) (endpoint string) {
 	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(testTimeout))
-				bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, resp)
-			}()
-		}
-	}()
+	ln := testutil.Serve(t, network, addr, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, resp)
+	})
 	if network == "unix" {
 		return "unix:" + addr
 	}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // TestAccessLogCost measures the balancer process's CPU time per request
@@ -111,33 +113,18 @@ func TestAccessLogCost(t *testing.T) {
 // address.
 func startFixedBackend(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		buf := make([]byte, len(keepaliveReq))
+		resp := []byte(fixedResp)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, len(keepaliveReq))
-				resp := []byte(fixedResp)
-				for {
-					if _, err := io.ReadFull(c, buf); err != nil {
-						return
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(resp); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	}).Addr().String()
 }
 
 // Requests of one size, so that the backend can read them by length.
