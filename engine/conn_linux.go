@@ -45,19 +45,18 @@ func (p phase) http() bool { return p <= phIdle }
 type conn struct {
 	l      *loop
 	phase  phase
-	queued bool // on l.ready
+	queued bool   // on l.ready
+	svc    uint8  // the service being routed to (services_linux.go)
+	status uint16 // phFailing: the status to answer
 	cli    sock
 	be     sock
 	member *affinity.Member // the backend's, acquired while be is open or connecting
 	up     flow             // client -> backend
 	down   flow             // backend -> client
-	h      *httpState       // while phase.http()
-	dial   *dialState       // while phConnecting
+	h      *httpState       // while phase.http(); holds the dial state while phConnecting
 	timer  timerLink
 	client *clientAddrs // from an inbound PROXY header; nil: the socket's peer
-	status int          // phFailing: the status to answer
 	x      *connObs     // what Config.Exchanges and BackendStats need; nil when off
-	svc    uint8        // the service being routed to (services_linux.go)
 }
 
 // clientAddrs are the client's and the front's addresses an inbound PROXY
@@ -157,7 +156,7 @@ func (c *conn) canRead(f *flow) bool {
 	case phProxy, phSniff, phLinger:
 		return up
 	case phExchange, phIdle:
-		return !up || f.fr.st < frHeld || f.fr.st == frUpgrade
+		return !up || c.framerOf(f).st < frHeld || c.framerOf(f).st == frUpgrade
 	case phTunnel:
 		return true
 	}
@@ -212,7 +211,7 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 	var res ioResult
 	if c.phase == phTunnel && l.s.path == pathSplice && f.buf == nil {
 		res = l.spliceIn(f, src)
-		c.xBytes(f, f.inPipe)
+		c.xBytes(f, int(f.inPipe))
 	} else {
 		if f.full() {
 			// A head that does not fit: the sniffer's limits are below
@@ -248,7 +247,7 @@ func (c *conn) frame(f *flow) bool {
 		if f.p == f.w {
 			return false
 		}
-		c.xBytes(f, f.w-f.p)
+		c.xBytes(f, int(f.w-f.p))
 		f.p = f.w
 		return true
 	case c.phase.http():
@@ -425,7 +424,7 @@ func (c *conn) fail(status int) {
 	c.dropDial()
 	c.dropHTTP()
 	c.phase = phFailing
-	c.status = status
+	c.status = uint16(status)
 	c.l.arm(&c.timer, timerLinger)
 	if !c.down.pending() {
 		c.sendError()
@@ -435,7 +434,7 @@ func (c *conn) fail(status int) {
 // sendError queues the error answer fail decided and lingers.
 func (c *conn) sendError() {
 	c.down.release(c.l)
-	c.down.pre = errorResponse(c.status)
+	c.down.pre = errorResponse(int(c.status))
 	c.up.release(c.l)
 	c.up.eof = false
 	c.phase = phLinger

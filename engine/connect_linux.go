@@ -27,7 +27,7 @@ func (c *conn) startConnect(cands []*affinity.Member, tunnel bool) {
 	}
 	d.cands = append(d.cands, cands...)
 	d.tunnel = tunnel
-	c.dial = d
+	c.h.dial = d
 	c.phase = phConnecting
 	c.xConnectStart()
 	c.connectNext()
@@ -35,20 +35,23 @@ func (c *conn) startConnect(cands []*affinity.Member, tunnel bool) {
 
 // dropDial returns c's dial state to the free list.
 func (c *conn) dropDial() {
-	d := c.dial
+	if c.h == nil {
+		return
+	}
+	d := c.h.dial
 	if d == nil {
 		return
 	}
 	clear(d.cands)
 	*d = dialState{cands: d.cands[:0]}
 	c.l.dials.put(d)
-	c.dial = nil
+	c.h.dial = nil
 }
 
 // connectNext starts a non-blocking connect to the next candidate, or
 // answers 502 (504 if a candidate timed out) when none is left.
 func (c *conn) connectNext() {
-	l, d := c.l, c.dial
+	l, d := c.l, c.h.dial
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
@@ -207,7 +210,7 @@ func (c *conn) established() {
 	l.s.stats.backendConnects.Add(1)
 	c.xConnected()
 	unix.SetsockoptInt(c.be.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	tunnel := c.dial.tunnel
+	tunnel := c.h.dial.tunnel
 	c.dropDial()
 	l.arm(&c.timer, timerIdle)
 	if tunnel {
@@ -232,9 +235,9 @@ func (c *conn) connectFailed(timedOut bool) {
 		c.member = nil
 	}
 	l.closeSock(&c.be)
-	c.dial.wait = 0 // a lookup it waited for no longer concerns it
+	c.h.dial.wait = 0 // a lookup it waited for no longer concerns it
 	if timedOut {
-		c.dial.timedOut = true
+		c.h.dial.timedOut = true
 	}
 	c.connectNext()
 }

@@ -86,7 +86,10 @@
 // interest is dropped, so a connection never holds more than one buffer or
 // pipe per direction whatever its peers do, and TCP flow control pushes
 // back on the fast peer. An idle connection holds no buffer, no pipe and
-// no HTTP state: its two sockets and its conn struct. TestIdleScale checks
+// no HTTP state: its two sockets and its conn struct, which
+// TestConnSizeClass keeps within the allocator's 352-byte size class (the
+// flow offsets are int32 and the dial state lives in httpState for that
+// reason). TestIdleScale checks
 // the two descriptors and reports the RSS per idle upgraded connection
 // (go test -run TestIdleScale -v ./engine).
 //

@@ -36,7 +36,7 @@ func (c *conn) drainIdle() {
 			c.closeWhenQuiet()
 		}
 	case phIdle:
-		if c.up.fr.st == frHead && c.up.w == c.up.p && !c.up.pending() {
+		if c.h.req.st == frHead && c.up.w == c.up.p && !c.up.pending() {
 			c.closeWhenQuiet()
 		}
 	}
@@ -56,10 +56,10 @@ func (c *conn) announceClose(f *flow, headLen int) {
 	if len(f.ins) > 0 {
 		return // cannot happen: one head at a time carries a line
 	}
-	if headEndsCRLF(f.buf, f.p) {
-		f.insertLines(f.p, connClose)
+	if headEndsCRLF(f.buf, int(f.p)) {
+		f.insertLines(int(f.p), connClose)
 	} else {
-		f.insertLines(f.p, connCloseLF)
+		f.insertLines(int(f.p), connCloseLF)
 	}
 	c.h.closing = true
 }

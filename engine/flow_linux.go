@@ -11,16 +11,16 @@ import "golang.org/x/sys/unix"
 // pipe instead (inPipe of them), borrowed from the loop only while they
 // are there.
 type flow struct {
-	buf     []byte
-	r, p, w int
-	pre     []byte
-	ins     []byte
-	insAt   int
-	pipe    pipe
-	inPipe  int
-	eof     bool    // the source sent FIN
-	shut    bool    // the destination's write side was shut down
-	fr      *framer // this direction's framing while the connection is HTTP
+	buf    []byte
+	pre    []byte
+	ins    []byte
+	pipe   pipe
+	r, p   int32 // int32 offsets keep an idle tunnel's conn in a smaller size class
+	w      int32
+	insAt  int32
+	inPipe int32
+	eof    bool // the source sent FIN
+	shut   bool // the destination's write side was shut down
 }
 
 // ioResult is what one read or write step did.
@@ -39,7 +39,7 @@ func (f *flow) idle() bool { return f.buf != nil && f.r == f.w && f.inPipe == 0 
 
 // full reports whether f's buffer has no room left for a read even after
 // compaction: a head longer than the buffer.
-func (f *flow) full() bool { return f.buf != nil && f.w == len(f.buf) && f.r == 0 }
+func (f *flow) full() bool { return f.buf != nil && int(f.w) == len(f.buf) && f.r == 0 }
 
 // releaseBuf returns f's empty buffer to the loop's pool.
 func (f *flow) releaseBuf(l *loop) {
@@ -47,7 +47,7 @@ func (f *flow) releaseBuf(l *loop) {
 	f.buf, f.r, f.p, f.w = nil, 0, 0, 0
 }
 
-// release drops everything f holds; its framer stays.
+// release drops everything f holds.
 func (f *flow) release(l *loop) {
 	if f.buf != nil {
 		l.bufs.put(f.buf)
@@ -59,7 +59,7 @@ func (f *flow) release(l *loop) {
 			l.putPipe(f.pipe)
 		}
 	}
-	*f = flow{pipe: noPipe, fr: f.fr}
+	*f = flow{pipe: noPipe}
 }
 
 // consume marks n written bytes of pre, buf[r:insAt], ins and buf[insAt:p]
@@ -71,9 +71,9 @@ func (f *flow) consume(n int) {
 		return
 	}
 	if len(f.ins) > 0 {
-		before := f.insAt - f.r
+		before := int(f.insAt - f.r)
 		if n < before {
-			f.r += n
+			f.r += int32(n)
 			return
 		}
 		f.r, n = f.insAt, n-before
@@ -84,7 +84,7 @@ func (f *flow) consume(n int) {
 		n -= len(f.ins)
 		f.ins = nil
 	}
-	f.r += n
+	f.r += int32(n)
 }
 
 // writeOut writes what f has for dst until it is all out, dst would block
@@ -101,9 +101,9 @@ func (l *loop) writeOut(f *flow, dst *sock) ioResult {
 			n, err = l.writev(dst.fd, f)
 		case f.inPipe > 0:
 			var m int64
-			m, err = unix.Splice(f.pipe.r, nil, dst.fd, nil, f.inPipe, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			m, err = unix.Splice(int(f.pipe.r), nil, dst.fd, nil, int(f.inPipe), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 			if m > 0 {
-				f.inPipe -= int(m)
+				f.inPipe -= int32(m)
 				if f.inPipe == 0 {
 					l.putPipe(f.pipe) // an idle direction holds no pipe
 					f.pipe = noPipe
@@ -152,21 +152,21 @@ func (l *loop) readBuf(f *flow, src *sock) ioResult {
 	if f.buf == nil {
 		f.buf = l.getBuf()
 	}
-	if f.w == len(f.buf) && f.r > 0 {
+	if int(f.w) == len(f.buf) && f.r > 0 {
 		// Only ever with everything written (reads wait for that), so
 		// nothing but unclassified bytes moves.
 		n := copy(f.buf, f.buf[f.r:f.w])
 		f.p -= f.r
-		f.w = n
+		f.w = int32(n)
 		f.r = 0
 	}
 	n, err := unix.Read(src.fd, f.buf[f.w:])
 	switch {
 	case n > 0:
-		if n < len(f.buf)-f.w {
+		if n < len(f.buf)-int(f.w) {
 			src.canRead = false // drained; level-triggered epoll tells us when more comes
 		}
-		f.w += n
+		f.w += int32(n)
 		return ioDone
 	case err == unix.EAGAIN || err == unix.EINTR:
 		src.canRead = false
@@ -192,10 +192,10 @@ func (l *loop) spliceIn(f *flow, src *sock) ioResult {
 		}
 		f.pipe = p
 	}
-	n, err := unix.Splice(src.fd, nil, f.pipe.w, nil, spliceMax, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	n, err := unix.Splice(src.fd, nil, int(f.pipe.w), nil, spliceMax, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 	switch {
 	case n > 0:
-		f.inPipe = int(n)
+		f.inPipe = int32(n)
 		if n < spliceMax {
 			src.canRead = false
 		}

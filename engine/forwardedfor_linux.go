@@ -107,7 +107,7 @@ func (h *httpState) forwardedLines(crlf bool) []byte {
 // the backend. The previous head's lines are gone: a head is routed only
 // once everything before it was written.
 func (c *conn) insertForwardedFor(f *flow) {
-	end := f.p + c.h.held.headLen
+	end := int(f.p) + c.h.held.headLen
 	f.insertLines(end, c.h.forwardedLines(headEndsCRLF(f.buf, end)))
 }
 
@@ -121,9 +121,9 @@ func headEndsCRLF(b []byte, end int) bool { return b[end-2] == '\r' }
 // does (headEndsCRLF), so the head keeps one style, and stay unchanged
 // until written.
 func (f *flow) insertLines(end int, lines []byte) {
-	f.insAt = end - 1
+	f.insAt = int32(end - 1)
 	if headEndsCRLF(f.buf, end) {
-		f.insAt = end - 2
+		f.insAt = int32(end - 2)
 	}
 	f.ins = lines
 }

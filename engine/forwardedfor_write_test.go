@@ -32,8 +32,8 @@ func TestWriteInsertedPartial(t *testing.T) {
 		c := &conn{l: l, h: h}
 		dst := sock{fd: fds[0], canWrite: true}
 		f := &flow{buf: []byte("leftover" + head + body)}
-		f.r, f.p = len("leftover"), len("leftover")
-		f.w = len(f.buf)
+		f.r, f.p = int32(len("leftover")), int32(len("leftover"))
+		f.w = int32(len(f.buf))
 		h.held.headLen = len(head)
 		c.insertForwardedFor(f)
 		f.p = f.w // the head and the body are released together

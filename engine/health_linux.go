@@ -63,7 +63,7 @@ func (c *conn) noResponse() {
 // the idle timeout takes over.
 func (c *conn) responseTimedOut() {
 	l := c.l
-	if c.h == nil || !c.h.waiting || c.up.fr.st == frBody || c.up.fr.st == frChunked {
+	if c.h == nil || !c.h.waiting || c.h.req.st == frBody || c.h.req.st == frChunked {
 		l.arm(&c.timer, timerIdle)
 		return
 	}

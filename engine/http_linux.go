@@ -11,12 +11,13 @@ import (
 type httpState struct {
 	req, resp framer // request framing (c.up), response framing (c.down)
 
-	held    reqInfo // the head in frHeld
-	out     reqInfo // the last request released to the backend
-	closing bool    // the last final response said the backend closes after it
-	waiting bool    // h.out went out and no byte of its response came yet
-	invalid int     // frInvalid: the status to answer once the response in flight ended
-	timing  bool    // the header timer runs for the head being read
+	held    reqInfo    // the head in frHeld
+	out     reqInfo    // the last request released to the backend
+	closing bool       // the last final response said the backend closes after it
+	waiting bool       // h.out went out and no byte of its response came yet
+	invalid int        // frInvalid: the status to answer once the response in flight ended
+	timing  bool       // the header timer runs for the head being read
+	dial    *dialState // while phConnecting (connect_linux.go)
 
 	// The X-Forwarded-For line for this connection's client, formatted
 	// at accept (Config.ForwardedFor); xffLen is 0 when there is none.
@@ -45,7 +46,14 @@ func (c *conn) startHTTP() {
 		h = &httpState{}
 	}
 	c.h = h
-	c.up.fr, c.down.fr = &h.req, &h.resp
+}
+
+// framerOf is the framer of flow f (c.up or c.down) while c is HTTP.
+func (c *conn) framerOf(f *flow) *framer {
+	if f == &c.up {
+		return &c.h.req
+	}
+	return &c.h.resp
 }
 
 // dropHTTP returns c's HTTP state to the free list.
@@ -54,7 +62,8 @@ func (c *conn) dropHTTP() {
 	if h == nil {
 		return
 	}
-	c.h, c.up.fr, c.down.fr = nil, nil, nil
+	c.dropDial()
+	c.h = nil
 	if len(c.up.ins) > 0 {
 		// A backend answered 101 before it had the whole head: the line
 		// still in flight lives in h, which therefore is not recycled
@@ -72,7 +81,7 @@ func (c *conn) dropHTTP() {
 func (c *conn) frameHTTP(f *flow) bool {
 	progress := false
 	for {
-		switch f.fr.st {
+		switch c.framerOf(f).st {
 		case frHead:
 			if f.p == f.w {
 				return progress
@@ -98,7 +107,7 @@ func (c *conn) frameHTTP(f *flow) bool {
 			if f.p == f.w {
 				return progress
 			}
-			n, done, err := f.fr.body(f.buf[f.p:f.w])
+			n, done, err := c.framerOf(f).body(f.buf[f.p:f.w])
 			if err != nil {
 				if f == &c.up {
 					c.abort(&c.cli)
@@ -107,7 +116,7 @@ func (c *conn) frameHTTP(f *flow) bool {
 				}
 				return false
 			}
-			f.p += n
+			f.p += int32(n)
 			c.xBytes(f, n)
 			if done && f == &c.down {
 				c.responseEnded()
@@ -130,7 +139,7 @@ func (c *conn) requestHead(f *flow) bool {
 		return c.readProxyHeader(f)
 	}
 	req := &l.req
-	switch l.s.sniffer.Request(&f.fr.scan, f.buf[f.p:f.w], req) {
+	switch l.s.sniffer.Request(&c.framerOf(f).scan, f.buf[f.p:f.w], req) {
 	case sniff.NeedMore:
 		if c.phase != phSniff && !h.timing {
 			// A later head on a keep-alive connection: the header
@@ -158,8 +167,8 @@ func (c *conn) requestHead(f *flow) bool {
 			l.s.log.Debug("request", "method", string(req.Method), "path", string(req.Path),
 				"key", string(req.Key), "remote", c.remote())
 		}
-		f.fr.scan.Reset()
-		f.fr.st = frHeld
+		c.framerOf(f).scan.Reset()
+		c.framerOf(f).st = frHeld
 		return true
 	case sniff.NotHTTP:
 		if c.phase == phSniff {
@@ -177,7 +186,7 @@ func (c *conn) requestHead(f *flow) bool {
 		status = 400
 	}
 	if c.phase == phExchange {
-		h.invalid, f.fr.st = status, frInvalid
+		h.invalid, c.framerOf(f).st = status, frInvalid
 		return false
 	}
 	c.fail(status)
@@ -208,16 +217,16 @@ func (c *conn) releaseHeld(f *flow) bool {
 	if h.xffLen > 0 {
 		c.insertForwardedFor(f)
 	}
-	f.p += h.held.headLen
+	f.p += int32(h.held.headLen)
 	h.out = h.held
 	c.rememberSession(&h.out)
 	c.xRelease()
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
-		f.fr.scan.Reset()
-		f.fr.st = frUpgrade
+		c.framerOf(f).scan.Reset()
+		c.framerOf(f).st = frUpgrade
 	} else {
-		f.fr.startBody(h.out.chunked, h.out.length, false)
+		c.framerOf(f).startBody(h.out.chunked, h.out.length, false)
 	}
 	c.awaitResponse()
 	return true
@@ -230,7 +239,7 @@ func (c *conn) responseHead(f *flow) bool {
 	l, h := c.l, c.h
 	resp := &l.resp
 	c.xResponseBytes()
-	switch l.s.sniffer.Response(&f.fr.scan, f.buf[f.p:f.w], h.out.head, resp) {
+	switch l.s.sniffer.Response(&c.framerOf(f).scan, f.buf[f.p:f.w], h.out.head, resp) {
 	case sniff.NeedMore:
 		return false
 	case sniff.Done:
@@ -241,9 +250,9 @@ func (c *conn) responseHead(f *flow) bool {
 	if l.s.cfg.StickyInsert != "" && !resp.Interim && resp.StatusCode != 101 {
 		c.insertStickyCookie(f, resp.HeadLen)
 	}
-	f.p += resp.HeadLen
+	f.p += int32(resp.HeadLen)
 	c.xResponseHead(resp)
-	f.fr.scan.Reset()
+	c.framerOf(f).scan.Reset()
 	if resp.StatusCode == 101 && h.out.upgrade {
 		c.becomeTunnel()
 		return true
@@ -255,14 +264,14 @@ func (c *conn) responseHead(f *flow) bool {
 	if c.l.stopping && !h.closing {
 		c.announceClose(f, resp.HeadLen)
 	}
-	if c.up.fr.st == frUpgrade {
-		c.up.fr.st = frHead // upgrade refused: plain HTTP goes on
+	if c.h.req.st == frUpgrade {
+		c.h.req.st = frHead // upgrade refused: plain HTTP goes on
 	}
 	var length int64
 	if resp.Body == sniff.Length {
 		length = resp.ContentLength // a HEAD or 304 response has the header but no body
 	}
-	if !f.fr.startBody(resp.Body == sniff.Chunked, length, resp.Body == sniff.UntilClose) {
+	if !c.framerOf(f).startBody(resp.Body == sniff.Chunked, length, resp.Body == sniff.UntilClose) {
 		c.responseEnded()
 	}
 	return true
@@ -355,8 +364,8 @@ func (c *conn) readProxyHeader(f *flow) bool {
 			c.h.setForwardedForIP(ph.Src.Addr(), ph.TLS)
 		}
 	}
-	f.r += ph.Len // never forwarded
-	f.p += ph.Len
+	f.r += int32(ph.Len) // never forwarded
+	f.p += int32(ph.Len)
 	c.phase = phSniff
 	return true
 }

@@ -103,11 +103,10 @@ func (l *loop) warn(msg string, args ...any) {
 // parked backend connection.
 type sock struct {
 	fd       int
-	ev       uint32  // interest registered with epoll; 0 = not registered
-	canRead  bool    // epoll said readable since the last EAGAIN
-	canWrite bool    // no EAGAIN since the last writable event
-	c        *conn   // the connection it belongs to, or nil when parked
-	p        *parked // when parked
+	ev       uint32 // interest registered with epoll; 0 = not registered
+	canRead  bool   // epoll said readable since the last EAGAIN
+	canWrite bool   // no EAGAIN since the last writable event
+	c        *conn  // the connection it belongs to, or nil when parked
 }
 
 func newLoop(s *Server, idx int) (*loop, error) {
@@ -236,7 +235,7 @@ func (l *loop) run() {
 				if s.c != nil {
 					s.c.event(s)
 				} else {
-					s.p.event()
+					l.parkedEvent(fd)
 				}
 				continue
 			}

@@ -46,14 +46,14 @@ func (p *pools) getBuf() []byte {
 
 // pipe is a kernel pipe used as the splice(2) staging area of one
 // direction while bytes are in flight.
-type pipe struct{ r, w int }
+type pipe struct{ r, w int32 }
 
 // noPipe is the pipe of a flow that holds none.
 var noPipe = pipe{-1, -1}
 
 func (p pipe) close() {
-	unix.Close(p.r)
-	unix.Close(p.w)
+	unix.Close(int(p.r))
+	unix.Close(int(p.w))
 }
 
 func (p *pools) getPipe() (pipe, error) {
@@ -64,7 +64,7 @@ func (p *pools) getPipe() (pipe, error) {
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return noPipe, err
 	}
-	return pipe{fds[0], fds[1]}, nil
+	return pipe{int32(fds[0]), int32(fds[1])}, nil
 }
 
 // putPipe returns an empty pipe to the pool, or closes it.

@@ -97,7 +97,7 @@ func (l *loop) resolve(m *affinity.Member, c *conn) (backendAddr, error) {
 	if l.dnsWait == 0 {
 		l.dnsWait = 1
 	}
-	c.dial.wait = l.dnsWait
+	c.h.dial.wait = l.dnsWait
 	e.waiters = append(e.waiters, dnsWaiter{c, l.dnsWait})
 	return backendAddr{}, errResolving
 }
@@ -174,8 +174,8 @@ func (l *loop) resolved(endpoint string, ap netip.AddrPort, err error) {
 	waiters := e.waiters
 	e.waiters = nil
 	for _, w := range waiters {
-		if c := w.c; c.phase == phConnecting && c.dial.wait == w.token {
-			c.dial.wait = 0
+		if c := w.c; c.phase == phConnecting && c.h.dial.wait == w.token {
+			c.h.dial.wait = 0
 			c.dialResolved(e)
 		}
 	}

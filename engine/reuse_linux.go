@@ -33,9 +33,21 @@ type parked struct {
 	timer    timerLink
 }
 
-// event: a parked connection expects nothing, so a FIN, a reset or a
-// stray byte from the backend ends it.
-func (p *parked) event() { p.l.dropParked(p) }
+// parkedEvent handles readiness of the parked socket fd: a parked
+// connection expects nothing, so a FIN, a reset or a stray byte from the
+// backend ends it. Such events are rare and the pool is small (at most
+// maxIdlePerBackend per backend), so the socket is found by a scan rather
+// than a pointer every sock would carry.
+func (l *loop) parkedEvent(fd int) {
+	for _, list := range l.pool {
+		for _, p := range list {
+			if p.sock.fd == fd {
+				l.dropParked(p)
+				return
+			}
+		}
+	}
+}
 
 func (p *parked) timeout(timerKind) { p.l.dropParked(p) }
 
@@ -66,7 +78,7 @@ func (l *loop) park(c *conn) {
 	}
 	p.l, p.endpoint = l, ep
 	p.timer.owner = p
-	p.sock = sock{fd: c.be.fd, ev: c.be.ev, p: p}
+	p.sock = sock{fd: c.be.fd, ev: c.be.ev}
 	l.socks[p.sock.fd] = &p.sock
 	// A parked connection does not count as active for its backend: the
 	// two-choices pick weighs client connections, and an idle parked one

@@ -30,7 +30,7 @@ func (c *conn) route() {
 		return
 	}
 	c.pinFirst(cands)
-	c.up.fr.st = frRouted
+	c.h.req.st = frRouted
 	if c.be.fd >= 0 && c.member != nil {
 		if h.held.keyed && c.member.Backend().Endpoint == cands[0].Backend().Endpoint ||
 			!h.held.keyed && isCandidate(c.member, cands) {

@@ -89,7 +89,7 @@ func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	}
 	// The head ends with its blank line; a head whose lines end in a bare
 	// LF (no Node server sends one) gets no cookie.
-	if end := f.p + headLen; headEndsCRLF(f.buf, end) {
+	if end := int(f.p) + headLen; headEndsCRLF(f.buf, end) {
 		f.insertLines(end, line)
 	}
 }
@@ -213,11 +213,11 @@ func (c *conn) routeService() bool {
 func (c *conn) rewriteClusterDDP(f *flow) {
 	h := &c.h.held
 	d := h.cut - len(clusterDDPRewrite)
-	start := f.p + h.pathAt + d
-	copy(f.buf[start:], clusterDDPRewrite)
-	copy(f.buf[f.p+d:f.p+d+h.pathAt], f.buf[f.p:f.p+h.pathAt])
-	f.r += d
-	f.p += d
+	p := int(f.p)
+	copy(f.buf[p+h.pathAt+d:], clusterDDPRewrite)
+	copy(f.buf[p+d:p+d+h.pathAt], f.buf[p:p+h.pathAt])
+	f.r += int32(d)
+	f.p += int32(d)
 	h.headLen -= d
 	h.cut, h.pathAt = 0, 0
 }
