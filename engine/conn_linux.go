@@ -210,8 +210,13 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 	}
 	var res ioResult
 	if c.phase == phTunnel && l.s.path == pathSplice && f.buf == nil {
-		res = l.spliceIn(f, src)
+		res = l.spliceIn(f, src, spliceMax)
 		c.xBytes(f, int(f.inPipe))
+	} else if n := c.spliceableBody(f); n > 0 {
+		res = l.spliceIn(f, src, n)
+		if f.inPipe > 0 {
+			c.bodySpliced(f)
+		}
 	} else {
 		if f.full() {
 			// A head that does not fit: the sniffer's limits are below
@@ -223,7 +228,7 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 			}
 			return false
 		}
-		res = l.readBuf(f, src)
+		res = l.readBuf(f, src, c.readLimit(f))
 	}
 	if res == ioFailed {
 		if src == &c.be && c.phase == phIdle && f.p == f.w {

@@ -93,9 +93,18 @@
 // the two descriptors and reports the RSS per idle upgraded connection
 // (go test -run TestIdleScale -v ./engine).
 //
-// Tunnels splice for every size and HTTP goes through the buffer: splice
-// costs the same as a buffer for small frames and clearly less for bulk
-// (docs/engine-measurements.md, "Which data path").
+// Tunnels splice for every size: splice costs the same as a buffer for
+// small frames and clearly less for bulk (docs/engine-measurements.md,
+// "Which data path"). HTTP heads, chunk-size lines and trailers go through
+// the buffer, where the framer parses them; an HTTP body splices too once
+// its framing says at least 16 KiB of it (Content-Length, or the current
+// chunk's data) is still to come and the buffer is drained, and the framer
+// counts the spliced bytes without seeing them. After a spliced chunk the
+// next read stops after the next chunk-size line, so that a following
+// large chunk is left in the socket for splice; small chunks are still
+// read many at a time. Stats.SplicedBodyBytes counts what bypassed the
+// buffer; the threshold's measurements are in docs/engine-measurements.md,
+// "HTTP bodies".
 //
 // Half-close is propagated (a FIN from one side becomes shutdown(SHUT_WR)
 // on the other once the bytes before it are delivered); a reset is

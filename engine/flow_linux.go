@@ -147,8 +147,9 @@ func (l *loop) writev(fd int, f *flow) (int, error) {
 	return n, err
 }
 
-// readBuf reads from src into f's buffer, borrowing one from the pool.
-func (l *loop) readBuf(f *flow, src *sock) ioResult {
+// readBuf reads up to max bytes from src into f's buffer, borrowing one
+// from the pool.
+func (l *loop) readBuf(f *flow, src *sock, max int) ioResult {
 	if f.buf == nil {
 		f.buf = l.getBuf()
 	}
@@ -160,10 +161,14 @@ func (l *loop) readBuf(f *flow, src *sock) ioResult {
 		f.w = int32(n)
 		f.r = 0
 	}
-	n, err := unix.Read(src.fd, f.buf[f.w:])
+	room := f.buf[f.w:]
+	if len(room) > max {
+		room = room[:max]
+	}
+	n, err := unix.Read(src.fd, room)
 	switch {
 	case n > 0:
-		if n < len(f.buf)-int(f.w) {
+		if n < len(room) {
 			src.canRead = false // drained; level-triggered epoll tells us when more comes
 		}
 		f.w += int32(n)
@@ -182,21 +187,22 @@ func (l *loop) readBuf(f *flow, src *sock) ioResult {
 // spliceMax is the most one splice moves: the default pipe capacity.
 const spliceMax = 64 << 10
 
-// spliceIn moves what src has into f's pipe, borrowing a pipe from the
-// pool (or, out of descriptors, reads into the buffer instead).
-func (l *loop) spliceIn(f *flow, src *sock) ioResult {
+// spliceIn moves up to max bytes of what src has into f's pipe, borrowing
+// a pipe from the pool (or, out of descriptors, reads into the buffer
+// instead).
+func (l *loop) spliceIn(f *flow, src *sock, max int) ioResult {
 	if f.pipe.r < 0 {
 		p, err := l.getPipe()
 		if err != nil {
-			return l.readBuf(f, src)
+			return l.readBuf(f, src, max)
 		}
 		f.pipe = p
 	}
-	n, err := unix.Splice(src.fd, nil, int(f.pipe.w), nil, spliceMax, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	n, err := unix.Splice(src.fd, nil, int(f.pipe.w), nil, max, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 	switch {
 	case n > 0:
 		f.inPipe = int32(n)
-		if n < spliceMax {
+		if n < int64(max) {
 			src.canRead = false
 		}
 		return ioDone

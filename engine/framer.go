@@ -30,6 +30,9 @@ type framer struct {
 	rem   int64             // frBody: bytes left
 	scan  sniff.Scan        // frHead: what is known of the head so far
 	chunk sniff.ChunkedBody // frChunked
+	// spliced: frChunked, and the data of the chunk before the next
+	// chunk-size line was spliced (see conn.readLimit).
+	spliced bool
 }
 
 // startBody sets the framing of the body that follows the head just read:
@@ -40,7 +43,7 @@ func (fr *framer) startBody(chunked bool, length int64, untilClose bool) bool {
 	fr.scan.Reset()
 	switch {
 	case chunked:
-		fr.st, fr.chunk = frChunked, sniff.ChunkedBody{}
+		fr.st, fr.chunk, fr.spliced = frChunked, sniff.ChunkedBody{}, false
 	case length > 0:
 		fr.st, fr.rem = frBody, length
 	case untilClose:
@@ -70,14 +73,49 @@ func (fr *framer) body(b []byte) (n int, done bool, err error) {
 		if err != nil {
 			return 0, false, err
 		}
+		fr.spliced = fr.spliced && fr.chunk.DataRemaining() == 0
 	case frUntilClose:
 		return len(b), false, nil
 	}
 	if done {
 		fr.st = frHead
 		fr.chunk = sniff.ChunkedBody{}
+		fr.spliced = false
 	}
 	return n, done, nil
+}
+
+// skip advances over n body bytes that bypassed the buffer (spliced, see
+// conn.bodySpliced); they must lie within what spliceable allowed. It
+// reports whether the body ended with them.
+func (fr *framer) skip(n int64) (done bool) {
+	switch fr.st {
+	case frBody:
+		fr.rem -= n
+		done = fr.rem == 0
+	case frChunked:
+		fr.chunk.Skip(n) // chunk data never ends a chunked body
+		fr.spliced = true
+	}
+	if done {
+		fr.st = frHead
+	}
+	return done
+}
+
+// spliceable is how many bytes of the current body may bypass the buffer
+// now: what is left of a Content-Length body or of the current chunk's
+// data, any amount of a body that ends at the close; 0 outside a body.
+func (fr *framer) spliceable() int64 {
+	switch fr.st {
+	case frBody:
+		return fr.rem
+	case frChunked:
+		return fr.chunk.DataRemaining()
+	case frUntilClose:
+		return spliceMax
+	}
+	return 0
 }
 
 // reset puts the framer back at the start of a head.

@@ -369,3 +369,61 @@ func (c *conn) readProxyHeader(f *flow) bool {
 	c.phase = phSniff
 	return true
 }
+
+// defaultBodySpliceMin is the body size (what is left of it when a read is
+// due) from which an HTTP body moves through a pipe with splice(2) instead
+// of through the flow's buffer: below it the two cost the same, above it
+// the pipe saves the copies (docs/engine-measurements.md, "HTTP bodies").
+const defaultBodySpliceMin = 16 << 10
+
+// spliceableBody is how many bytes f's next read may splice: on the splice
+// data path, in an HTTP body whose framing says at least Server.bodySpliceMin
+// bytes of it are still to come, with f's buffer drained (heads, chunk-size
+// lines and trailers, and bodies below the threshold, go through the
+// buffer and the framer). 0 means read into the buffer.
+func (c *conn) spliceableBody(f *flow) int {
+	if f.buf != nil || !c.phase.http() || c.l.s.path != pathSplice {
+		return 0
+	}
+	n := c.framerOf(f).spliceable()
+	if n < c.l.s.bodySpliceMin {
+		return 0
+	}
+	return int(min(n, spliceMax))
+}
+
+// bodySpliced accounts the body bytes a read just spliced into f's pipe:
+// the framer advances over them without seeing them, and a response whose
+// body ended with them ends its exchange, as in frameHTTP.
+func (c *conn) bodySpliced(f *flow) {
+	n := int(f.inPipe)
+	c.l.s.stats.splicedBodyBytes.Add(int64(n))
+	c.xBytes(f, n)
+	if c.framerOf(f).skip(int64(n)) && f == &c.down {
+		c.responseEnded()
+	}
+}
+
+// chunkLineRead is what a read needs beyond a chunk's data for its CRLF
+// and the next chunk-size line.
+const chunkLineRead = 128
+
+// readLimit is the most f's next buffered read may take. In a chunked body
+// on the splice path it stops after the next chunk-size line: right after
+// a spliced chunk, or when the buffer ended inside a chunk's data; the
+// next chunk's data is then left in the socket, to be spliced if it is
+// large. Otherwise (small chunks read many at a time, everything else) it
+// is the buffer's room.
+func (c *conn) readLimit(f *flow) int {
+	if c.phase.http() && c.l.s.path == pathSplice {
+		if fr := c.framerOf(f); fr.st == frChunked {
+			if fr.spliced {
+				return chunkLineRead
+			}
+			if rem := fr.chunk.DataRemaining(); rem > 0 {
+				return int(rem) + chunkLineRead // below the threshold, or it would be spliced
+			}
+		}
+	}
+	return spliceMax << 4 // more than any buffer
+}

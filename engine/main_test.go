@@ -58,6 +58,9 @@ func childMain() {
 		if os.Getenv("L4LB_CHILD_PATH") == "buffer" {
 			s.path = pathBuffer
 		}
+		if v, _ := strconv.ParseInt(os.Getenv("L4LB_CHILD_BODY_SPLICE_MIN"), 10, 64); v > 0 {
+			s.bodySpliceMin = v
+		}
 		err = s.Start()
 	}
 	if err != nil {

@@ -1,14 +1,15 @@
 package engine
 
-// dataPath is how a tunnel moves bytes.
+// dataPath is how a tunnel, and an HTTP body from Server.bodySpliceMin bytes on,
+// moves bytes.
 type dataPath uint8
 
 const (
 	// pathSplice: splice(2) through a pipe borrowed while bytes are in
 	// flight.
 	pathSplice dataPath = iota
-	// pathBuffer: read(2)/write(2) through a pooled buffer, as HTTP
-	// traffic always does.
+	// pathBuffer: read(2)/write(2) through a pooled buffer, as HTTP heads
+	// and small bodies always do.
 	pathBuffer
 )
 

@@ -42,6 +42,8 @@ type Server struct {
 	stats counters
 	obs   observer // Config.Exchanges, Config.BackendStats
 	path  dataPath // set before Start only
+	// bodySpliceMin: see defaultBodySpliceMin; set before Start only.
+	bodySpliceMin int64
 }
 
 // New checks cfg and returns a Server that is not yet listening.
@@ -61,7 +63,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, lookupIP: lookupIP}
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, bodySpliceMin: defaultBodySpliceMin,
+		lookupIP: lookupIP}
 	s.obs = newObserver(&cfg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -36,6 +36,9 @@ type Stats struct {
 	// ResponseTimeouts counts exchanges answered 504 because no response
 	// byte came within Config.ResponseTimeout (also in Status504).
 	ResponseTimeouts int64
+	// SplicedBodyBytes counts HTTP body bytes, both directions, that
+	// moved through a pipe with splice(2) rather than through a buffer.
+	SplicedBodyBytes int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -47,6 +50,7 @@ type counters struct {
 	headerTimeouts, idleTimeouts               atomic.Int64
 	acceptPauses, proxyInvalid                 atomic.Int64
 	responseTimeouts                           atomic.Int64
+	splicedBodyBytes                           atomic.Int64
 }
 
 // answered are the statuses the engine answers itself, in the order of
@@ -63,7 +67,7 @@ func (c *counters) snapshot() Stats {
 		Status502: st[3].Load(), Status503: st[4].Load(), Status504: st[5].Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
-		ResponseTimeouts: c.responseTimeouts.Load(),
+		ResponseTimeouts: c.responseTimeouts.Load(), SplicedBodyBytes: c.splicedBodyBytes.Load(),
 	}
 }
 
