@@ -78,11 +78,13 @@
 //
 // A watch polls its service every PollInterval (1 s): one find on
 // {serviceName, timestamp >= now - (MaxPingInterval + grace)} with a
-// projection of the five fields it needs, served by the index
+// projection of the six fields it needs; watches of the services listed in
+// MongoConfig.Services share one such find, with serviceName $in the list,
+// and each gets its own service's documents. The find is served by the index
 // {serviceName: 1, timestamp: 1} that the first watch creates (NoIndex
 // skips that). Long-dead documents, which meteorhacks:cluster never
 // deleted, are never read. Where the server offers change streams (a
-// replica set), each watch also follows one, filtered so that heartbeats
+// replica set), each poll loop also follows one, filtered so that heartbeats
 // make no events: inserts, deletes and changes of weight, state or
 // proxyProtocol trigger a query at once, and the periodic query slows to
 // ResyncInterval (5 s).
