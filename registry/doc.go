@@ -93,11 +93,11 @@
 //
 // BenchmarkPoll, 5000 live endpoints across 20 services (250 each), as
 // meteorhacks:cluster writes them: one poll receives 250 documents in
-// 21.0 KB and sends 383 bytes, also with 5000 long-dead documents beside
+// 26.8 KB and sends 419 bytes, also with 5000 long-dead documents beside
 // them (a find of whole documents by serviceName: 55 KB, and 111 KB / 500
 // documents with the dead ones). Ten balancers polling every second are
 // 10 indexed finds a second reading 2500 index keys and documents and
-// sending 210 KB/s: negligible for MongoDB. (Against FerretDB, which
+// sending 268 KB/s: negligible for MongoDB. (Against FerretDB, which
 // filters in Go over SQLite rather than in an index, a poll took 0.26 s
 // on the loaded 2-core test machine; that is FerretDB's cost, not
 // MongoDB's.)
