@@ -76,7 +76,8 @@ type Config struct {
 	// of sniff.MaxCookies and ranks after Sniff.Cookies.
 	ClusterEndpointCookie bool
 	// StickyInsert, if not empty, names a cookie the engine sets in
-	// responses of the default service, HAProxy's "cookie <name> insert":
+	// responses of the default service (Service.StickyInsert for the
+	// others), HAProxy's "cookie <name> insert":
 	// a response to a request that did not carry it with the value of a
 	// current instance gets "Set-Cookie: <name>=<id>; Path=/; HttpOnly;
 	// SameSite=Lax" as the last line of its head, where <id> is the
@@ -85,8 +86,9 @@ type Config struct {
 	// instance while it is a candidate. A value that names no instance
 	// (sockjs-node's "JSESSIONID=dummy", the same for every client) pins
 	// nothing, is logged, and is replaced. Instances without an
-	// EndpointHash get no cookie. It takes one of sniff.MaxCookies and
-	// ranks after Sniff.Cookies and the cluster-endpoint cookie.
+	// EndpointHash get no cookie. Each distinct name, of every service,
+	// takes one of sniff.MaxCookies and ranks after Sniff.Cookies and the
+	// cluster-endpoint cookie.
 	StickyInsert string
 	// Sessions, if not nil, remembers the backend of every keyed request
 	// (SockJS session, sticky cookie) and keeps later requests of the key

@@ -247,7 +247,7 @@ func (c *conn) responseHead(f *flow) bool {
 		c.fail(502)
 		return true
 	}
-	if l.s.cfg.StickyInsert != "" && !resp.Interim && resp.StatusCode != 101 {
+	if l.s.svcs.insert && !resp.Interim && resp.StatusCode != 101 {
 		c.insertStickyCookie(f, resp.HeadLen)
 	}
 	f.p += int32(resp.HeadLen)

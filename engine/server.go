@@ -15,7 +15,7 @@ func (cfg *Config) check() error {
 	if cfg.Balancer == nil {
 		return errors.New("engine: config: Balancer is required")
 	}
-	if _, err := compileServices(cfg); err != nil {
+	if _, _, err := compileServices(cfg); err != nil {
 		return err
 	}
 	if len(cfg.Listen) == 0 {

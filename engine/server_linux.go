@@ -22,7 +22,6 @@ type Server struct {
 	cfg                                        Config
 	sniffer                                    *sniff.Sniffer
 	svcs                                       *services
-	pins                                       pinCookieSet // services_linux.go
 	log                                        *slog.Logger
 	debug                                      bool
 	connectTimeout, headerTimeout, idleTimeout time.Duration
@@ -51,19 +50,18 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sc, pins := pinCookies(&cfg)
+	svcs, sc, err := compileServices(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	sn, err := sniff.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config: %w", err)
 	}
-	svcs, err := compileServices(&cfg)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, pins: pins, log: cfg.Logger, path: defaultDataPath, bodySpliceMin: defaultBodySpliceMin,
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, log: cfg.Logger, path: defaultDataPath, bodySpliceMin: defaultBodySpliceMin,
 		lookupIP: lookupIP}
 	s.obs = newObserver(&cfg)
 	if s.log == nil {

@@ -3,9 +3,11 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/l4lb/l4lb/affinity"
+	"github.com/l4lb/l4lb/sniff"
 )
 
 // Service is a service behind the same listeners as the default one
@@ -25,6 +27,23 @@ type Service struct {
 	// one of the service's backends, whatever its Host, path or SNI say.
 	// The default service is always reachable.
 	Public bool
+	// Prefixes are the service's SockJS prefixes (its instances'
+	// ROOT_URL_PATH_PREFIX + "/sockjs"), like Config.Sniff.Prefixes for
+	// the default service: a request of the service is keyed by its SockJS
+	// session only under one of them, and a /cluster-ddp/ path of the
+	// service is rewritten to the first. If nil, the default service's
+	// prefixes apply.
+	Prefixes []string
+	// Cookies are the service's sticky cookies, like Config.Sniff.Cookies
+	// for the default service: a request of the service is keyed by the
+	// first of them it carries. If nil, the default service's apply.
+	Cookies []string
+	// StickyInsert is Config.StickyInsert for this service: if not empty,
+	// the cookie that responses of the service set and that pins its
+	// requests to one of its instances. Services reached on one host
+	// (by path) need distinct names: a browser sends every cookie of the
+	// host to each of them, and a service ignores the others' cookies.
+	StickyInsert string
 }
 
 // Route sends matching traffic to a service. Routes are tried in order and
@@ -70,6 +89,30 @@ type services struct {
 	balancers []*affinity.Balancer
 	public    []bool
 	http, tls []rule // routes for HTTP requests and for TLS ClientHellos
+	keys      []serviceKeys
+	// insert reports whether any service inserts a sticky cookie.
+	insert bool
+}
+
+// serviceKeys is what keys a service's requests, in terms of the
+// sniffer's cookies and prefixes (indexes in the sniff.Config that
+// compileServices builds, which holds every service's).
+type serviceKeys struct {
+	// cookies has bit i set for the sniffer's cookie i when it is one of
+	// the service's: its sticky cookies and its pin cookies. pins has the
+	// bits of the pin cookies, whose value is an instance's endpointHash
+	// (cluster-endpoint::<default>, the StickyInsert cookie).
+	cookies, pins uint8
+	// prefixes has bit i set for the sniffer's prefix i when it is one of
+	// the service's (prefixes from the 64th on always count).
+	prefixes uint64
+	// own reports that the service's keys differ from the sniffer's: its
+	// requests' keys are picked again once the service is known.
+	own bool
+	// insert is the Set-Cookie line's start, "Set-Cookie: NAME=", or "".
+	insert string
+	// rewrite replaces a /cluster-ddp/ path's "/cluster-ddp/<h>/<s>".
+	rewrite string
 }
 
 type rule struct {
@@ -126,8 +169,115 @@ func (r *rule) words() {
 	}
 }
 
-// compileServices checks the services and routes of cfg and compiles them.
-func compileServices(cfg *Config) (*services, error) {
+// compileServices checks the services and routes of cfg and compiles
+// them, with the sniffer config that looks for every service's cookies
+// and prefixes.
+func compileServices(cfg *Config) (*services, sniff.Config, error) {
+	s, err := compileRoutes(cfg)
+	if err != nil {
+		return nil, sniff.Config{}, err
+	}
+	sc, err := s.compileKeys(cfg)
+	return s, sc, err
+}
+
+// compileKeys fills s.keys and returns the sniffer config: Config.Sniff
+// with the other services' prefixes and cookies appended, then the pin
+// cookies (cluster-endpoint::<default>, each distinct StickyInsert name),
+// which rank last.
+func (s *services) compileKeys(cfg *Config) (sniff.Config, error) {
+	sc := cfg.Sniff
+	basePrefixes := sc.Prefixes
+	if basePrefixes == nil {
+		basePrefixes = sniff.DefaultPrefixes
+	}
+	sc.Prefixes = slices.Clone(basePrefixes)
+	sc.Cookies = slices.Clone(sc.Cookies)
+	type svcCfg struct {
+		prefixes, cookies []string
+		insert            string
+	}
+	all := []svcCfg{{basePrefixes, cfg.Sniff.Cookies, cfg.StickyInsert}}
+	for _, sv := range cfg.Services {
+		c := svcCfg{sv.Prefixes, sv.Cookies, sv.StickyInsert}
+		if c.prefixes == nil {
+			c.prefixes = basePrefixes
+		}
+		if c.cookies == nil {
+			c.cookies = cfg.Sniff.Cookies
+		}
+		all = append(all, c)
+	}
+	add := func(list *[]string, v string) int {
+		if i := slices.Index(*list, v); i >= 0 {
+			return i
+		}
+		*list = append(*list, v)
+		return len(*list) - 1
+	}
+	for _, c := range all[1:] {
+		for _, p := range c.prefixes {
+			add(&sc.Prefixes, p)
+		}
+		for _, k := range c.cookies {
+			add(&sc.Cookies, k)
+		}
+	}
+	nSticky := len(sc.Cookies)
+	cluster := -1
+	if cfg.ClusterEndpointCookie {
+		cluster = add(&sc.Cookies, ClusterEndpointCookiePrefix+cfg.Service)
+	}
+	s.keys = make([]serviceKeys, len(all))
+	for i, c := range all {
+		k := &s.keys[i]
+		for _, p := range c.prefixes {
+			if j := slices.Index(sc.Prefixes, p); j < 64 {
+				k.prefixes |= 1 << j
+			}
+		}
+		for _, name := range c.cookies {
+			k.cookies |= 1 << slices.Index(sc.Cookies, name)
+		}
+		if i == 0 && cluster >= 0 {
+			k.cookies |= 1 << cluster
+			k.pins |= 1 << cluster
+		}
+		if c.insert != "" {
+			j := add(&sc.Cookies, c.insert)
+			if j < nSticky {
+				return sc, fmt.Errorf("engine: config: service %q: sticky insert cookie %q is also a sticky cookie", s.names[i], c.insert)
+			}
+			k.cookies |= 1 << j
+			k.pins |= 1 << j
+			k.insert = "Set-Cookie: " + c.insert + "="
+			s.insert = true
+		}
+		k.rewrite = clusterDDPRewrite
+		if i > 0 && cfg.Services[i-1].Prefixes != nil && len(c.prefixes) > 0 {
+			k.rewrite = c.prefixes[0]
+		}
+		if len(sc.Cookies) > sniff.MaxCookies {
+			return sc, fmt.Errorf("engine: config: %d cookies (sticky cookies, cluster-endpoint cookie, sticky insert cookies of every service: %q), at most %d",
+				len(sc.Cookies), sc.Cookies, sniff.MaxCookies)
+		}
+	}
+	// Whatever the sniffer keys a request by is right for a service that
+	// owns every cookie and prefix; the others pick their key again.
+	allCookies := uint8(1)<<len(sc.Cookies) - 1
+	allPrefixes := ^uint64(0)
+	if len(sc.Prefixes) < 64 {
+		allPrefixes = uint64(1)<<len(sc.Prefixes) - 1
+	}
+	for i := range s.keys {
+		k := &s.keys[i]
+		k.own = k.cookies != allCookies || k.prefixes != allPrefixes
+	}
+	return sc, nil
+}
+
+// compileRoutes checks the services and routes of cfg and compiles them.
+func compileRoutes(cfg *Config) (*services, error) {
 	s := &services{names: []string{cfg.Service}, balancers: []*affinity.Balancer{cfg.Balancer}, public: []bool{true}}
 	if len(cfg.Services)+1 > maxServices {
 		return nil, fmt.Errorf("engine: config: %d services, at most %d", len(cfg.Services)+1, maxServices)

@@ -40,7 +40,7 @@ func BenchmarkRoutes(b *testing.B) {
 			}
 			cfg.Routes = append(cfg.Routes, r)
 		}
-		s, err := compileServices(&cfg)
+		s, _, err := compileServices(&cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestRouteMatch(t *testing.T) {
 			{PathPrefix: "/jobs", Service: "jobs"},
 			{SNI: "*.IO", Service: "api"},
 		}}
-	s, err := compileServices(&cfg)
+	s, _, err := compileServices(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

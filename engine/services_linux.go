@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"slices"
-
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
 )
@@ -29,63 +27,41 @@ type svcInfo struct {
 	cookiePinned bool
 }
 
-// pinCookieSet holds the indexes, in the sniffer's cookies, of the
-// cookies whose value is an instance's endpointHash: the cluster-endpoint
-// cookie and Config.StickyInsert's; -1 for none.
-type pinCookieSet struct{ cluster, insert int }
-
-// pinCookies returns the sniffer config with the pin cookies of cfg
-// appended, and where they are.
-func pinCookies(cfg *Config) (sniff.Config, pinCookieSet) {
-	sc, pins := cfg.Sniff, pinCookieSet{-1, -1}
-	if cfg.ClusterEndpointCookie {
-		pins.cluster = len(sc.Cookies)
-		sc.Cookies = append(slices.Clip(sc.Cookies), ClusterEndpointCookiePrefix+cfg.Service)
-	}
-	if cfg.StickyInsert != "" {
-		pins.insert = len(sc.Cookies)
-		sc.Cookies = append(slices.Clip(sc.Cookies), cfg.StickyInsert)
-	}
-	return sc, pins
-}
-
-// isKey reports whether req's key is one of the pin cookies.
-func (p pinCookieSet) isKey(req *sniff.Request) bool {
-	if len(req.Key) == 0 {
-		return false
-	}
-	for _, i := range [2]int{p.cluster, p.insert} {
-		if i >= 0 && len(req.Cookies[i]) > 0 && &req.Key[0] == &req.Cookies[i][0] {
-			return true
-		}
-	}
-	return false
-}
-
-// insertStickyCookie adds the Set-Cookie line of Config.StickyInsert to
-// the response head at f.buf[f.p:f.p+headLen], unless the request
-// carried a cookie that pinned it, or the instance has no EndpointHash.
-// The line is the loop's, built once per instance: the head is written
-// with it in place (flow.ins), never copied.
+// insertStickyCookie adds the Set-Cookie line of the service's
+// StickyInsert cookie to the response head at f.buf[f.p:f.p+headLen],
+// unless the request carried a cookie that pinned it, or the instance has
+// no EndpointHash. The line is the loop's, built once per service and
+// instance: the head is written with it in place (flow.ins), never
+// copied.
 func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	h, l := c.h, c.l
 	// A draining loop leaves the one inserted line to "Connection: close"
 	// (drain_linux.go); the client's next request gets its cookie from
 	// whoever serves it.
-	if h.out.svc != 0 || h.out.cookiePinned || c.member == nil || len(f.ins) > 0 || l.stopping {
+	if h.out.svc == svcRefused || h.out.cookiePinned || c.member == nil || len(f.ins) > 0 || l.stopping {
 		return
 	}
+	start := l.s.svcs.keys[h.out.svc].insert
 	b := c.member.Backend()
-	if b.EndpointHash == "" {
+	if start == "" || b.EndpointHash == "" {
 		return
 	}
-	line, ok := l.cookieLines[b.EndpointHash]
+	// The loop's lines are keyed by service index and endpointHash; the
+	// key is built on the stack so that the lookup does not allocate.
+	var kb [96]byte
+	key := kb[:0]
+	if 1+len(b.EndpointHash) <= len(kb) {
+		key = append(append(key, h.out.svc), b.EndpointHash...)
+	} else {
+		key = append([]byte{h.out.svc}, b.EndpointHash...)
+	}
+	line, ok := l.cookieLines[string(key)]
 	if !ok {
 		if l.cookieLines == nil {
 			l.cookieLines = map[string][]byte{}
 		}
-		line = []byte("Set-Cookie: " + l.s.cfg.StickyInsert + "=" + b.EndpointHash + "; Path=/; HttpOnly; SameSite=Lax\r\n")
-		l.cookieLines[b.EndpointHash] = line
+		line = []byte(start + b.EndpointHash + "; Path=/; HttpOnly; SameSite=Lax\r\n")
+		l.cookieLines[string(key)] = line
 	}
 	// The head ends with its blank line; a head whose lines end in a bare
 	// LF (no Node server sends one) gets no cookie.
@@ -94,9 +70,10 @@ func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	}
 }
 
-// clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>":
-// meteorhacks:cluster's balancer sent these requests on as SockJS requests
-// under the app's default prefix.
+// clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>" for
+// a service with no SockJS prefix (else its first prefix does):
+// meteorhacks:cluster's balancer sent these requests on as SockJS
+// requests under the app's default prefix.
 const clusterDDPRewrite = "/sockjs"
 
 // requestService sets the held request's service (and pin) from the
@@ -104,8 +81,12 @@ const clusterDDPRewrite = "/sockjs"
 func (c *conn) requestService(f *flow, req *sniff.Request) {
 	s, held := c.l.s.svcs, &c.h.held
 	held.svcInfo = svcInfo{svc: s.matchHTTP(req.Host, req.Path)}
-	if req.KeyKind == sniff.KeyCookie && held.svc == 0 && c.l.s.pins.isKey(req) {
-		c.cookiePin(req)
+	if held.svc != svcRefused {
+		if k := &s.keys[held.svc]; k.own {
+			c.serviceKey(req, k)
+		} else if req.KeyKind == sniff.KeyCookie && k.pins != 0 && isPinKey(req, k.pins) {
+			c.cookiePin(req, req.Key)
+		}
 	}
 	p := req.Path
 	if len(p) <= len(sniff.ClusterDDPPrefix) || p[1] != 'c' {
@@ -120,11 +101,15 @@ func (c *conn) requestService(f *flow, req *sniff.Request) {
 		return // not a service of ours: an ordinary path
 	}
 	held.svc = svc
+	rw := clusterDDPRewrite
+	if svc != svcRefused {
+		rw = s.keys[svc].rewrite
+	}
 	// Only an origin-form target ("GET /cluster-ddp/... HTTP/1.1") is
 	// rewritten in place: the path follows the method and one space.
 	at := len(req.Method) + 1
 	head := f.buf[f.p:]
-	if svc == svcRefused || len(head) < at+d.Cut || string(head[at:at+len(sniff.ClusterDDPPrefix)]) != sniff.ClusterDDPPrefix {
+	if svc == svcRefused || len(head) < at+d.Cut || string(head[at:at+len(sniff.ClusterDDPPrefix)]) != sniff.ClusterDDPPrefix || len(rw) > d.Cut {
 		return
 	}
 	held.cut, held.pathAt = d.Cut, at
@@ -150,18 +135,58 @@ func endpointOf(b *affinity.Balancer, hash []byte) string {
 	return ""
 }
 
-// cookiePin pins a default-service request whose key is the
-// cluster-endpoint cookie to the instance the cookie names. When no
+// isPinKey reports whether req's key is one of the cookies in pins.
+func isPinKey(req *sniff.Request, pins uint8) bool {
+	for i := range sniff.MaxCookies {
+		if pins&(1<<i) != 0 && len(req.Cookies[i]) > 0 && &req.Key[0] == &req.Cookies[i][0] {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceKey keys a request of a service whose cookies and prefixes are
+// not all the sniffer's (k): by the first of the service's cookies that
+// the request carries, else by its SockJS session under one of the
+// service's prefixes, else not at all. A cookie of another service (a
+// browser sends every cookie of the host) keys nothing.
+func (c *conn) serviceKey(req *sniff.Request, k *serviceKeys) {
+	held := &c.h.held
+	held.keyed, held.hash = false, 0
+	for i := range sniff.MaxCookies {
+		v := req.Cookies[i]
+		if k.cookies&(1<<i) == 0 || len(v) == 0 {
+			continue
+		}
+		if k.pins&(1<<i) != 0 {
+			c.cookiePin(req, v)
+			if held.cookiePinned {
+				return
+			}
+			continue
+		}
+		held.keyed, held.hash = true, affinity.HashKey(v)
+		return
+	}
+	if req.SockJS.Session != nil && string(req.SockJS.Transport) != "websocket" &&
+		(req.PrefixIndex >= 64 || req.PrefixIndex >= 0 && k.prefixes&(1<<req.PrefixIndex) != 0) {
+		held.keyed, held.hash = true, affinity.HashKey(req.SockJS.Session)
+	}
+}
+
+// cookiePin pins a request whose key is a pin cookie of its service
+// (value v) to the instance of the service the cookie names. When no
 // instance has that hash any more the cookie is no key: the request is
 // keyed by its SockJS session if it has one, else placed by load.
-func (c *conn) cookiePin(req *sniff.Request) {
+func (c *conn) cookiePin(req *sniff.Request, v []byte) {
 	held := &c.h.held
-	if held.pin = endpointOf(c.l.s.svcs.balancers[0], req.Key); held.pin != "" {
+	if held.pin = endpointOf(c.l.s.svcs.balancers[held.svc], v); held.pin != "" {
 		held.cookiePinned = true
+		held.keyed, held.hash = true, affinity.HashKey(v)
 		return
 	}
 	if c.l.warnDue() {
-		c.l.warn("sticky cookie names no instance (a value shared by all clients, such as sockjs-node's JSESSIONID=dummy, or an instance gone); ignored", "remote", c.remote())
+		c.l.warn("sticky cookie names no instance of its service (a value shared by all clients, such as sockjs-node's JSESSIONID=dummy, or an instance gone); ignored", "remote", c.remote())
 	}
 	held.keyed = req.SockJS.Session != nil && string(req.SockJS.Transport) != "websocket"
 	held.hash = 0
@@ -206,15 +231,16 @@ func (c *conn) routeService() bool {
 }
 
 // rewriteClusterDDP replaces the held head's "/cluster-ddp/<hash>/<svc>"
-// with "/sockjs" in place: "/sockjs" goes at the end of the cut part and
-// the method and its space move right to meet it, so the head now starts
-// cut-7 bytes later. Only the few bytes of the method move; the rest of
+// with the service's rewrite ("/sockjs", or its first prefix) in place:
+// that goes at the end of the cut part and the method and its space move
+// right to meet it, so the head now starts cut-len(rewrite) bytes later. Only the few bytes of the method move; the rest of
 // the head and whatever follows it stay where they are.
 func (c *conn) rewriteClusterDDP(f *flow) {
 	h := &c.h.held
-	d := h.cut - len(clusterDDPRewrite)
+	rw := c.l.s.svcs.keys[h.svc].rewrite
+	d := h.cut - len(rw)
 	p := int(f.p)
-	copy(f.buf[p+h.pathAt+d:], clusterDDPRewrite)
+	copy(f.buf[p+h.pathAt+d:], rw)
 	copy(f.buf[p+d:p+d+h.pathAt], f.buf[p:p+h.pathAt])
 	f.r += int32(d)
 	f.p += int32(d)

@@ -282,7 +282,8 @@ func TestServicesConfig(t *testing.T) {
 	}
 }
 
-// TestServicesAllocs: a keep-alive request routed by a Host rule, a
+// TestServicesAllocs: a keep-alive request routed by a Host rule (and
+// pinned by its service's own cookie, beside another service's), a
 // /cluster-ddp/ request pinned by endpointHash and rewritten, a response
 // that gets a Set-Cookie and a request pinned by that cookie allocate
 // nothing.
@@ -296,16 +297,18 @@ func TestServicesAllocs(t *testing.T) {
 		{Endpoint: startFixedHTTP(t, resp), EndpointHash: "aaaa"},
 		{Endpoint: startFixedHTTP(t, resp), EndpointHash: "bbbb"},
 	})
-	api := newBalancer(t, startFixedHTTP(t, resp))
+	api := affinity.NewBalancer()
+	api.Update([]affinity.Backend{{Endpoint: startFixedHTTP(t, resp), EndpointHash: "cccc"}})
 	var routes []Route
 	for i := range 19 {
 		routes = append(routes, Route{Host: fmt.Sprintf("h%d.example.com", i), Service: "api"})
 	}
 	routes = append(routes, Route{Host: "api.example.com", Service: "api"})
 	s := startServer(t, Config{Balancer: web, Service: "web", ForwardedFor: true, StickyInsert: "S",
-		Services: []Service{{Name: "api", Balancer: api, Public: true}}, Routes: routes})
+		Services: []Service{{Name: "api", Balancer: api, Public: true, StickyInsert: "T"}}, Routes: routes})
 	for _, req := range []string{
-		"POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\r\n[]",
+		"POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: api.example.com\r\nCookie: T=cccc\r\nContent-Length: 2\r\n\r\n[]",
+		"POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: api.example.com\r\nCookie: S=aaaa; T=cccc\r\nContent-Length: 2\r\n\r\n[]",
 		"POST /cluster-ddp/bbbb/web/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]",
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n", // gets a Set-Cookie
 		"GET / HTTP/1.1\r\nHost: x\r\nCookie: S=aaaa\r\n\r\n",
@@ -429,22 +432,45 @@ func TestServicesSockJS(t *testing.T) {
 	}
 }
 
-// TestStickyInsert: 200 clients with a cookie jar each, keyless GET / only,
-// alternating between two balancers: the first requests spread over every
-// instance, then each client stays on its instance for 20 requests.
-// sockjs-node's JSESSIONID=dummy pins nobody.
+// TestStickyInsert is acceptance 4, for the default service (web,
+// JSESSIONID) and for a service reached by Host (api, APISESSION): 200
+// clients with a cookie jar each, keyless GET / only, alternating between
+// two balancers: the first requests spread over every instance of the
+// service, then each client stays on its instance for 20 requests.
+// sockjs-node's JSESSIONID=dummy (and APISESSION=dummy) pins nobody.
 func TestStickyInsert(t *testing.T) {
-	ins := []*svcInstance{startInstance(t, "web-1"), startInstance(t, "web-2"), startInstance(t, "web-3")}
-	var bases []string
+	web := []*svcInstance{startInstance(t, "web-1"), startInstance(t, "web-2"), startInstance(t, "web-3")}
+	api := []*svcInstance{startInstance(t, "api-1"), startInstance(t, "api-2"), startInstance(t, "api-3")}
+	var addrs []string
 	for range 2 {
-		s := startServer(t, Config{Balancer: svcBalancer(t, ins...), Service: "web", StickyInsert: "JSESSIONID"})
-		bases = append(bases, "http://"+s.Addrs()[0].String()+"/")
+		s := startServer(t, Config{Balancer: svcBalancer(t, web...), Service: "web", StickyInsert: "JSESSIONID",
+			Services: []Service{{Name: "api", Balancer: svcBalancer(t, api...), Public: true, StickyInsert: "APISESSION"}},
+			Routes:   []Route{{Host: "api.example.com", Service: "api"}}})
+		addrs = append(addrs, s.Addrs()[0].String())
 	}
+	for _, tc := range []struct{ host, cookie, prefix string }{
+		{"www.example.com", "JSESSIONID", "web-"},
+		{"api.example.com", "APISESSION", "api-"},
+	} {
+		t.Run(tc.cookie, func(t *testing.T) { checkStickyInsert(t, addrs, tc.host, tc.cookie, tc.prefix) })
+	}
+}
+
+// dialVia returns a transport that sends every request to addr, whatever
+// its URL's host.
+func dialVia(addr string) *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}}
+}
+
+func checkStickyInsert(t *testing.T, addrs []string, host, cookie, prefix string) {
 	name := func(resp *http.Response) string {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		return strings.Fields(string(b))[0]
 	}
+	base := "http://" + host + "/"
 	const clients, requests = 200, 20
 	var mu sync.Mutex
 	first := map[string]int{}
@@ -457,17 +483,24 @@ func TestStickyInsert(t *testing.T) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			jar, _ := cookiejar.New(nil)
-			tr := &http.Transport{}
-			defer tr.CloseIdleConnections()
-			cl := &http.Client{Jar: jar, Transport: tr, Timeout: testTimeout}
+			// One pool per balancer, as a browser behind DNS round robin
+			// that reconnects to the other address now and then.
+			trs := []*http.Transport{dialVia(addrs[0]), dialVia(addrs[1])}
+			defer trs[0].CloseIdleConnections()
+			defer trs[1].CloseIdleConnections()
 			on := ""
 			for r := range requests {
-				resp, err := cl.Get(bases[(i+r)%2])
+				cl := &http.Client{Jar: jar, Transport: trs[(i+r)%2], Timeout: testTimeout}
+				resp, err := cl.Get(base)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				got := name(resp)
+				if !strings.HasPrefix(got, prefix) {
+					t.Errorf("client %d request %d on %s; want an instance of %s", i, r, got, prefix)
+					return
+				}
 				if r == 0 {
 					on = got
 					mu.Lock()
@@ -486,23 +519,131 @@ func TestStickyInsert(t *testing.T) {
 		t.Errorf("first requests on %v; want all three instances", first)
 	}
 
-	// JSESSIONID=dummy, as sockjs-node sets it: no pin, a real cookie back.
+	// <cookie>=dummy, as sockjs-node sets JSESSIONID: no pin, a real
+	// cookie back.
 	seen := map[string]bool{}
 	for range 30 {
-		req, _ := http.NewRequest("GET", bases[0], nil)
-		req.Header.Set("Cookie", "JSESSIONID=dummy")
-		resp, err := (&http.Client{Timeout: testTimeout, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		req, _ := http.NewRequest("GET", base, nil)
+		req.Header.Set("Cookie", cookie+"=dummy")
+		tr := dialVia(addrs[0])
+		tr.DisableKeepAlives = true
+		resp, err := (&http.Client{Timeout: testTimeout, Transport: tr}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sc := resp.Header.Get("Set-Cookie")
 		got := name(resp)
 		seen[got] = true
-		if want := "JSESSIONID=hash" + strings.ReplaceAll(got, "-", "") + "; Path=/; HttpOnly; SameSite=Lax"; sc != want {
+		if want := cookie + "=hash" + strings.ReplaceAll(got, "-", "") + "; Path=/; HttpOnly; SameSite=Lax"; sc != want {
 			t.Fatalf("Set-Cookie %q; want %q", sc, want)
 		}
 	}
 	if len(seen) < 2 {
-		t.Errorf("JSESSIONID=dummy: every request on %v", seen)
+		t.Errorf("%s=dummy: every request on %v", cookie, seen)
+	}
+}
+
+// TestStickyInsertOtherServicesCookie: services reached on one host by
+// path each keep to their own cookie. A request of api carrying web's
+// JSESSIONID (the browser sends every cookie of the host) is neither
+// pinned nor keyed by it, and gets api's APISESSION; web's requests
+// ignore APISESSION.
+func TestStickyInsertOtherServicesCookie(t *testing.T) {
+	web := []*svcInstance{startInstance(t, "web-1"), startInstance(t, "web-2")}
+	api := []*svcInstance{startInstance(t, "api-1"), startInstance(t, "api-2")}
+	s := startServer(t, Config{Balancer: svcBalancer(t, web...), Service: "web", StickyInsert: "JSESSIONID",
+		Services: []Service{{Name: "api", Balancer: svcBalancer(t, api...), Public: true, StickyInsert: "APISESSION"}},
+		Routes:   []Route{{PathPrefix: "/api", Service: "api"}}})
+	get := func(path, cookie string) (string, string) {
+		t.Helper()
+		c := dial(t, s.Addrs()[0])
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n", path, cookie)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Fields(string(b))[0], resp.Header.Get("Set-Cookie")
+	}
+	apiSeen, webSeen := map[string]bool{}, map[string]bool{}
+	for i := range 40 {
+		// The same foreign cookie each time: were it a key, every request
+		// would land on one instance.
+		got, sc := get("/api/x", "JSESSIONID=hashweb1")
+		apiSeen[got] = true
+		if want := "APISESSION=hash" + strings.ReplaceAll(got, "-", "") + "; Path=/; HttpOnly; SameSite=Lax"; sc != want {
+			t.Fatalf("api request %d with web's cookie: served by %s, Set-Cookie %q; want %q", i, got, sc, want)
+		}
+		got, sc = get("/x", "APISESSION=hashapi1")
+		webSeen[got] = true
+		if !strings.HasPrefix(got, "web-") || !strings.HasPrefix(sc, "JSESSIONID=hash"+strings.ReplaceAll(got, "-", "")+";") {
+			t.Fatalf("web request %d with api's cookie: served by %s, Set-Cookie %q", i, got, sc)
+		}
+	}
+	if len(apiSeen) < 2 || len(webSeen) < 2 {
+		t.Errorf("foreign cookies pinned: api requests on %v, web requests on %v", apiSeen, webSeen)
+	}
+	for _, in := range api {
+		for range 5 {
+			name := strings.ReplaceAll(in.name, "-", "")
+			if got, sc := get("/api/x", "JSESSIONID=hashweb1; APISESSION=hash"+name); got != in.name || sc != "" {
+				t.Fatalf("APISESSION=hash%s: served by %s, Set-Cookie %q; want %s and no cookie", name, got, sc, in.name)
+			}
+		}
+	}
+}
+
+// TestServicesOwnPrefix: a service with its own SockJS prefix
+// (ROOT_URL_PATH_PREFIX=/api) keys its sessions under it, and its
+// /cluster-ddp/ paths are rewritten to it rather than to /sockjs.
+func TestServicesOwnPrefix(t *testing.T) {
+	web := startInstance(t, "web-1")
+	api := []*svcInstance{startInstance(t, "api-1"), startInstance(t, "api-2"), startInstance(t, "api-3")}
+	s := startServer(t, Config{Balancer: svcBalancer(t, web), Service: "web",
+		Services: []Service{{Name: "api", Balancer: svcBalancer(t, api...), Public: true, Prefixes: []string{"/api/sockjs"}}},
+		Routes:   []Route{{PathPrefix: "/api", Service: "api"}}})
+	c := dial(t, s.Addrs()[0])
+	br := bufio.NewReader(c)
+	for i := range 20 {
+		// One session's polls on one keep-alive connection: same instance.
+		var on string
+		for j := range 3 {
+			code, body := svcGet(t, c, br, "x", fmt.Sprintf("/api/sockjs/000/sess%04d/xhr", i))
+			if code != 200 {
+				t.Fatalf("session %d poll %d: %d %s", i, j, code, body)
+			}
+			if j == 0 {
+				on = strings.Fields(body)[0]
+			} else if got := strings.Fields(body)[0]; got != on {
+				t.Fatalf("session %d poll %d on %s; first on %s", i, j, got, on)
+			}
+		}
+	}
+	code, body := svcGet(t, c, br, "x", "/cluster-ddp/hashapi2/api/000/abcdefgh/xhr")
+	if want := "api-2 /api/sockjs/000/abcdefgh/xhr"; code != 200 || body != want {
+		t.Errorf("/cluster-ddp/hashapi2/api/...: %d %q; want 200 %q", code, body, want)
+	}
+}
+
+func TestServicesKeysConfig(t *testing.T) {
+	b := affinity.NewBalancer()
+	for _, cfg := range []Config{
+		// Five cookies: more than the sniffer holds.
+		{Balancer: b, Service: "web", StickyInsert: "A", Sniff: sniff.Config{Cookies: []string{"B", "C"}},
+			ClusterEndpointCookie: true, Services: []Service{{Name: "api", Balancer: b, StickyInsert: "D"}}},
+		// An insert cookie that is also a sticky cookie.
+		{Balancer: b, Service: "web", StickyInsert: "A", Sniff: sniff.Config{Cookies: []string{"A"}}},
+		{Balancer: b, Service: "web", Services: []Service{{Name: "api", Balancer: b, Prefixes: []string{"api/sockjs"}}}},
+	} {
+		cfg.Listen = []string{"127.0.0.1:0"}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) = nil error", cfg)
+		}
+	}
+	// One insert name for two services takes one cookie.
+	cfg := Config{Balancer: b, Service: "web", StickyInsert: "A", Sniff: sniff.Config{Cookies: []string{"B", "C"}},
+		Services: []Service{{Name: "api", Balancer: b, StickyInsert: "A"}}, Listen: []string{"127.0.0.1:0"}}
+	if _, err := New(cfg); err != nil {
+		t.Errorf("New with a shared insert name: %v", err)
 	}
 }

@@ -10,20 +10,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// changePipeline keeps the events that can change a service's set and
+// changePipeline keeps the events that can change the services' sets and
 // drops heartbeats, which only $set timestamp and pingInterval and would
 // otherwise stream thousands of events a second: inserts and replaces of
 // the service, deletes (which carry only the _id, so any service's), and
 // updates touching any other field. Heartbeats that stop or resume are
 // seen by the resync query instead.
-func changePipeline(service string) mongo.Pipeline {
+func changePipeline(services []string) mongo.Pipeline {
 	exists := func(field string) bson.D {
 		return bson.D{{Key: "updateDescription.updatedFields." + field, Value: bson.D{{Key: "$exists", Value: true}}}}
 	}
 	return mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "$or", Value: bson.A{
 		bson.D{
 			{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"insert", "replace"}}}},
-			{Key: "fullDocument." + fieldService, Value: service},
+			{Key: "fullDocument." + fieldService, Value: bson.D{{Key: "$in", Value: services}}},
 		},
 		bson.D{{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"delete", "drop", "rename", "dropDatabase", "invalidate"}}}}},
 		bson.D{
@@ -33,21 +33,21 @@ func changePipeline(service string) mongo.Pipeline {
 	}}}}}}
 }
 
-// watchChanges runs the change stream of one watch: each event wakes the
-// watch for an immediate query, and w.streaming tells it whether to poll
+// watchChanges runs the change stream of one poll loop: each event wakes
+// the loop for an immediate query, and g.streaming tells it whether to poll
 // at PollInterval or only resync at ResyncInterval. If the server does not
 // support change streams (a standalone mongod, FerretDB), it returns and
-// the watch keeps polling. Network failures are retried.
-func (w *mongoWatch) watchChanges(ctx context.Context) {
-	m := w.m
+// the loop keeps polling. Network failures are retried.
+func (g *mongoGroup) watchChanges(ctx context.Context) {
+	m := g.m
 	for ctx.Err() == nil {
 		openCtx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
-		cs, err := m.coll.Watch(openCtx, changePipeline(w.service), options.ChangeStream())
+		cs, err := m.coll.Watch(openCtx, changePipeline(g.services), options.ChangeStream())
 		cancel()
 		if err != nil {
 			var se mongo.ServerError
 			if errors.As(err, &se) && !mongo.IsNetworkError(err) {
-				w.log.Info("change streams unavailable, polling", "interval", m.cfg.PollInterval, "err", err)
+				g.log.Info("change streams unavailable, polling", "interval", m.cfg.PollInterval, "err", err)
 				return
 			}
 			if !sleep(ctx, m.cfg.ResyncInterval) {
@@ -55,16 +55,16 @@ func (w *mongoWatch) watchChanges(ctx context.Context) {
 			}
 			continue
 		}
-		w.setStreaming(ctx, true)
-		w.wake() // events between our last query and the stream's start
+		g.setStreaming(ctx, true)
+		g.wake() // events between our last query and the stream's start
 		for cs.Next(ctx) {
-			w.wake()
+			g.wake()
 		}
 		err = cs.Err()
 		cs.Close(context.WithoutCancel(ctx))
-		w.setStreaming(ctx, false)
+		g.setStreaming(ctx, false)
 		if ctx.Err() == nil {
-			w.log.Info("change stream ended, polling until it is back", "err", err)
+			g.log.Info("change stream ended, polling until it is back", "err", err)
 			if !sleep(ctx, m.cfg.ResyncInterval) {
 				return
 			}
@@ -72,17 +72,17 @@ func (w *mongoWatch) watchChanges(ctx context.Context) {
 	}
 }
 
-// wake asks the watch for a query soon; wakes coalesce.
-func (w *mongoWatch) wake() {
+// wake asks the loop for a query soon; wakes coalesce.
+func (g *mongoGroup) wake() {
 	select {
-	case w.trigger <- struct{}{}:
+	case g.trigger <- struct{}{}:
 	default:
 	}
 }
 
-func (w *mongoWatch) setStreaming(ctx context.Context, on bool) {
+func (g *mongoGroup) setStreaming(ctx context.Context, on bool) {
 	select {
-	case w.streaming <- on:
+	case g.streaming <- on:
 	case <-ctx.Done():
 	}
 }

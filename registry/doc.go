@@ -78,11 +78,13 @@
 //
 // A watch polls its service every PollInterval (1 s): one find on
 // {serviceName, timestamp >= now - (MaxPingInterval + grace)} with a
-// projection of the five fields it needs, served by the index
+// projection of the six fields it needs; watches of the services listed in
+// MongoConfig.Services share one such find, with serviceName $in the list,
+// and each gets its own service's documents. The find is served by the index
 // {serviceName: 1, timestamp: 1} that the first watch creates (NoIndex
 // skips that). Long-dead documents, which meteorhacks:cluster never
 // deleted, are never read. Where the server offers change streams (a
-// replica set), each watch also follows one, filtered so that heartbeats
+// replica set), each poll loop also follows one, filtered so that heartbeats
 // make no events: inserts, deletes and changes of weight, state or
 // proxyProtocol trigger a query at once, and the periodic query slows to
 // ResyncInterval (5 s).
@@ -91,11 +93,11 @@
 //
 // BenchmarkPoll, 5000 live endpoints across 20 services (250 each), as
 // meteorhacks:cluster writes them: one poll receives 250 documents in
-// 21.0 KB and sends 383 bytes, also with 5000 long-dead documents beside
+// 26.8 KB and sends 419 bytes, also with 5000 long-dead documents beside
 // them (a find of whole documents by serviceName: 55 KB, and 111 KB / 500
 // documents with the dead ones). Ten balancers polling every second are
 // 10 indexed finds a second reading 2500 index keys and documents and
-// sending 210 KB/s: negligible for MongoDB. (Against FerretDB, which
+// sending 268 KB/s: negligible for MongoDB. (Against FerretDB, which
 // filters in Go over SQLite rather than in an index, a poll took 0.26 s
 // on the loaded 2-core test machine; that is FerretDB's cost, not
 // MongoDB's.)

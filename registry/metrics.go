@@ -14,7 +14,7 @@ type Metrics struct {
 	polls, pollErrors, updates, deleted atomic.Int64
 	pollNanos                           atomic.Int64
 	lastSuccess                         atomic.Int64 // unix nanoseconds; 0: never
-	failing                             atomic.Int64 // watches whose last query failed
+	failing                             atomic.Int64 // poll loops whose last query failed
 }
 
 // MetricsSnapshot is a copy of the counters at one instant.
@@ -24,7 +24,7 @@ type MetricsSnapshot struct {
 	PollTime   time.Duration // total time of successful queries
 	Updates    int64         // sets handed to update
 	Deleted    int64         // stale documents deleted
-	Failing    int64         // watches currently failing (serving their last known set)
+	Failing    int64         // poll loops currently failing (their watches serve their last known sets)
 	// Staleness is how long ago the last successful query ended, or 0 if
 	// none has succeeded yet.
 	Staleness time.Duration
@@ -98,7 +98,7 @@ l4lb_registry_updates_total %d
 # HELP l4lb_registry_deleted_total Stale endpoint documents deleted.
 # TYPE l4lb_registry_deleted_total counter
 l4lb_registry_deleted_total %d
-# HELP l4lb_registry_failing Watches serving their last known set because discovery fails.
+# HELP l4lb_registry_failing Discovery poll loops whose watches serve their last known sets because the query fails.
 # TYPE l4lb_registry_failing gauge
 l4lb_registry_failing %d
 # HELP l4lb_registry_staleness_seconds Time since the last successful discovery query.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ type MongoConfig struct {
 	// bounds how far back a poll has to look. If zero or negative,
 	// DefaultMaxPingInterval is used.
 	MaxPingInterval time.Duration
-	// DeleteStaleAfter, if positive, makes each watch delete its service's
+	// DeleteStaleAfter, if positive, makes each poll loop delete its services'
 	// documents whose timestamp is older than that. It must be at least
 	// MaxPingInterval + Grace, so that no live document is ever deleted.
 	// If zero or negative, nothing is deleted (meteorhacks:cluster's
@@ -80,8 +81,15 @@ type MongoConfig struct {
 	// {serviceName: 1, timestamp: 1} index that keeps polls cheap (useful
 	// with read-only credentials; a failure to create it is only logged).
 	NoIndex bool
+	// Services, if not empty, are the services watched together: Watches
+	// of any of them share one query, {serviceName: {$in: Services}},
+	// every PollInterval (and one change stream), whose documents are
+	// handed out per service. A balancer in front of several services
+	// lists them all here, so that its load on MongoDB does not grow with
+	// their number. Names must be distinct.
+	Services []string
 	// Logger receives failures, recoveries and set changes, with the
-	// attribute "service". If nil, slog.Default() is used.
+	// attribute "service" (or "services", for a shared query). If nil, slog.Default() is used.
 	Logger *slog.Logger
 	// Metrics, if not nil, counts queries, failures and staleness.
 	Metrics *Metrics
@@ -100,6 +108,8 @@ type Mongo struct {
 
 	indexMu   sync.Mutex
 	indexDone bool // created, or refused for good
+
+	shared *mongoGroup // the loop of MongoConfig.Services; nil if none
 }
 
 var _ Source = (*Mongo)(nil)
@@ -135,17 +145,26 @@ func NewMongo(cfg MongoConfig) (*Mongo, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	for i, s := range cfg.Services {
+		if s == "" || slices.Contains(cfg.Services[:i], s) {
+			return nil, fmt.Errorf("mongo discovery: Services %q: empty or repeated name %q", cfg.Services, s)
+		}
+	}
 	client, coll, err := connect(cfg.URL, cfg.Collection, cfg.QueryTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Mongo{
+	m := &Mongo{
 		cfg:    cfg,
 		live:   liveness{grace: cfg.Grace, maxPing: cfg.MaxPingInterval},
 		client: client,
 		coll:   coll,
 		log:    cfg.Logger,
-	}, nil
+	}
+	if len(cfg.Services) > 0 {
+		m.shared = newMongoGroup(m, cfg.Services)
+	}
+	return m, nil
 }
 
 // connect creates a client for url (not yet connected: the driver dials
@@ -184,6 +203,11 @@ func (m *Mongo) Close(ctx context.Context) error {
 // Watch implements Source. The first update comes after the first
 // successful query; until then nothing is known and nothing is reported.
 //
+// Watches of the services listed in MongoConfig.Services share one poll
+// loop: one query (serviceName in the list) every PollInterval, one change
+// stream, and each watch gets its own service's documents. A watch of a
+// service not listed runs a loop of its own.
+//
 // Fail static: when a query fails, the last reported set stays in force
 // (logged once when the failure starts and once when it ends, and
 // counted in Metrics). A query that succeeds but finds no live endpoint
@@ -194,47 +218,125 @@ func (m *Mongo) Close(ctx context.Context) error {
 // failure lasted (at most Grace), giving instances time to heartbeat
 // again.
 func (m *Mongo) Watch(ctx context.Context, service string, update func([]affinity.Backend)) error {
-	w := &mongoWatch{m: m, service: service, update: update, log: m.log.With("service", service)}
-	return w.run(ctx)
+	w := &mongoWatch{service: service, update: update, log: m.log.With("service", service)}
+	g := m.groupFor(service)
+	g.join(w)
+	<-ctx.Done()
+	g.leave(w)
+	return nil
 }
 
-// mongoWatch is the state of one Watch call; it lives on one goroutine
-// except for the change-stream goroutine, which only touches trigger and
-// streaming.
+// groupFor returns the poll loop that serves service: the shared one of
+// MongoConfig.Services if it lists service, else a new one of its own.
+func (m *Mongo) groupFor(service string) *mongoGroup {
+	if m.shared != nil && slices.Contains(m.shared.services, service) {
+		return m.shared
+	}
+	return newMongoGroup(m, []string{service})
+}
+
+// mongoGroup is one poll loop: it queries a list of services at once and
+// hands each watch that joined it the set of its service. It runs while
+// at least one watch is joined.
+type mongoGroup struct {
+	m        *Mongo
+	services []string
+	log      *slog.Logger
+
+	// runMu orders joins and leaves with the loop's start and stop.
+	runMu sync.Mutex
+	stop  context.CancelFunc // of the running loop; nil when stopped
+	done  chan struct{}      // closed when the running loop returned
+
+	// mu guards watches; the loop holds it while it hands out sets, so
+	// that once leave returns no update of that watch runs or follows.
+	mu      sync.Mutex
+	watches []*mongoWatch
+
+	trigger   chan struct{}
+	streaming chan bool
+
+	// The loop's own state, touched by its goroutine only.
+	failing    bool
+	failedAt   time.Time
+	failLogged time.Time // last "failing" log line
+	holdUntil  time.Time // removals suppressed until then
+	nextSweep  time.Time
+}
+
+func newMongoGroup(m *Mongo, services []string) *mongoGroup {
+	log := m.log.With("service", services[0])
+	if len(services) > 1 {
+		log = m.log.With("services", strings.Join(services, ","))
+	}
+	return &mongoGroup{m: m, services: slices.Clone(services), log: log}
+}
+
+// join adds w to the watches, starting the loop if it is not running, and
+// asks for a query soon so that w gets its first set.
+func (g *mongoGroup) join(w *mongoWatch) {
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	g.mu.Lock()
+	g.watches = append(g.watches, w)
+	g.mu.Unlock()
+	if g.stop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stop, g.done = cancel, make(chan struct{})
+		g.trigger, g.streaming = make(chan struct{}, 1), make(chan bool, 1)
+		done := g.done
+		go func() {
+			defer close(done)
+			g.run(ctx)
+		}()
+		return
+	}
+	g.wake()
+}
+
+// leave removes w; the last watch to leave stops the loop and waits for
+// it to return.
+func (g *mongoGroup) leave(w *mongoWatch) {
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	g.mu.Lock()
+	g.watches = slices.DeleteFunc(g.watches, func(x *mongoWatch) bool { return x == w })
+	last := len(g.watches) == 0
+	g.mu.Unlock()
+	if last && g.stop != nil {
+		g.stop()
+		<-g.done
+		g.stop, g.done = nil, nil
+	}
+}
+
+// mongoWatch is one Watch call: its service and the fail-static state of
+// the sets it was handed. The group's loop alone touches it, under
+// mongoGroup.mu.
 type mongoWatch struct {
-	m       *Mongo
 	service string
 	update  func([]affinity.Backend)
 	log     *slog.Logger
 
 	last        []affinity.Backend // nil until the first set is known
-	failing     bool
-	failedAt    time.Time
-	failLogged  time.Time // last "failing" log line
-	holdUntil   time.Time // removals suppressed until then
-	keptEmpty   bool      // an empty result is being ignored (logged once)
-	nextSweep   time.Time
-	badEndpoint map[string]bool // logged once each
-
-	trigger   chan struct{}
-	streaming chan bool
+	keptEmpty   bool               // an empty result is being ignored (logged once)
+	badEndpoint map[string]bool    // logged once each
 }
 
-func (w *mongoWatch) run(ctx context.Context) error {
-	m := w.m
-	w.trigger = make(chan struct{}, 1)
-	w.streaming = make(chan bool, 1)
+func (g *mongoGroup) run(ctx context.Context) {
+	m := g.m
+	g.failing, g.holdUntil, g.nextSweep = false, time.Time{}, time.Time{}
 	streaming := false
 	if !m.cfg.NoChangeStream {
-		// Watch does not return before the stream's goroutine has.
+		// The loop does not return before the stream's goroutine has.
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { w.watchChanges(ctx) })
+		wg.Go(func() { g.watchChanges(ctx) })
 		defer wg.Wait()
 		defer cancel()
 	}
 	defer func() {
-		if w.failing {
+		if g.failing {
 			m.cfg.Metrics.setFailing(-1)
 		}
 	}()
@@ -244,10 +346,10 @@ func (w *mongoWatch) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case streaming = <-w.streaming:
+			return
+		case streaming = <-g.streaming:
 			continue // the next query comes at the new rate
-		case <-w.trigger:
+		case <-g.trigger:
 			// A burst of change events (a fleet restarting) must not
 			// turn into back-to-back queries.
 			if since := time.Since(start); since < minTriggerGap {
@@ -257,7 +359,7 @@ func (w *mongoWatch) run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		start = time.Now()
-		w.poll(ctx)
+		g.poll(ctx)
 		next := m.cfg.PollInterval
 		if streaming {
 			next = m.cfg.ResyncInterval
@@ -272,17 +374,17 @@ func (w *mongoWatch) run(ctx context.Context) error {
 // change event.
 const minTriggerGap = 100 * time.Millisecond
 
-// failLogEvery is how often a watch that keeps failing says so again.
+// failLogEvery is how often a loop that keeps failing says so again.
 const failLogEvery = time.Minute
 
-// poll queries once and applies the result.
-func (w *mongoWatch) poll(ctx context.Context) {
-	m := w.m
+// poll queries once and hands each watch its service's set.
+func (g *mongoGroup) poll(ctx context.Context) {
+	m := g.m
 	if !m.cfg.NoIndex {
-		m.ensureIndex(ctx, w.log)
+		m.ensureIndex(ctx, g.log)
 	}
 	start := time.Now()
-	docs, err := m.query(ctx, w.service, start)
+	docs, err := m.query(ctx, g.services, start)
 	now := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -290,40 +392,45 @@ func (w *mongoWatch) poll(ctx context.Context) {
 		}
 		m.cfg.Metrics.pollFailed()
 		switch {
-		case !w.failing:
-			w.failing, w.failedAt, w.failLogged = true, now, now
+		case !g.failing:
+			g.failing, g.failedAt, g.failLogged = true, now, now
 			m.cfg.Metrics.setFailing(1)
-			w.log.Warn("discovery query failed, keeping the last known set", "err", err, "backends", len(w.last))
-		case now.Sub(w.failLogged) >= failLogEvery:
-			w.failLogged = now
-			w.log.Warn("discovery still failing, keeping the last known set", "err", err, "backends", len(w.last),
-				"failed_for", now.Sub(w.failedAt).Round(time.Second))
+			g.log.Warn("discovery query failed, keeping the last known sets", "err", err)
+		case now.Sub(g.failLogged) >= failLogEvery:
+			g.failLogged = now
+			g.log.Warn("discovery still failing, keeping the last known sets", "err", err,
+				"failed_for", now.Sub(g.failedAt).Round(time.Second))
 		}
 		return
 	}
 	m.cfg.Metrics.pollOK(now.Sub(start), now)
-	if w.failing {
-		w.failing = false
+	if g.failing {
+		g.failing = false
 		m.cfg.Metrics.setFailing(-1)
 		// Instances heartbeat again within a pingInterval of MongoDB's
 		// return, and only an outage about as long as the grace can have
 		// made live ones look stale: hold removals as long as the
 		// failure lasted, at most Grace, so that a blip costs little.
-		w.holdUntil = now.Add(min(m.cfg.Grace, now.Sub(w.failedAt)))
-		w.log.Info("discovery query works again", "failed_for", now.Sub(w.failedAt).Round(time.Millisecond))
+		g.holdUntil = now.Add(min(m.cfg.Grace, now.Sub(g.failedAt)))
+		g.log.Info("discovery query works again", "failed_for", now.Sub(g.failedAt).Round(time.Millisecond))
 	}
-	w.apply(w.liveSet(docs, now), now)
-	if m.cfg.DeleteStaleAfter > 0 && !now.Before(w.nextSweep) {
-		w.nextSweep = now.Add(min(max(m.cfg.DeleteStaleAfter/2, m.cfg.PollInterval), time.Minute))
-		m.deleteStale(ctx, w.service, now, w.log)
+	g.mu.Lock()
+	for _, w := range g.watches {
+		w.apply(w.liveSet(m, docs, now), now, g.holdUntil, m.cfg.Metrics)
+	}
+	g.mu.Unlock()
+	if m.cfg.DeleteStaleAfter > 0 && !now.Before(g.nextSweep) {
+		g.nextSweep = now.Add(min(max(m.cfg.DeleteStaleAfter/2, m.cfg.PollInterval), time.Minute))
+		m.deleteStale(ctx, g.services, now, g.log)
 	}
 }
 
-// liveSet builds the sorted set of live, well-formed endpoints.
-func (w *mongoWatch) liveSet(docs []endpointDoc, now time.Time) []affinity.Backend {
+// liveSet builds the sorted set of w's service's live, well-formed
+// endpoints.
+func (w *mongoWatch) liveSet(m *Mongo, docs []endpointDoc, now time.Time) []affinity.Backend {
 	set := make([]affinity.Backend, 0, len(docs))
 	for _, d := range docs {
-		if !w.m.live.live(d, now) {
+		if d.service != w.service || !m.live.live(d, now) {
 			continue
 		}
 		b, err := d.backend()
@@ -343,8 +450,8 @@ func (w *mongoWatch) liveSet(docs []endpointDoc, now time.Time) []affinity.Backe
 }
 
 // apply hands set to update if it differs from the last one, under the
-// fail-static rules of Watch.
-func (w *mongoWatch) apply(set []affinity.Backend, now time.Time) {
+// fail-static rules of Watch; removals wait until holdUntil.
+func (w *mongoWatch) apply(set []affinity.Backend, now, holdUntil time.Time, metrics *Metrics) {
 	if len(set) == 0 && len(w.last) > 0 {
 		if !w.keptEmpty {
 			w.keptEmpty = true
@@ -353,14 +460,14 @@ func (w *mongoWatch) apply(set []affinity.Backend, now time.Time) {
 		return
 	}
 	w.keptEmpty = false
-	if now.Before(w.holdUntil) {
+	if now.Before(holdUntil) {
 		set = withKept(set, w.last)
 	}
 	if w.last != nil && sameSet(set, w.last) {
 		return
 	}
 	w.last = set
-	w.m.cfg.Metrics.updated()
+	metrics.updated()
 	w.log.Debug("backend set changed", "backends", len(set))
 	w.update(slices.Clone(set))
 }
@@ -376,14 +483,14 @@ func withKept(set, old []affinity.Backend) []affinity.Backend {
 	return sortBackends(out)
 }
 
-// query reads the service's documents that can still be live: one indexed
-// range scan on {serviceName, timestamp}, with only the fields a Backend
-// needs.
-func (m *Mongo) query(ctx context.Context, service string, now time.Time) ([]endpointDoc, error) {
+// query reads the services' documents that can still be live: one
+// indexed range scan on {serviceName, timestamp} per service, with only
+// the fields a Backend needs.
+func (m *Mongo) query(ctx context.Context, services []string, now time.Time) ([]endpointDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
 	defer cancel()
 	filter := bson.D{
-		{Key: fieldService, Value: service},
+		serviceFilter(services),
 		{Key: fieldTimestamp, Value: bson.D{{Key: "$gte", Value: m.live.horizon(now)}}},
 	}
 	cur, err := m.coll.Find(ctx, filter, options.Find().SetProjection(projection))
@@ -428,12 +535,21 @@ func (m *Mongo) ensureIndex(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// deleteStale removes service's documents older than DeleteStaleAfter.
-func (m *Mongo) deleteStale(ctx context.Context, service string, now time.Time, log *slog.Logger) {
+// serviceFilter matches the documents of services: serviceName equal to
+// the one service, or in the list.
+func serviceFilter(services []string) bson.E {
+	if len(services) == 1 {
+		return bson.E{Key: fieldService, Value: services[0]}
+	}
+	return bson.E{Key: fieldService, Value: bson.D{{Key: "$in", Value: services}}}
+}
+
+// deleteStale removes the services' documents older than DeleteStaleAfter.
+func (m *Mongo) deleteStale(ctx context.Context, services []string, now time.Time, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.QueryTimeout)
 	defer cancel()
 	res, err := m.coll.DeleteMany(ctx, bson.D{
-		{Key: fieldService, Value: service},
+		serviceFilter(services),
 		{Key: fieldTimestamp, Value: bson.D{{Key: "$lt", Value: now.Add(-m.cfg.DeleteStaleAfter)}}},
 	})
 	if err != nil {

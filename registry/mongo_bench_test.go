@@ -67,7 +67,7 @@ func BenchmarkPoll(b *testing.B) {
 					for i := 0; b.Loop(); i++ {
 						service := fmt.Sprintf("svc%02d", i%services)
 						if query == "l4lb" {
-							got, err := m.query(context.Background(), service, time.Now())
+							got, err := m.query(context.Background(), []string{service}, time.Now())
 							if err != nil {
 								b.Fatal(err)
 							}

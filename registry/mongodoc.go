@@ -27,9 +27,11 @@ const (
 )
 
 // projection is what a poll reads of each document: enough to decide
-// liveness and build a Backend, nothing else (no _id, hash or balancer).
+// liveness, hand it to its service's watch and build a Backend, nothing
+// else (no _id, hash or balancer).
 var projection = bson.D{
 	{Key: "_id", Value: 0},
+	{Key: fieldService, Value: 1},
 	{Key: fieldEndpoint, Value: 1},
 	{Key: fieldTimestamp, Value: 1},
 	{Key: fieldPingInterval, Value: 1},
@@ -41,6 +43,7 @@ var projection = bson.D{
 // endpointDoc is the part of a clusterEndpoints document that decides
 // whether and how its endpoint is in the set.
 type endpointDoc struct {
+	service      string        // serviceName
 	endpoint     string        // as written, not yet normalized
 	timestamp    time.Time     // last heartbeat
 	pingInterval time.Duration // as announced; 0 if absent or invalid
@@ -60,6 +63,7 @@ func decodeDoc(raw bson.Raw) (endpointDoc, bool) {
 		return d, false
 	}
 	d.endpoint = ep
+	d.service, _ = raw.Lookup(fieldService).StringValueOK()
 	ts := raw.Lookup(fieldTimestamp)
 	if ms, ok := ts.DateTimeOK(); ok {
 		d.timestamp = time.UnixMilli(ms)

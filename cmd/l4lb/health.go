@@ -50,9 +50,13 @@ func (c *healthConfig) flags(fs *flag.FlagSet) []envBinding {
 }
 
 // checker builds the health checker of bal; pp is the balancer's PROXY
-// setting, which checks follow.
-func (c *healthConfig) checker(bal *affinity.Balancer, pp affinity.ProxyProtocol, log *slog.Logger) (*health.Checker, error) {
-	check, err := health.ParseCheck(c.check)
+// setting, which checks follow; checkSpec, if not empty, replaces
+// --health-check (a service's own).
+func (c *healthConfig) checker(bal *affinity.Balancer, pp affinity.ProxyProtocol, checkSpec string, log *slog.Logger) (*health.Checker, error) {
+	if checkSpec == "" {
+		checkSpec = c.check
+	}
+	check, err := health.ParseCheck(checkSpec)
 	if err != nil {
 		return nil, fmt.Errorf("--health-check: %w", err)
 	}

@@ -37,7 +37,7 @@ func TestHealthFlags(t *testing.T) {
 			if err := parseWithEnv(fs, c.flags(fs), tc.args); err != nil {
 				t.Fatalf("parseWithEnv(%v) = %v", tc.args, err)
 			}
-			_, err := c.health.checker(affinity.NewBalancer(), affinity.ProxyOff, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			_, err := c.health.checker(affinity.NewBalancer(), affinity.ProxyOff, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if (err != nil) != (tc.wantErr != "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("checker() = %v; want an error naming %q: %v", err, tc.wantErr, tc.wantErr != "")
 			}

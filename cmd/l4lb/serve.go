@@ -56,6 +56,7 @@ type serveConfig struct {
 	uiService                           string
 	publicServices                      listFlag
 	routes                              routesFlag
+	serviceOptions                      serviceOptionsFlag
 	clusterEndpointCookie               bool
 	stickyInsert                        string
 	health                              healthConfig
@@ -83,6 +84,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.uiService, "ui-service", "", "the default service, of traffic no --route matches (default: --service)")
 	fs.Var(&c.publicServices, "public-services", "services besides the default that clients may reach; a request routed to any other gets 404; repeatable")
 	fs.Var(&c.routes, "route", "route to a service: host=H (exact or *.suffix), path=/prefix, both, or sni=H for TLS, then service=S, comma-separated; first match wins; repeatable (env: routes separated by ;)")
+	fs.Var(&c.serviceOptions, "service-option", "a service's own settings, NAME:key=value,...: sockjs-prefix=/api/sockjs (repeatable), sticky-cookie=NAME (repeatable), sticky-insert=NAME, proxy=off|v1|v2, health=off|tcp|http:/path; unset keys follow the balancer-wide flags (sticky-insert excepted); repeatable (env: services separated by ;)")
 	fs.BoolVar(&c.clusterEndpointCookie, "cluster-endpoint-cookie", false, "pin requests carrying meteorhacks:cluster's cluster-endpoint::<default service> cookie to the instance it names")
 	fs.StringVar(&c.stickyInsert, "sticky-insert", "", "cookie to set in default-service responses naming the instance (HAProxy's cookie NAME insert; e.g. JSESSIONID); requests carrying it stay on that instance")
 	fs.DurationVar(&c.discoveryPoll, "discovery-poll", 0, "how often MongoDB discovery polls without a change stream (0: registry default, 1s)")
@@ -120,6 +122,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"ui-service", "CLUSTER_UI_SERVICE"},
 		{"public-services", "CLUSTER_PUBLIC_SERVICES"},
 		{"route", "L4LB_ROUTES"},
+		{"service-option", "L4LB_SERVICE_OPTIONS"},
 		{"cluster-endpoint-cookie", "L4LB_CLUSTER_ENDPOINT_COOKIE"},
 		{"sticky-insert", "L4LB_STICKY_INSERT"},
 		{"discovery-poll", "L4LB_DISCOVERY_POLL"},
@@ -268,15 +271,42 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		return err
 	}
 	bal := svcs.balancers[0]
-	// One checker per service: each checks its own set; the engine's
-	// reports go to all of them, and each acts on its own members.
+	// A service's own PROXY setting goes into its backends' entries (see
+	// withProxy), so that its health checks send the header too.
+	svcPP := make([]affinity.ProxyProtocol, len(svcs.names))
+	for i, o := range svcs.opts {
+		if o.proxy != "" {
+			svcPP[i], _ = affinity.ParseProxyProtocol(o.proxy) // checked by services
+		}
+	}
+	// One checker per watched service: each checks its own set; the
+	// engine's reports go to all of them, and each acts on its own
+	// members. A private service has none: nothing may contact it.
 	var chks healthCheckers
-	for _, b := range svcs.balancers {
-		chk, err := c.health.checker(b, pp, log)
+	chkOf := make([]*health.Checker, len(svcs.names))
+	for i, b := range svcs.balancers {
+		if !svcs.watched[i] {
+			log.Info("private service: not watched, routes to it answer 404", "service", svcs.names[i])
+			continue
+		}
+		chk, err := c.health.checker(b, pp, svcs.opts[i].health, log)
 		if err != nil {
-			return err
+			return fmt.Errorf("service %s: %w", svcs.names[i], err)
 		}
 		chks = append(chks, chk)
+		chkOf[i] = chk
+	}
+	sniffCfg := sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes}
+	stickyInsert := c.stickyInsert
+	// The default service's own options are the engine's defaults.
+	if o := svcs.opts[0]; o.prefixes != nil {
+		sniffCfg.Prefixes = o.prefixes
+	}
+	if o := svcs.opts[0]; o.cookies != nil {
+		sniffCfg.Cookies = o.cookies
+	}
+	if o := svcs.opts[0]; o.stickyInsert != "" {
+		stickyInsert = o.stickyInsert
 	}
 	cfg := engine.Config{
 		Listen:                c.listen.values,
@@ -287,8 +317,8 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		Services:              svcs.engine,
 		Routes:                svcs.routes,
 		ClusterEndpointCookie: c.clusterEndpointCookie,
-		StickyInsert:          c.stickyInsert,
-		Sniff:                 sniff.Config{Prefixes: c.prefixes.values, Cookies: c.cookies.values, MaxHeadBytes: c.maxHeaderBytes},
+		StickyInsert:          stickyInsert,
+		Sniff:                 sniffCfg,
 		ProxyProtocol:         pp,
 		ForwardedFor:          c.forwardedFor,
 		AcceptProxy:           c.acceptProxy,
@@ -332,10 +362,16 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		go chk.Run(watchCtx)
 	}
 	for i, name := range svcs.names {
-		b, chk := svcs.balancers[i], chks[i]
+		b, chk := svcs.balancers[i], chkOf[i]
+		if chk == nil {
+			continue // private
+		}
 		go func() {
 			watchErr <- registry.NewMerged(serviceSources(sources, i)...).Watch(watchCtx, name, func(set []affinity.Backend) {
 				withEndpointHashes(set)
+				if svcPP[i] != affinity.ProxyDefault {
+					withProxy(set, svcPP[i])
+				}
 				if err := b.Update(set); err != nil {
 					log.Error("backend set rejected", "service", name, "err", err)
 					return

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +57,8 @@ func TestServicesEndToEnd(t *testing.T) {
 		"--route", "host=api.example.com,service=api",
 		"--route", "path=/api,service=api",
 		"--route", "host=jobs.example.com,service=jobs",
-		"--route", "path=/jobs,service=jobs")
+		"--route", "path=/jobs,service=jobs",
+		"--service-option", "api:sticky-insert=APISESSION,proxy=off,health=tcp")
 	bal.waitServed(t, 30*time.Second, "w1", "w2")
 
 	// api's and jobs' sets arrive on their own watches.
@@ -83,8 +86,21 @@ func TestServicesEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	// jobs' set must be known before its 404s prove anything.
-	bal.Out.WaitLine(t, 0, regexp.MustCompile(`service=jobs backends=1`), 30*time.Second)
+	// api's own cookie, naming its instance by endpointHash.
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", bal.addr)
+		}}}).Get("http://api.example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if sc, want := resp.Header.Get("Set-Cookie"), "APISESSION="+registry.EndpointHash(a1.url)+";"; !strings.HasPrefix(sc, want) {
+		t.Errorf("api response Set-Cookie %q; want it to start with %q", sc, want)
+	}
+	// jobs is private: never watched, so nothing can reach it, and
+	// whatever names it gets 404.
+	bal.Out.WaitLine(t, 0, regexp.MustCompile(`private service: not watched.*service=jobs`), 30*time.Second)
 	jobsHash := registry.EndpointHash(j1.url)
 	for _, tc := range []struct{ host, path string }{
 		{"jobs.example.com", "/"},
@@ -126,5 +142,37 @@ func TestParseRoute(t *testing.T) {
 	f.setFromEnv("host=a,service=x; path=/b,service=y;")
 	if len(f.values) != 2 || f.values[1] != "path=/b,service=y" {
 		t.Errorf("L4LB_ROUTES split into %q", f.values)
+	}
+}
+
+func TestParseServiceOptions(t *testing.T) {
+	got, err := parseServiceOptions([]string{
+		"api:sockjs-prefix=/api/sockjs,sticky-insert=APISESSION,proxy=v2",
+		"api:sockjs-prefix=/v2/sockjs, health=http:/api/sockjs/info",
+		"web:sticky-cookie=S,sticky-cookie=T",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got["api"]; a == nil || fmt.Sprint(*a) != "{[/api/sockjs /v2/sockjs] [] APISESSION v2 http:/api/sockjs/info}" {
+		t.Errorf("api options = %+v", a)
+	}
+	if w := got["web"]; w == nil || fmt.Sprint(w.cookies) != "[S T]" {
+		t.Errorf("web options = %+v", w)
+	}
+	for _, bad := range []string{"api", "api:", ":proxy=v1", "api:proxy=v3", "api:health=udp", "api:color=red", "api:proxy"} {
+		if _, err := parseServiceOptions([]string{bad}); err == nil {
+			t.Errorf("parseServiceOptions(%q) = nil error", bad)
+		}
+	}
+	var f serviceOptionsFlag
+	f.setFromEnv("api:proxy=v2,sticky-insert=A; web:sticky-insert=B;")
+	if len(f.values) != 2 || f.values[1] != "web:sticky-insert=B" {
+		t.Errorf("L4LB_SERVICE_OPTIONS split into %q", f.values)
+	}
+	c := serveConfig{service: "web"}
+	c.serviceOptions.values = []string{"nosuch:proxy=v1"}
+	if _, err := c.services(); err == nil {
+		t.Errorf("an option of a service nobody routes to: nil error")
 	}
 }

@@ -43,8 +43,14 @@ func (c *serveConfig) sources(log *slog.Logger) ([]registry.Source, error) {
 	}
 	if c.discovery != "" {
 		c.registryMetrics = new(registry.Metrics)
+		svcs, err := c.services()
+		if err != nil {
+			return nil, err
+		}
 		m, err := registry.NewMongo(registry.MongoConfig{
-			URL:          c.discovery,
+			URL: c.discovery,
+			// Every watched service in one query (registry.MongoConfig).
+			Services:     svcs.watchedNames(),
 			PollInterval: c.discoveryPoll,
 			Grace:        c.discoveryGrace,
 			Logger:       log,

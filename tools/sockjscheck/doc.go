@@ -39,11 +39,26 @@
 // balancer, sends a new session to the draining backend, or (two
 // balancers) loses one for a reason the affinity package does not list.
 //
+// With -services it checks one l4lb in front of several services instead:
+// web (three sockjs-node backends) is the default, api (two, serving
+// /sockjs and /api/sockjs) is public and reached by Host and by path, jobs
+// (one) is private; all six register in a fresh tools/devmongo as
+// meteorhacks:cluster documents, heartbeating every second, and l4lb
+// discovers them with --discovery. Node sockjs-client sessions run on each
+// of the three ways (a session served by another service's backend
+// fails); then jobs is asked for by Host, by path, by
+// /cluster-ddp/<jobs-hash>/jobs/... and by SNI, each of which must get 404
+// or a closed connection, and the jobs backend, which logs every TCP
+// connection it accepts, must have logged none (a direct connection at the
+// end proves that it would). TestServices runs this mode under go test;
+// it skips only when node or npm is missing.
+//
 // Everything listens on 127.0.0.1. Every wait has a deadline and every
 // process it starts is killed at the end, on failure and on SIGINT too. The
 // run directory (printed at the end) keeps the backends' request logs split
 // per run, "<backend> <client port> <method> <url> <status>", which show
 // where each request of a failed session went.
 //
-// Not a test: CI's go test ./... does not run it, since it needs npm.
+// Apart from -services (TestServices), not a test: CI's go test ./...
+// does not run it.
 package main

@@ -35,6 +35,7 @@ type options struct {
 	l4lbLogLevel   string
 	browser        bool
 	scale          scaleOptions
+	services       bool
 }
 
 func main() {
@@ -55,8 +56,12 @@ func main() {
 	flag.IntVar(&o.scale.messages, "scale-messages", 500, "-scale: messages each session sends")
 	flag.DurationVar(&o.scale.interval, "scale-interval", 30*time.Millisecond, "-scale: pause between an echo and the next message, so that sessions outlive the changes")
 	flag.BoolVar(&o.scale.hup, "scale-hup", false, "-scale: SIGHUP the balancers after each change of the backends file, so they apply it within milliseconds of each other (default: their 1 s poll of the file)")
+	flag.BoolVar(&o.services, "services", false, "instead: the services check (web by default, api by Host and by path, a private jobs service, all registered in devmongo) through one l4lb")
 	flag.Parse()
 	o.transports = strings.Split(transports, ",")
+	if o.services {
+		os.Exit(runServicesMode(o))
+	}
 	o.targets = strings.Split(targets, ",")
 	if o.scale.on {
 		set := map[string]bool{}

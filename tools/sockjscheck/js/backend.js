@@ -1,7 +1,12 @@
 // One sockjs-node 0.3.24 echo backend. Every echo is "<name>:<message>" so
 // the client can tell which backend served the session.
 //
-// usage: node backend.js <name> <port> <request-log-file>
+// usage: node backend.js <name> <port> <request-log-file> [<prefixes> [conns]]
+//
+// prefixes is a comma-separated list of SockJS prefixes (default
+// "/sockjs"); with "conns", every TCP connection accepted is logged too, as
+// "<name> <client-port> CONNECTION - -", before any byte is read: the
+// -services check proves with it that nothing reached a private service.
 //
 // The request log has one line per finished HTTP request on this backend:
 // "<name> <client-port> <method> <url> <status>", so a failing run shows
@@ -12,18 +17,22 @@ const fs = require('fs');
 const path = require('path');
 const sockjs = require('sockjs');
 
-const [name, port, logFile] = process.argv.slice(2);
+const [name, port, logFile, prefixList, conns] = process.argv.slice(2);
+const prefixes = (prefixList || '/sockjs').split(',');
 const log = fs.createWriteStream(logFile, { flags: 'a' });
 const results = [];
 
-const echo = sockjs.createServer({
-  prefix: '/sockjs',
-  log: () => {},
-  // The page loads sockjs-client itself; the iframe transports are not tested.
-  sockjs_url: '/sockjs.min.js',
-});
-echo.on('connection', (conn) => {
-  conn.on('data', (msg) => conn.write(name + ':' + msg));
+const echos = prefixes.map((prefix) => {
+  const echo = sockjs.createServer({
+    prefix,
+    log: () => {},
+    // The page loads sockjs-client itself; the iframe transports are not tested.
+    sockjs_url: '/sockjs.min.js',
+  });
+  echo.on('connection', (conn) => {
+    conn.on('data', (msg) => conn.write(name + ':' + msg));
+  });
+  return echo;
 });
 
 const clientDist = path.join(path.dirname(require.resolve('sockjs-client/package.json')), 'dist', 'sockjs.min.js');
@@ -58,7 +67,10 @@ const server = http.createServer((req, res) => {
     res.end();
   }
 });
-echo.installHandlers(server);
+for (const echo of echos) echo.installHandlers(server);
+if (conns === 'conns') {
+  server.on('connection', (s) => log.write(`${name} ${s.remotePort} CONNECTION - -\n`));
+}
 // Added after installHandlers so it sees SockJS requests too (sockjs-node
 // only forwards the requests it does not handle to earlier listeners).
 server.on('request', (req, res) => {

@@ -13,7 +13,10 @@
 // intervalMs, if set, paces a session: it sends its next message that long
 // after the echo of the last. alternate, if set, is a list of "host:port":
 // each new pooled connection goes to the next of them in turn (a client in
-// front of several balancers), whatever the URL's host.
+// front of several balancers), whatever the URL's host. hosts, if set, is a
+// list of names that resolve to 127.0.0.1 (every connection, WebSockets
+// included, looks names up through dns.lookup), so that the URL's host,
+// and so the Host header, can name a service behind one balancer.
 //
 // sockjs-client's Node XHR driver (lib/transport/driver/xhr.js) and the
 // eventsource package both call http.request without an agent, so they use
@@ -27,6 +30,16 @@ const fs = require('fs');
 const crypto = require('crypto');
 
 const cfg = JSON.parse(process.argv[2]);
+if (cfg.hosts && cfg.hosts.length > 0) {
+  const dns = require('dns');
+  const lookup = dns.lookup;
+  dns.lookup = (host, opts, cb) => {
+    if (typeof opts === 'function') { cb = opts; opts = {}; }
+    if (!cfg.hosts.includes(host)) return lookup(host, opts, cb);
+    if (opts && opts.all) return process.nextTick(cb, null, [{ address: '127.0.0.1', family: 4 }]);
+    return process.nextTick(cb, null, '127.0.0.1', 4);
+  };
+}
 http.globalAgent = new http.Agent({ keepAlive: true, maxSockets: cfg.maxSockets });
 if (cfg.alternate && cfg.alternate.length > 0) {
   let nextTarget = 0;
