@@ -28,8 +28,9 @@ type Config struct {
 	// Format is JSON (the zero value) or Text.
 	Format Format
 	// QueueBytes bounds the lines waiting for the writer, in bytes; a
-	// line that does not fit is dropped and counted. If zero or
-	// negative, DefaultQueueBytes is used.
+	// line that might not fit (at the longest its escaped strings can
+	// make it) is dropped and counted. If zero or negative,
+	// DefaultQueueBytes is used.
 	QueueBytes int
 	// Logger receives write and reopen errors (one per failure streak).
 	// If nil, they are discarded.
@@ -37,28 +38,30 @@ type Config struct {
 }
 
 // Logger writes access log lines. It implements engine.ExchangeRecorder:
-// RecordExchange formats the line on the event loop, into a buffer on
-// its stack, and appends it to the queue, a byte buffer of bounded size
-// under a lock held for the copy; a line that does not fit is dropped
-// and counted, never waited for. A writer goroutine swaps the queue for
-// an empty one every flushEvery, or as soon as it is half full, and
-// writes it in one write(2). Safe for concurrent use.
+// RecordExchange formats the line on the event loop straight into the
+// queue, a byte buffer of bounded size, under a lock; a line that might
+// not fit is dropped and counted, never waited for. A writer goroutine
+// sleeps until a line comes, lets lines gather for flushEvery (less if
+// the queue gets half full), swaps the queue for an empty one and writes
+// it in one write(2). Safe for concurrent use.
 type Logger struct {
 	cfg    Config
 	reopen chan chan error
-	wake   chan struct{} // the queue is half full
+	wake   chan struct{} // a line came into an empty queue
+	full   chan struct{} // the queue got half full
 	done   chan struct{}
 	exited chan struct{}
 	stop   sync.Once
 
-	mu    sync.Mutex
-	queue []byte // lines waiting, cap cfg.QueueBytes
-	spare []byte // the writer's, while it writes
+	mu     sync.Mutex
+	queue  []byte // lines waiting, cap cfg.QueueBytes
+	queued int64  // lines in queue
+	spare  []byte // the writer's, while it writes
+	stamp  stamp  // the last line's second, formatted
 
 	out io.WriteCloser // the writer goroutine's own after New
 
 	lines, dropped, writeErrors atomic.Int64
-	queued                      atomic.Int64 // lines put in the queue
 }
 
 var _ engine.ExchangeRecorder = (*Logger)(nil)
@@ -79,6 +82,7 @@ func New(cfg Config) (*Logger, error) {
 		cfg:    cfg,
 		reopen: make(chan chan error),
 		wake:   make(chan struct{}, 1),
+		full:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 		queue:  make([]byte, 0, cfg.QueueBytes),
@@ -105,32 +109,40 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// maxLine is the stack buffer a line is formatted in; a longer line
-// (only with very long endpoints) grows on the heap.
-const maxLine = 1024
-
 // RecordExchange queues e's line. It runs on the event loop: it formats
-// on the stack and copies into the queue under a lock, and never waits
-// for the writer.
+// the line into the queue under the lock (no copy, no buffer of its own
+// to clear) and never waits for the writer. The lock is held for the
+// formatting, a few hundred nanoseconds, which the loops of one process
+// rarely contend for.
 func (l *Logger) RecordExchange(e *engine.Exchange) {
-	var buf [maxLine]byte
-	line := AppendLine(buf[:0], e, l.cfg.Format)
+	need := lineBound(e)
 	l.mu.Lock()
 	q := l.queue
-	if len(q)+len(line) > cap(q) {
+	if cap(q)-len(q) < need {
+		// The line might not fit: appending could grow the queue
+		// beyond its bound (and allocate).
 		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	l.queue = append(q, line...)
-	l.queued.Add(1)
+	l.queue = appendLine(q, e, l.cfg.Format, &l.stamp)
+	l.queued++
+	first := len(q) == 0
 	half := len(q) < cap(q)/2 && len(l.queue) >= cap(q)/2
 	l.mu.Unlock()
+	if first {
+		signal(l.wake)
+	}
 	if half {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+		signal(l.full)
+	}
+}
+
+// signal sends on c, of capacity 1, unless a signal is pending already.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -162,13 +174,17 @@ func (l *Logger) Lines() int64       { return l.lines.Load() }
 func (l *Logger) Dropped() int64     { return l.dropped.Load() }
 func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
 
-// flushEvery is how often the writer takes the queued lines and writes
-// them; a line is at most this late on disk.
-const flushEvery = 20 * time.Millisecond
+// flushEvery is how long the writer lets lines gather after the first
+// one before it writes them, unless the queue gets half full first: a
+// line is at most this late on disk. Each flush costs a wake-up of the
+// writer goroutine and a write(2); 100 ms makes that 10 a second at most,
+// and none while no line comes.
+const flushEvery = 100 * time.Millisecond
 
-// write is the writer goroutine. It takes the queue every flushEvery, or
-// when it is half full, and writes it in one write(2): waiting for each
-// line instead would cost the event loop a wake-up per line.
+// write is the writer goroutine. It sleeps until a line comes into the
+// empty queue, waits flushEvery or until the queue is half full, takes
+// the queue and writes it in one write(2): waking it for each line, or
+// on a ticker while nothing is logged, would cost wake-ups for nothing.
 func (l *Logger) write() {
 	defer close(l.exited)
 	failing := false
@@ -177,7 +193,8 @@ func (l *Logger) write() {
 		l.mu.Lock()
 		batch := l.queue
 		l.queue, l.spare = l.spare[:0], nil
-		n := l.queued.Swap(0)
+		n := l.queued
+		l.queued = 0
 		l.mu.Unlock()
 		if len(batch) > 0 {
 			if _, err := l.out.Write(batch); err != nil {
@@ -195,35 +212,54 @@ func (l *Logger) write() {
 		l.spare = batch[:0]
 		l.mu.Unlock()
 	}
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			drain()
-		case <-l.wake:
-			drain()
-		case done := <-l.reopen:
-			drain()
-			if l.cfg.Path == Stdout {
-				done <- nil
-				continue
-			}
-			out, err := open(l.cfg.Path)
-			if err != nil {
-				l.cfg.Logger.Error("access log not reopened; writing to the old file", "path", l.cfg.Path, "err", err)
-				done <- err
-				continue
-			}
-			l.out.Close()
-			l.out = out
+	reopen := func(done chan error) {
+		drain()
+		if l.cfg.Path == Stdout {
 			done <- nil
-		case <-l.done:
-			drain()
-			if err := l.out.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-				l.cfg.Logger.Error("access log close", "path", l.cfg.Path, "err", err)
-			}
 			return
 		}
+		out, err := open(l.cfg.Path)
+		if err != nil {
+			l.cfg.Logger.Error("access log not reopened; writing to the old file", "path", l.cfg.Path, "err", err)
+			done <- err
+			return
+		}
+		l.out.Close()
+		l.out = out
+		done <- nil
+	}
+	stop := func() {
+		drain()
+		if err := l.out.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			l.cfg.Logger.Error("access log close", "path", l.cfg.Path, "err", err)
+		}
+	}
+	gather := time.NewTimer(flushEvery)
+	gather.Stop()
+	for {
+		select {
+		case <-l.wake:
+		case <-l.full:
+		case done := <-l.reopen:
+			reopen(done)
+			continue
+		case <-l.done:
+			stop()
+			return
+		}
+		gather.Reset(flushEvery)
+		select {
+		case <-gather.C:
+		case <-l.full:
+			gather.Stop()
+		case done := <-l.reopen:
+			gather.Stop()
+			reopen(done)
+			continue
+		case <-l.done:
+			stop()
+			return
+		}
+		drain()
 	}
 }
