@@ -10,9 +10,10 @@ import (
 
 // BenchmarkLineBuffer compares ways to get the buffer that the event loop
 // formats a line into: bytebufferpool, a sync.Pool of byte slices, a
-// buffer on the stack copied into the queue under a lock, the queue
-// itself under the lock (what RecordExchange does), and a new slice per
-// line. Parallel, as several loops record at once.
+// buffer on the stack copied into the queue under a lock (what
+// RecordExchange does), the queue itself under the lock (what it does
+// with a line too long for its stack buffer), and a new slice per line.
+// Parallel, as several loops record at once.
 func BenchmarkLineBuffer(b *testing.B) {
 	e := sampleExchange()
 	b.Run("bytebufferpool", func(b *testing.B) {
@@ -43,7 +44,7 @@ func BenchmarkLineBuffer(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				var buf [1024]byte
+				var buf [maxLine]byte
 				line := AppendLine(buf[:0], e, JSON)
 				mu.Lock()
 				if len(queue)+len(line) > cap(queue) {
@@ -66,7 +67,7 @@ func BenchmarkLineBuffer(b *testing.B) {
 				if cap(queue)-len(queue) < need {
 					queue = queue[:0] // the writer took it
 				}
-				queue = appendLine(queue, e, JSON, &st)
+				queue = appendLine(queue, e, JSON, &st, nil)
 				mu.Unlock()
 			}
 		})
@@ -146,7 +147,7 @@ func BenchmarkAppendLine(b *testing.B) {
 			var st stamp
 			b.ReportAllocs()
 			for b.Loop() {
-				appendLine(buf[:0], e, f, &st)
+				appendLine(buf[:0], e, f, &st, nil)
 			}
 		})
 	}

@@ -36,13 +36,13 @@
 //
 // # Cost
 //
-// The event loop formats the line straight into the queue, a byte buffer
-// of bounded size (Config.QueueBytes), under a lock held for the
-// formatting: nothing is allocated or copied per line, and the date and
-// time of day are formatted once a second, not once a line. A line that
-// might not fit in what is left of the queue (at the longest its escaped
-// strings could make it) is dropped, not waited for, and counted: Dropped
-// and the metric l4lb_accesslog_dropped_total. The choice is the
+// The event loop formats the line, but its time, in a buffer on its
+// stack, and copies it into the queue, a byte buffer of bounded size
+// (Config.QueueBytes), under a lock held for the copy, putting the time
+// in its place there: the date and time of day are formatted once a
+// second, not once a line, and nothing is allocated per line. A line
+// that does not fit in what is left of the queue is dropped, not waited
+// for, and counted: Dropped and the metric l4lb_accesslog_dropped_total. The choice is the
 // balancer's latency over the log's completeness; a count says how many
 // lines are missing. The default queue, 1 MiB (and as much again that the
 // writer writes from), holds 3000 JSON lines or 6000 text lines of the

@@ -47,16 +47,27 @@ func (f Format) String() string {
 // AppendLine appends e's line in format f, newline included, to b.
 func AppendLine(b []byte, e *engine.Exchange, f Format) []byte {
 	var st stamp
-	return appendLine(b, e, f, &st)
+	return appendLine(b, e, f, &st, nil)
 }
 
 // appendLine is AppendLine with the time's second formatted through st,
-// which a Logger keeps from line to line.
-func appendLine(b []byte, e *engine.Exchange, f Format, st *stamp) []byte {
+// which a Logger keeps from line to line. With st nil it leaves the time
+// out, and sets *cut to where in b it goes (stamp.append's stampLen
+// bytes): a Logger formats the rest of a line outside its lock.
+func appendLine(b []byte, e *engine.Exchange, f Format, st *stamp, cut *int) []byte {
 	if f == Text {
-		return appendText(b, e, st)
+		return appendText(b, e, st, cut)
 	}
-	return appendJSON(b, e, st)
+	return appendJSON(b, e, st, cut)
+}
+
+// appendTime appends t through st, or notes in *cut where it goes.
+func appendTime(b []byte, t time.Time, f Format, st *stamp, cut *int) []byte {
+	if st == nil {
+		*cut = len(b)
+		return b
+	}
+	return st.append(b, t, f)
 }
 
 // maxFixed bounds the bytes of a line other than its client-controlled
@@ -77,9 +88,9 @@ func lineBound(e *engine.Exchange) int {
 // appendJSON appends e as one JSON object and a newline. Times are
 // milliseconds with microsecond precision; a time that was not reached
 // (no connect, no response byte) is -1, as HAProxy's timers are.
-func appendJSON(b []byte, e *engine.Exchange, st *stamp) []byte {
+func appendJSON(b []byte, e *engine.Exchange, st *stamp, cut *int) []byte {
 	b = append(b, `{"time":"`...)
-	b = st.append(b, e.Time, JSON)
+	b = appendTime(b, e.Time, JSON, st, cut)
 	b = append(b, `Z","client":"`...)
 	b = appendClient(b, e)
 	b = append(b, `","listener":`...)
@@ -112,10 +123,10 @@ func appendJSON(b []byte, e *engine.Exchange, st *stamp) []byte {
 }
 
 // appendText appends e in the text format and a newline.
-func appendText(b []byte, e *engine.Exchange, st *stamp) []byte {
+func appendText(b []byte, e *engine.Exchange, st *stamp, cut *int) []byte {
 	b = appendClient(b, e)
 	b = append(b, " ["...)
-	b = st.append(b, e.Time, Text)
+	b = appendTime(b, e.Time, Text, st, cut)
 	b = append(b, "] "...)
 	b = appendTextField(b, e.Listener)
 	b = append(b, ' ')
@@ -282,9 +293,12 @@ type stamp struct {
 	prefix [24]byte
 }
 
+// maxStamp is the most bytes stamp.append appends.
+const maxStamp = len("02/Jan/2006:15:04:05.000")
+
 // append appends t in UTC as 2006-01-02T15:04:05.000 (JSON; the caller
 // adds the Z) or as 02/Jan/2006:15:04:05.000 (Text, the layout of
-// HAProxy's and the common log format's dates).
+// HAProxy's and the common log format's dates), years of four digits.
 func (st *stamp) append(b []byte, t time.Time, f Format) []byte {
 	if sec := t.Unix(); st.n == 0 || sec != st.sec || f != st.f {
 		var p []byte

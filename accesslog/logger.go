@@ -28,9 +28,8 @@ type Config struct {
 	// Format is JSON (the zero value) or Text.
 	Format Format
 	// QueueBytes bounds the lines waiting for the writer, in bytes; a
-	// line that might not fit (at the longest its escaped strings can
-	// make it) is dropped and counted. If zero or negative,
-	// DefaultQueueBytes is used.
+	// line that does not fit is dropped and counted. If zero or
+	// negative, DefaultQueueBytes is used.
 	QueueBytes int
 	// Logger receives write and reopen errors (one per failure streak).
 	// If nil, they are discarded.
@@ -38,9 +37,9 @@ type Config struct {
 }
 
 // Logger writes access log lines. It implements engine.ExchangeRecorder:
-// RecordExchange formats the line on the event loop straight into the
-// queue, a byte buffer of bounded size, under a lock; a line that might
-// not fit is dropped and counted, never waited for. A writer goroutine
+// RecordExchange formats the line on the event loop and copies it into
+// the queue, a byte buffer of bounded size, under a lock; a line that
+// does not fit is dropped and counted, never waited for. A writer goroutine
 // sleeps until a line comes, lets lines gather for flushEvery (less if
 // the queue gets half full), swaps the queue for an empty one and writes
 // it in one write(2). Safe for concurrent use.
@@ -109,31 +108,67 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// RecordExchange queues e's line. It runs on the event loop: it formats
-// the line into the queue under the lock (no copy, no buffer of its own
-// to clear) and never waits for the writer. The lock is held for the
-// formatting, a few hundred nanoseconds, which the loops of one process
-// rarely contend for.
+// maxLine is the stack buffer RecordExchange formats a line in, when the
+// line cannot be longer (lineBound); a longer one (long endpoints or
+// paths full of escaped bytes) is formatted in the queue, under the lock.
+const maxLine = 2048
+
+// RecordExchange queues e's line. It runs on the event loop and never
+// waits for the writer. It formats the line, but its time, in a buffer on
+// its stack, then under the lock copies it into the queue with the time
+// in its place: the time's second is formatted once a second, under the
+// lock, and the lock is held for copies only, so that several loops
+// recording at once seldom wait for each other.
 func (l *Logger) RecordExchange(e *engine.Exchange) {
 	need := lineBound(e)
+	if need > maxLine {
+		l.recordLong(e, need)
+		return
+	}
+	var buf [maxLine]byte
+	cut := 0
+	line := appendLine(buf[:0], e, l.cfg.Format, nil, &cut)
 	l.mu.Lock()
 	q := l.queue
-	if cap(q)-len(q) < need {
-		// The line might not fit: appending could grow the queue
-		// beyond its bound (and allocate).
+	if cap(q)-len(q) < len(line)+maxStamp {
 		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	l.queue = appendLine(q, e, l.cfg.Format, &l.stamp)
+	before := len(q)
+	q = append(q, line[:cut]...)
+	q = l.stamp.append(q, e.Time, l.cfg.Format)
+	l.queue = append(q, line[cut:]...)
 	l.queued++
-	first := len(q) == 0
-	half := len(q) < cap(q)/2 && len(l.queue) >= cap(q)/2
+	l.queuedLocked(before)
+}
+
+// recordLong queues a line that might not fit the stack buffer: it is
+// formatted straight into the queue, under the lock, if it fits there
+// at its longest (need bytes).
+func (l *Logger) recordLong(e *engine.Exchange, need int) {
+	l.mu.Lock()
+	q := l.queue
+	if cap(q)-len(q) < need {
+		l.mu.Unlock()
+		l.dropped.Add(1)
+		return
+	}
+	l.queue = appendLine(q, e, l.cfg.Format, &l.stamp, nil)
+	l.queued++
+	l.queuedLocked(len(q))
+}
+
+// queuedLocked, called with the lock held after a line was appended to a
+// queue of before bytes, unlocks and wakes the writer if the line was the
+// first in the queue or filled it half.
+func (l *Logger) queuedLocked(before int) {
+	after, c := len(l.queue), cap(l.queue)
 	l.mu.Unlock()
-	if first {
+	if before == 0 {
 		signal(l.wake)
 	}
-	if half {
+	if before < c/2 && after >= c/2 {
 		signal(l.full)
 	}
 }
