@@ -82,7 +82,11 @@ const maxFixed = 512
 // string byte becomes at most 6 (\u00XX, or \ufffd for a byte of invalid
 // UTF-8, in JSON; \xHH in text).
 func lineBound(e *engine.Exchange) int {
-	return maxFixed + len(e.Client.Addr().Zone()) + 6*(len(e.Listener)+len(e.Backend)+len(e.Method)+len(e.Path))
+	n := maxFixed + 6*(len(e.Listener)+len(e.Backend)+len(e.Method)+len(e.Path))
+	if a := e.Client.Addr(); a.Is6() {
+		n += len(a.Zone())
+	}
+	return n
 }
 
 // appendJSON appends e as one JSON object and a newline. Times are
