@@ -122,7 +122,25 @@ func FuzzJSONLine(f *testing.F) {
 		if line[len(line)-1] != '\n' || countByte(line, '\n') != 1 {
 			t.Errorf("line is not one line: %q", line)
 		}
+		checkSpliced(t, e, JSON, line)
 	})
+}
+
+// checkSpliced checks that the line a Logger makes, formatted without its
+// time and the time put in at the cut, is want (AppendLine's), and that
+// lineBound bounds it.
+func checkSpliced(t *testing.T, e *engine.Exchange, f Format, want []byte) {
+	t.Helper()
+	cut := -1
+	rest := appendLine(nil, e, f, nil, &cut)
+	var st stamp
+	got := append(st.append(append([]byte(nil), rest[:cut]...), e.Time, f), rest[cut:]...)
+	if string(got) != string(want) {
+		t.Errorf("spliced line\n%q\nwant\n%q", got, want)
+	}
+	if len(want) > lineBound(e) {
+		t.Errorf("line of %d bytes; lineBound %d", len(want), lineBound(e))
+	}
 }
 
 // FuzzTextLine checks that a text line is one line of printable ASCII
@@ -144,6 +162,7 @@ func FuzzTextLine(f *testing.F) {
 		if line[len(line)-1] != '\n' || countByte(body, '"') != 2 {
 			t.Fatalf("line is not one line with one quoted field: %q", line)
 		}
+		checkSpliced(t, e, Text, line)
 	})
 }
 
