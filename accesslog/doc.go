@@ -36,14 +36,24 @@
 //
 // # Cost
 //
-// The event loop formats the line into a buffer on its stack and copies
-// it into the queue, a byte buffer of bounded size (Config.QueueBytes),
-// under a lock held only for the copy: nothing is allocated per line,
-// whatever the writer's pace. A writer goroutine swaps the queue for an
-// empty one every 20 ms, or as soon as it is half full, and writes it in
-// one write(2), so the loop never wakes it line by line. When the disk
-// cannot keep up, lines that do not fit are dropped, not the balancer
-// slowed: Dropped and the metric l4lb_accesslog_dropped_total count them.
+// The event loop formats the line, but its time, in a buffer on its
+// stack, and copies it into the queue, a byte buffer of bounded size
+// (Config.QueueBytes), under a lock held for the copy, putting the time
+// in its place there: the date and time of day are formatted once a
+// second, not once a line, and nothing is allocated per line. A line
+// that does not fit in what is left of the queue is dropped, not waited
+// for, and counted: Dropped and the metric l4lb_accesslog_dropped_total. The choice is the
+// balancer's latency over the log's completeness; a count says how many
+// lines are missing. The default queue, 1 MiB (and as much again that the
+// writer writes from), holds 3000 JSON lines or 6000 text lines of the
+// usual sizes.
+//
+// A writer goroutine sleeps until a line comes into the empty queue (one
+// wake-up from the loop per batch, none while nothing is logged), lets
+// lines gather for 100 ms or until the queue is half full, swaps the
+// queue for an empty one and writes it in one write(2). A line reaches
+// the file at most about 100 ms after its exchange ended (Close and
+// Reopen write what is queued first).
 //
 // # What it does not do
 //

@@ -46,19 +46,56 @@ func (f Format) String() string {
 
 // AppendLine appends e's line in format f, newline included, to b.
 func AppendLine(b []byte, e *engine.Exchange, f Format) []byte {
+	var st stamp
+	return appendLine(b, e, f, &st, nil)
+}
+
+// appendLine is AppendLine with the time's second formatted through st,
+// which a Logger keeps from line to line. With st nil it leaves the time
+// out, and sets *cut to where in b it goes (stamp.append's stampLen
+// bytes): a Logger formats the rest of a line outside its lock.
+func appendLine(b []byte, e *engine.Exchange, f Format, st *stamp, cut *int) []byte {
 	if f == Text {
-		return appendText(b, e)
+		return appendText(b, e, st, cut)
 	}
-	return appendJSON(b, e)
+	return appendJSON(b, e, st, cut)
+}
+
+// appendTime appends t through st, or notes in *cut where it goes.
+func appendTime(b []byte, t time.Time, f Format, st *stamp, cut *int) []byte {
+	if st == nil {
+		*cut = len(b)
+		return b
+	}
+	return st.append(b, t, f)
+}
+
+// maxFixed bounds the bytes of a line other than its client-controlled
+// or configured strings (listener, backend, method, path) and the client
+// address's IPv6 zone: the keys, the time, an IPv6 client address and
+// port, five numbers of at most 20 digits, three times of at most 21
+// bytes, and the names of key and end. TestLineBound checks it with
+// every number at its widest.
+const maxFixed = 512
+
+// lineBound is the most bytes e's line can take in either format: a
+// string byte becomes at most 6 (\u00XX, or \ufffd for a byte of invalid
+// UTF-8, in JSON; \xHH in text).
+func lineBound(e *engine.Exchange) int {
+	n := maxFixed + 6*(len(e.Listener)+len(e.Backend)+len(e.Method)+len(e.Path))
+	if a := e.Client.Addr(); a.Is6() {
+		n += len(a.Zone())
+	}
+	return n
 }
 
 // appendJSON appends e as one JSON object and a newline. Times are
 // milliseconds with microsecond precision; a time that was not reached
 // (no connect, no response byte) is -1, as HAProxy's timers are.
-func appendJSON(b []byte, e *engine.Exchange) []byte {
+func appendJSON(b []byte, e *engine.Exchange, st *stamp, cut *int) []byte {
 	b = append(b, `{"time":"`...)
-	b = appendISO(b, e.Time)
-	b = append(b, `","client":"`...)
+	b = appendTime(b, e.Time, JSON, st, cut)
+	b = append(b, `Z","client":"`...)
 	b = appendClient(b, e)
 	b = append(b, `","listener":`...)
 	b = appendJSONString(b, e.Listener)
@@ -90,10 +127,10 @@ func appendJSON(b []byte, e *engine.Exchange) []byte {
 }
 
 // appendText appends e in the text format and a newline.
-func appendText(b []byte, e *engine.Exchange) []byte {
+func appendText(b []byte, e *engine.Exchange, st *stamp, cut *int) []byte {
 	b = appendClient(b, e)
 	b = append(b, " ["...)
-	b = appendCLF(b, e.Time)
+	b = appendTime(b, e.Time, Text, st, cut)
 	b = append(b, "] "...)
 	b = appendTextField(b, e.Listener)
 	b = append(b, ' ')
@@ -249,8 +286,40 @@ func view(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// appendISO appends t in UTC as 2006-01-02T15:04:05.000Z.
-func appendISO(b []byte, t time.Time) []byte {
+// stamp is a line's time but its milliseconds: the date and the time of
+// day change once a second, so a Logger formats them once a second, not
+// once a line (converting a time.Time to a calendar date is the costliest
+// part of a line's time).
+type stamp struct {
+	sec    int64 // the Unix second formatted in b[:n]
+	f      Format
+	n      uint8
+	prefix [24]byte
+}
+
+// maxStamp is the most bytes stamp.append appends.
+const maxStamp = len("02/Jan/2006:15:04:05.000")
+
+// append appends t in UTC as 2006-01-02T15:04:05.000 (JSON; the caller
+// adds the Z) or as 02/Jan/2006:15:04:05.000 (Text, the layout of
+// HAProxy's and the common log format's dates), years of four digits.
+func (st *stamp) append(b []byte, t time.Time, f Format) []byte {
+	if sec := t.Unix(); st.n == 0 || sec != st.sec || f != st.f {
+		var p []byte
+		if f == Text {
+			p = appendCLFSecond(st.prefix[:0], t)
+		} else {
+			p = appendISOSecond(st.prefix[:0], t)
+		}
+		st.sec, st.f, st.n = sec, f, uint8(len(p))
+	}
+	b = append(b, st.prefix[:st.n]...)
+	ms := t.Nanosecond() / 1e6
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+}
+
+// appendISOSecond appends t in UTC as 2006-01-02T15:04:05.
+func appendISOSecond(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	y, mo, d := t.Date()
 	b = append4(b, y)
@@ -259,12 +328,11 @@ func appendISO(b []byte, t time.Time) []byte {
 	b = append(b, '-')
 	b = append2(b, d)
 	b = append(b, 'T')
-	return append(appendClock(b, t), 'Z')
+	return appendClock(b, t)
 }
 
-// appendCLF appends t in UTC as 02/Jan/2006:15:04:05.000, the layout of
-// HAProxy's and the common log format's dates.
-func appendCLF(b []byte, t time.Time) []byte {
+// appendCLFSecond appends t in UTC as 02/Jan/2006:15:04:05.
+func appendCLFSecond(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	y, mo, d := t.Date()
 	b = append2(b, d)
@@ -276,16 +344,14 @@ func appendCLF(b []byte, t time.Time) []byte {
 	return appendClock(b, t)
 }
 
-// appendClock appends t's time of day as 15:04:05.000.
+// appendClock appends t's time of day as 15:04:05.
 func appendClock(b []byte, t time.Time) []byte {
 	h, mi, s := t.Clock()
 	b = append2(b, h)
 	b = append(b, ':')
 	b = append2(b, mi)
 	b = append(b, ':')
-	b = append2(b, s)
-	ms := t.Nanosecond() / 1e6
-	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append2(b, s)
 }
 
 func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }

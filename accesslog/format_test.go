@@ -2,7 +2,9 @@ package accesslog
 
 import (
 	"encoding/json"
+	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +122,25 @@ func FuzzJSONLine(f *testing.F) {
 		if line[len(line)-1] != '\n' || countByte(line, '\n') != 1 {
 			t.Errorf("line is not one line: %q", line)
 		}
+		checkSpliced(t, e, JSON, line)
 	})
+}
+
+// checkSpliced checks that the line a Logger makes, formatted without its
+// time and the time put in at the cut, is want (AppendLine's), and that
+// lineBound bounds it.
+func checkSpliced(t *testing.T, e *engine.Exchange, f Format, want []byte) {
+	t.Helper()
+	cut := -1
+	rest := appendLine(nil, e, f, nil, &cut)
+	var st stamp
+	got := append(st.append(append([]byte(nil), rest[:cut]...), e.Time, f), rest[cut:]...)
+	if string(got) != string(want) {
+		t.Errorf("spliced line\n%q\nwant\n%q", got, want)
+	}
+	if len(want) > lineBound(e) {
+		t.Errorf("line of %d bytes; lineBound %d", len(want), lineBound(e))
+	}
 }
 
 // FuzzTextLine checks that a text line is one line of printable ASCII
@@ -142,6 +162,7 @@ func FuzzTextLine(f *testing.F) {
 		if line[len(line)-1] != '\n' || countByte(body, '"') != 2 {
 			t.Fatalf("line is not one line with one quoted field: %q", line)
 		}
+		checkSpliced(t, e, Text, line)
 	})
 }
 
@@ -156,16 +177,54 @@ func countByte(b []byte, c byte) int {
 }
 
 // TestTimeLayouts checks the hand-written date layouts against
-// time.Format over a range of instants.
+// time.Format over a range of instants, through one stamp as a Logger
+// keeps it (steps of less than a second reuse its second, longer ones
+// and a change of format replace it) and through a fresh one.
 func TestTimeLayouts(t *testing.T) {
 	start := time.Date(1999, 12, 31, 23, 59, 59, 999_000_000, time.FixedZone("x", 3600))
-	for i := range 2000 {
-		tm := start.Add(time.Duration(i) * 7777777777777)
-		if got, want := string(appendISO(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000Z07:00"); got != want {
-			t.Fatalf("appendISO(%v) = %q; want %q", tm, got, want)
+	var kept stamp
+	tm := start
+	for i := range 6000 {
+		step := time.Duration(i) * 7777777777777
+		if i%3 != 0 {
+			step = time.Duration(i%7) * 99 * time.Millisecond
 		}
-		if got, want := string(appendCLF(nil, tm)), tm.UTC().Format("02/Jan/2006:15:04:05.000"); got != want {
-			t.Fatalf("appendCLF(%v) = %q; want %q", tm, got, want)
+		tm = tm.Add(step)
+		for _, c := range []struct {
+			f      Format
+			layout string
+		}{{JSON, "2006-01-02T15:04:05.000"}, {Text, "02/Jan/2006:15:04:05.000"}} {
+			want := tm.UTC().Format(c.layout)
+			var fresh stamp
+			if got := string(fresh.append(nil, tm, c.f)); got != want {
+				t.Fatalf("stamp.append(%v, %v) = %q; want %q", tm, c.f, got, want)
+			}
+			if got := string(kept.append(nil, tm, c.f)); got != want {
+				t.Fatalf("kept stamp.append(%v, %v) = %q; want %q", tm, c.f, got, want)
+			}
+		}
+	}
+}
+
+// TestLineBound checks lineBound against lines with every number at its
+// widest, the longest client address, and strings whose every byte is
+// escaped, in both formats.
+func TestLineBound(t *testing.T) {
+	e := sampleExchange()
+	e.Time = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	e.Client = netip.MustParseAddrPort("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535")
+	e.Status = math.MinInt
+	e.BytesIn, e.BytesOut = math.MinInt64, math.MinInt64
+	e.Connect, e.FirstByte, e.Total = math.MaxInt64, math.MaxInt64, math.MaxInt64
+	e.End = engine.EndReason(255)
+	e.Key = sniff.KeyKind(255)
+	for _, s := range []string{"", "x", "\x00\xff\"\\", strings.Repeat("\xff", 200), strings.Repeat("\x01", 128)} {
+		e.Listener, e.Backend = s, s
+		e.Method, e.Path = []byte(s), []byte(s)
+		for _, f := range []Format{JSON, Text} {
+			if n, bound := len(AppendLine(nil, e, f)), lineBound(e); n > bound {
+				t.Errorf("%v line of %q: %d bytes; lineBound %d", f, s, n, bound)
+			}
 		}
 	}
 }

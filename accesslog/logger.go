@@ -37,28 +37,30 @@ type Config struct {
 }
 
 // Logger writes access log lines. It implements engine.ExchangeRecorder:
-// RecordExchange formats the line on the event loop, into a buffer on
-// its stack, and appends it to the queue, a byte buffer of bounded size
-// under a lock held for the copy; a line that does not fit is dropped
-// and counted, never waited for. A writer goroutine swaps the queue for
-// an empty one every flushEvery, or as soon as it is half full, and
-// writes it in one write(2). Safe for concurrent use.
+// RecordExchange formats the line on the event loop and copies it into
+// the queue, a byte buffer of bounded size, under a lock; a line that
+// does not fit is dropped and counted, never waited for. A writer goroutine
+// sleeps until a line comes, lets lines gather for flushEvery (less if
+// the queue gets half full), swaps the queue for an empty one and writes
+// it in one write(2). Safe for concurrent use.
 type Logger struct {
 	cfg    Config
 	reopen chan chan error
-	wake   chan struct{} // the queue is half full
+	wake   chan struct{} // a line came into an empty queue
+	full   chan struct{} // the queue got half full
 	done   chan struct{}
 	exited chan struct{}
 	stop   sync.Once
 
-	mu    sync.Mutex
-	queue []byte // lines waiting, cap cfg.QueueBytes
-	spare []byte // the writer's, while it writes
+	mu     sync.Mutex
+	queue  []byte // lines waiting, cap cfg.QueueBytes
+	queued int64  // lines in queue
+	spare  []byte // the writer's, while it writes
+	stamp  stamp  // the last line's second, formatted
 
 	out io.WriteCloser // the writer goroutine's own after New
 
 	lines, dropped, writeErrors atomic.Int64
-	queued                      atomic.Int64 // lines put in the queue
 }
 
 var _ engine.ExchangeRecorder = (*Logger)(nil)
@@ -79,6 +81,7 @@ func New(cfg Config) (*Logger, error) {
 		cfg:    cfg,
 		reopen: make(chan chan error),
 		wake:   make(chan struct{}, 1),
+		full:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 		queue:  make([]byte, 0, cfg.QueueBytes),
@@ -105,32 +108,76 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// maxLine is the stack buffer a line is formatted in; a longer line
-// (only with very long endpoints) grows on the heap.
-const maxLine = 1024
+// maxLine is the stack buffer RecordExchange formats a line in, when the
+// line cannot be longer (lineBound); a longer one (long endpoints or
+// paths full of escaped bytes) is formatted in the queue, under the lock.
+const maxLine = 2048
 
-// RecordExchange queues e's line. It runs on the event loop: it formats
-// on the stack and copies into the queue under a lock, and never waits
-// for the writer.
+// RecordExchange queues e's line. It runs on the event loop and never
+// waits for the writer. It formats the line, but its time, in a buffer on
+// its stack, then under the lock copies it into the queue with the time
+// in its place: the time's second is formatted once a second, under the
+// lock, and the lock is held for copies only, so that several loops
+// recording at once seldom wait for each other.
 func (l *Logger) RecordExchange(e *engine.Exchange) {
+	need := lineBound(e)
+	if need > maxLine {
+		l.recordLong(e, need)
+		return
+	}
 	var buf [maxLine]byte
-	line := AppendLine(buf[:0], e, l.cfg.Format)
+	cut := 0
+	line := appendLine(buf[:0], e, l.cfg.Format, nil, &cut)
 	l.mu.Lock()
 	q := l.queue
-	if len(q)+len(line) > cap(q) {
+	if cap(q)-len(q) < len(line)+maxStamp {
 		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	l.queue = append(q, line...)
-	l.queued.Add(1)
-	half := len(q) < cap(q)/2 && len(l.queue) >= cap(q)/2
+	before := len(q)
+	q = append(q, line[:cut]...)
+	q = l.stamp.append(q, e.Time, l.cfg.Format)
+	l.queue = append(q, line[cut:]...)
+	l.queued++
+	l.queuedLocked(before)
+}
+
+// recordLong queues a line that might not fit the stack buffer: it is
+// formatted straight into the queue, under the lock, if it fits there
+// at its longest (need bytes).
+func (l *Logger) recordLong(e *engine.Exchange, need int) {
+	l.mu.Lock()
+	q := l.queue
+	if cap(q)-len(q) < need {
+		l.mu.Unlock()
+		l.dropped.Add(1)
+		return
+	}
+	l.queue = appendLine(q, e, l.cfg.Format, &l.stamp, nil)
+	l.queued++
+	l.queuedLocked(len(q))
+}
+
+// queuedLocked, called with the lock held after a line was appended to a
+// queue of before bytes, unlocks and wakes the writer if the line was the
+// first in the queue or filled it half.
+func (l *Logger) queuedLocked(before int) {
+	after, c := len(l.queue), cap(l.queue)
 	l.mu.Unlock()
-	if half {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+	if before == 0 {
+		signal(l.wake)
+	}
+	if before < c/2 && after >= c/2 {
+		signal(l.full)
+	}
+}
+
+// signal sends on c, of capacity 1, unless a signal is pending already.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -162,13 +209,17 @@ func (l *Logger) Lines() int64       { return l.lines.Load() }
 func (l *Logger) Dropped() int64     { return l.dropped.Load() }
 func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
 
-// flushEvery is how often the writer takes the queued lines and writes
-// them; a line is at most this late on disk.
-const flushEvery = 20 * time.Millisecond
+// flushEvery is how long the writer lets lines gather after the first
+// one before it writes them, unless the queue gets half full first: a
+// line is at most this late on disk. Each flush costs a wake-up of the
+// writer goroutine and a write(2); 100 ms makes that 10 a second at most,
+// and none while no line comes.
+const flushEvery = 100 * time.Millisecond
 
-// write is the writer goroutine. It takes the queue every flushEvery, or
-// when it is half full, and writes it in one write(2): waiting for each
-// line instead would cost the event loop a wake-up per line.
+// write is the writer goroutine. It sleeps until a line comes into the
+// empty queue, waits flushEvery or until the queue is half full, takes
+// the queue and writes it in one write(2): waking it for each line, or
+// on a ticker while nothing is logged, would cost wake-ups for nothing.
 func (l *Logger) write() {
 	defer close(l.exited)
 	failing := false
@@ -177,7 +228,8 @@ func (l *Logger) write() {
 		l.mu.Lock()
 		batch := l.queue
 		l.queue, l.spare = l.spare[:0], nil
-		n := l.queued.Swap(0)
+		n := l.queued
+		l.queued = 0
 		l.mu.Unlock()
 		if len(batch) > 0 {
 			if _, err := l.out.Write(batch); err != nil {
@@ -195,35 +247,54 @@ func (l *Logger) write() {
 		l.spare = batch[:0]
 		l.mu.Unlock()
 	}
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			drain()
-		case <-l.wake:
-			drain()
-		case done := <-l.reopen:
-			drain()
-			if l.cfg.Path == Stdout {
-				done <- nil
-				continue
-			}
-			out, err := open(l.cfg.Path)
-			if err != nil {
-				l.cfg.Logger.Error("access log not reopened; writing to the old file", "path", l.cfg.Path, "err", err)
-				done <- err
-				continue
-			}
-			l.out.Close()
-			l.out = out
+	reopen := func(done chan error) {
+		drain()
+		if l.cfg.Path == Stdout {
 			done <- nil
-		case <-l.done:
-			drain()
-			if err := l.out.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-				l.cfg.Logger.Error("access log close", "path", l.cfg.Path, "err", err)
-			}
 			return
 		}
+		out, err := open(l.cfg.Path)
+		if err != nil {
+			l.cfg.Logger.Error("access log not reopened; writing to the old file", "path", l.cfg.Path, "err", err)
+			done <- err
+			return
+		}
+		l.out.Close()
+		l.out = out
+		done <- nil
+	}
+	stop := func() {
+		drain()
+		if err := l.out.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			l.cfg.Logger.Error("access log close", "path", l.cfg.Path, "err", err)
+		}
+	}
+	gather := time.NewTimer(flushEvery)
+	gather.Stop()
+	for {
+		select {
+		case <-l.wake:
+		case <-l.full:
+		case done := <-l.reopen:
+			reopen(done)
+			continue
+		case <-l.done:
+			stop()
+			return
+		}
+		gather.Reset(flushEvery)
+		select {
+		case <-gather.C:
+		case <-l.full:
+			gather.Stop()
+		case done := <-l.reopen:
+			gather.Stop()
+			reopen(done)
+			continue
+		case <-l.done:
+			stop()
+			return
+		}
+		drain()
 	}
 }

@@ -97,3 +97,46 @@ func TestFullQueueDrops(t *testing.T) {
 		t.Errorf("Lines() + Dropped() = %d; want %d", got, n)
 	}
 }
+
+// TestLoggerLines checks that a Logger writes exactly AppendLine's lines,
+// in both formats: the time put in its place in a line formatted without
+// it, the second kept from line to line and replaced when it changes,
+// and a line too long for the stack buffer formatted in the queue.
+func TestLoggerLines(t *testing.T) {
+	for _, f := range []Format{JSON, Text} {
+		t.Run(f.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "access.log")
+			l, err := New(Config{Path: path, Format: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want strings.Builder
+			e := sampleExchange()
+			long := sampleExchange()
+			long.Listener = "/run/" + strings.Repeat("l4lb/", 20) + "l4lb.sock"
+			long.Path = []byte(strings.Repeat("\x01\xff", 64))
+			if lineBound(long) <= maxLine {
+				t.Fatalf("the long exchange's bound %d fits the stack buffer (%d)", lineBound(long), maxLine)
+			}
+			for i := range 40 {
+				x := e
+				if i%7 == 3 {
+					x = long
+				}
+				x.Time = e.Time.Add(time.Duration(i) * 333 * time.Millisecond)
+				l.RecordExchange(x)
+				want.Write(AppendLine(nil, x, f))
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != want.String() {
+				t.Errorf("the file holds\n%s\nwant\n%s", got, want.String())
+			}
+		})
+	}
+}

@@ -20,8 +20,23 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"duration": func(seconds float64) string {
 		return time.Duration(seconds * float64(time.Second)).Round(time.Second).String()
 	},
-	"ms": func(seconds float64) string { return fmt.Sprintf("%.1f ms", seconds*1000) },
+	"ms":  func(seconds float64) string { return fmt.Sprintf("%.1f ms", seconds*1000) },
+	"ago": ago,
 }).Parse(pageHTML))
+
+// ago says how long ago an event seconds old was, as the page shows it:
+// "1.2 s ago", "42 s ago", "3 min ago", "2h5m0s ago".
+func ago(seconds float64) string {
+	switch {
+	case seconds < 10:
+		return fmt.Sprintf("%.1f s ago", seconds)
+	case seconds < 60:
+		return fmt.Sprintf("%.0f s ago", seconds)
+	case seconds < 3600:
+		return fmt.Sprintf("%.0f min ago", seconds/60)
+	}
+	return time.Duration(seconds*float64(time.Second)).Round(time.Minute).String() + " ago"
+}
 
 // pageData is what the template shows.
 type pageData struct {

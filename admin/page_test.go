@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,26 @@ import (
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
 	"github.com/l4lb/l4lb/engine/enginetest"
+	"github.com/l4lb/l4lb/health"
 )
+
+// checkerHealth is Config.Health for a health.Checker, as serve wires it
+// (cmd/l4lb's healthOf, tested there): a backend's last check, nothing
+// for one never checked.
+func checkerHealth(chk *health.Checker) func(string) (Health, bool) {
+	return func(ep string) (Health, bool) {
+		for _, b := range chk.Stats().Backends {
+			if b.Endpoint == ep && !b.LastChecked.IsZero() {
+				h := Health{Checked: b.LastChecked, OK: b.LastError == nil, Latency: b.LastCheck, Ejected: !b.Up}
+				if b.LastError != nil {
+					h.Error = b.LastError.Error()
+				}
+				return h, true
+			}
+		}
+		return Health{}, false
+	}
+}
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write the status page's screenshots to docs/")
 
@@ -115,11 +136,18 @@ func TestStatusPageInChromium(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv := enginetest.Start(t, engine.Config{Balancer: bal, BackendStats: true})
+	// Active checks, so that the page shows when each backend was last
+	// checked: the hostile one, down in discovery, is not checked.
+	const interval = 500 * time.Millisecond
+	chk := health.New(bal, health.Config{Check: health.Check{Kind: health.TCP}, Interval: interval})
+	ctxChk, stopChk := context.WithCancel(context.Background())
+	chkDone := make(chan struct{})
+	go func() { chk.Run(ctxChk); close(chkDone) }()
+	t.Cleanup(func() { stopChk(); <-chkDone })
+	srv := enginetest.Start(t, engine.Config{Balancer: bal, BackendStats: true, Health: chk})
 	const refresh = 2 * time.Second
-	a, base := startAdmin(t, Config{Balancer: bal, Engine: srv, Version: "test", Refresh: refresh,
-		SourceOf: func(string) string { return "static" }})
-	_ = a
+	_, base := startAdmin(t, Config{Balancer: bal, Engine: srv, Version: "test", Refresh: refresh,
+		SourceOf: func(string) string { return "static" }, Health: checkerHealth(chk)})
 	// Some traffic, so that the rates show.
 	for range 20 {
 		call(t, "GET", "http://"+srv.Addrs()[0].String()+"/", "", 200)
@@ -145,6 +173,34 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatalf("within one refresh (%v) the page does not show up, draining and down:\n%s", refresh, html)
 	}
 	t.Logf("the page showed the drain %v after it", time.Since(drainedAt).Round(10*time.Millisecond))
+
+	// Each checked backend says how long ago its last check ended: less
+	// than an interval and a refresh ago (a check ends some time before
+	// the page that shows it, which is at most a refresh old), with
+	// slack for a loaded machine; the hostile one was never checked.
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(() => {
+		const out = {};
+		for (const tr of document.querySelectorAll("tbody tr[data-endpoint]"))
+			out[tr.dataset.endpoint] = tr.querySelector("td[data-label=health]").textContent;
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agoRE := regexp.MustCompile(`^ok \d+\.\d ms\s*checked (\d+(?:\.\d)?) s ago$`)
+	for _, ep := range []string{up, drained} {
+		m := agoRE.FindStringSubmatch(strings.TrimSpace(cells[ep]))
+		if m == nil {
+			t.Errorf("health of %s reads %q; want \"ok N.N ms checked N.N s ago\"", ep, cells[ep])
+			continue
+		}
+		if age, _ := strconv.ParseFloat(m[1], 64); age > (interval + refresh + 3*time.Second).Seconds() {
+			t.Errorf("health of %s: checked %v s ago; want within an interval and a refresh (%v)", ep, age, interval+refresh)
+		}
+	}
+	if got := strings.TrimSpace(cells[hostile]); got != "not checked" {
+		t.Errorf("health of the endpoint down in discovery reads %q; want \"not checked\"", got)
+	}
 
 	// The hostile endpoint is text: its cell reads the markup, no script
 	// element exists, and the script did not run.

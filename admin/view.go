@@ -43,8 +43,12 @@ type Backend struct {
 
 // HealthView is Health in JSON.
 type HealthView struct {
-	Checked        time.Time `json:"checked"`
-	OK             bool      `json:"ok"`
+	// Checked is when the last active check ended, absent if unknown
+	// (the backend was ejected by traffic before any check);
+	// CheckedSecondsAgo is the time since, as of the answer, or -1.
+	Checked           time.Time `json:"checked,omitzero"`
+	CheckedSecondsAgo float64   `json:"checked_seconds_ago"`
+	OK                bool      `json:"ok"`
 	LatencySeconds float64   `json:"latency_seconds"`
 	Error          string    `json:"error,omitempty"`
 	Ejected        bool      `json:"ejected"`
@@ -107,6 +111,7 @@ func (s *Server) backends() []Backend {
 	}
 	overlays := b.Overlays()
 	window := s.rates.window()
+	now := time.Now()
 	var out []Backend
 	for _, m := range b.Snapshot().Members() {
 		eff := m.Backend()
@@ -151,7 +156,10 @@ func (s *Server) backends() []Backend {
 		}
 		if s.cfg.Health != nil {
 			if h, ok := s.cfg.Health(eff.Endpoint); ok {
-				v.Health = &HealthView{Checked: h.Checked, OK: h.OK, LatencySeconds: h.Latency.Seconds(), Error: h.Error, Ejected: h.Ejected}
+				v.Health = &HealthView{Checked: h.Checked, CheckedSecondsAgo: -1, OK: h.OK, LatencySeconds: h.Latency.Seconds(), Error: h.Error, Ejected: h.Ejected}
+				if !h.Checked.IsZero() {
+					v.Health.CheckedSecondsAgo = max(0, now.Sub(h.Checked).Seconds())
+				}
 				switch {
 				case h.Ejected && v.State != "down":
 					v.State, v.Reason = "ejected", "health: "+h.Error

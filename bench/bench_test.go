@@ -141,7 +141,7 @@ func TestReportTargets(t *testing.T) {
 	p := plan{Mode: "test", Rounds: 1, Steps: []step{{Scenario: "keepalive"}, {Scenario: loadgen.XHRStreaming}}}
 	var recs []*record
 	for _, sc := range []string{"keepalive", loadgen.XHRStreaming} {
-		for _, tg := range allTargets {
+		for _, tg := range defaultTargets {
 			if !(step{Scenario: sc}).runs(tg) {
 				continue
 			}
@@ -151,7 +151,7 @@ func TestReportTargets(t *testing.T) {
 		}
 	}
 	recs[len(recs)-1].Result.Rate = 2000 // l4lb, xhr-streaming
-	rep := buildReport(p, options{targets: allTargets}, machine{}, recs, nil, time.Second)
+	rep := buildReport(p, options{targets: defaultTargets}, machine{}, recs, nil, time.Second)
 	for _, r := range rep.Rows {
 		_, nodelay := r.Cells[targetHAProxyNoDelay]
 		if nodelay != (r.Scenario == loadgen.XHRStreaming) {
@@ -198,5 +198,30 @@ func TestStepArgs(t *testing.T) {
 	}
 	if (plan{Steps: []step{{Scenario: "polling"}}}).runs(targetHAProxyNoDelay) {
 		t.Errorf("a polling-only plan runs haproxy-nodelay; want it left out")
+	}
+}
+
+// TestReportL4LBB checks the second l4lb (--l4lb-b-args): its column, its
+// ratio to l4lb, and its flags in the notes; without it, neither shows.
+func TestReportL4LBB(t *testing.T) {
+	p := plan{Mode: "test", Rounds: 1, Steps: []step{{Scenario: "keepalive"}}}
+	recs := []*record{fakeRecord(1, targetL4LB, "keepalive", 1000, 0, 0, 0.01), fakeRecord(1, targetL4LBB, "keepalive", 1000, 0, 0, 0.011)}
+	o := options{targets: []string{targetL4LB, targetL4LBB}, l4lbB: []string{"--access-log", "/tmp/x.log"}}
+	rep := buildReport(p, o, machine{}, recs, nil, time.Second)
+	for _, r := range rep.Rows {
+		if r.Metric.Key == "cpu_per_op" && (r.BVsL4LB < 1.099 || r.BVsL4LB > 1.101) {
+			t.Errorf("keepalive CPU: l4lb B/l4lb = %v; want 1.10", r.BVsL4LB)
+		}
+	}
+	tbl := rep.table()
+	if !strings.Contains(tbl, "| l4lb | l4lb B | l4lb/HAProxy | l4lb/nginx | l4lb/direct | l4lb B/l4lb |") || !strings.Contains(tbl, "| 1.10 ▼ |") {
+		t.Errorf("table() lacks l4lb B's column or its ratio:\n%s", tbl)
+	}
+	if md := rep.markdown(); !strings.Contains(md, "l4lb B: the same l4lb run with `--access-log /tmp/x.log`") {
+		t.Errorf("markdown() does not give l4lb B's flags:\n%s", md)
+	}
+	rep = buildReport(p, options{targets: []string{targetL4LB}}, machine{}, recs[:1], nil, time.Second)
+	if tbl := rep.table(); strings.Contains(tbl, "l4lb B") {
+		t.Errorf("table() without l4lb-b shows it:\n%s", tbl)
 	}
 }

@@ -38,6 +38,7 @@ type options struct {
 	keep      bool
 	l4lbBin   string
 	l4lbExtra []string // more l4lb serve flags (--l4lb-args)
+	l4lbB     []string // the flags of target l4lb-b (--l4lb-b-args); nil: not run
 	faults    []int    // --faults: the fault numbers to run (empty: all)
 }
 
@@ -49,12 +50,13 @@ func main() {
 	flag.IntVar(&o.settings.Threads, "threads", 1, "threads of each balancer: l4lb --loops, HAProxy nbthread, nginx worker_processes")
 	flag.IntVar(&o.settings.MaxConn, "maxconn", 9000, "HAProxy maxconn (global and frontend)")
 	flag.StringVar(&o.settings.ProxyProtocol, "proxy-protocol", "off", "PROXY header HAProxy and l4lb send to the backends: off, v1, v2 (nginx is not run with a PROXY header)")
-	flag.StringVar(&targets, "targets", strings.Join(allTargets, ","), "targets to run, comma-separated ("+targetHAProxyNoDelay+" runs in xhr-streaming only)")
+	flag.StringVar(&targets, "targets", strings.Join(defaultTargets, ","), "targets to run, comma-separated ("+targetHAProxyNoDelay+" runs in xhr-streaming only; "+targetL4LBB+" is added by --l4lb-b-args)")
 	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
-	var extra string
+	var extra, extraB string
 	flag.StringVar(&extra, "l4lb-args", "", "more l4lb serve flags, space-separated (to compare settings of l4lb, such as --access-log, in alternating runs)")
+	flag.StringVar(&extraB, "l4lb-b-args", "", "run a second l4lb, target "+targetL4LBB+", with these serve flags instead of --l4lb-args, taking turns with l4lb in the same rounds (an A/B comparison of two settings, interleaved); a single space runs it with none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, configs, process logs)")
 	faults := flag.Bool("faults", false, "run the fault suite instead of the benchmarks (faults.go; about 8 minutes)")
 	faultList := flag.String("fault-list", "", "with --faults: the faults to run, comma-separated numbers (default: all)")
@@ -64,6 +66,14 @@ func main() {
 	o.targets = splitList(targets)
 	o.scenarios = splitList(scenarios)
 	o.l4lbExtra = strings.Fields(extra)
+	if extraB != "" {
+		o.l4lbB = append([]string{}, strings.Fields(extraB)...)
+		if !slices.Contains(o.targets, targetL4LBB) {
+			o.targets = append(o.targets, targetL4LBB)
+		}
+	} else if slices.Contains(o.targets, targetL4LBB) {
+		fatalf("--targets %s: give its flags with --l4lb-b-args", targetL4LBB)
+	}
 	switch o.settings.ProxyProtocol {
 	case "off", "v1", "v2":
 	default:

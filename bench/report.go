@@ -186,17 +186,20 @@ type row struct {
 	VsHAProxy float64 `json:"l4lb_vs_haproxy"`
 	VsNginx   float64 `json:"l4lb_vs_nginx"`
 	VsDirect  float64 `json:"l4lb_vs_direct"`
-	st        step    // the step the row is about
+	// BVsL4LB is l4lb-b's median over l4lb's, when l4lb-b ran.
+	BVsL4LB float64 `json:"l4lb_b_vs_l4lb,omitempty"`
+	st      step    // the step the row is about
 }
 
 type report struct {
-	Date     time.Time         `json:"date"`
-	Machine  machine           `json:"machine"`
-	Settings settings          `json:"settings"`
-	L4LBArgs []string          `json:"l4lb_args,omitempty"` // --l4lb-args
-	Plan     plan              `json:"plan"`
-	Targets  []string          `json:"targets"`
-	Notes    map[string]string `json:"notes,omitempty"`
+	Date      time.Time         `json:"date"`
+	Machine   machine           `json:"machine"`
+	Settings  settings          `json:"settings"`
+	L4LBArgs  []string          `json:"l4lb_args,omitempty"`   // --l4lb-args
+	L4LBBArgs []string          `json:"l4lb_b_args,omitempty"` // --l4lb-b-args
+	Plan      plan              `json:"plan"`
+	Targets   []string          `json:"targets"`
+	Notes     map[string]string `json:"notes,omitempty"`
 	// L4LBSource says which l4lb was measured.
 	L4LBSource string    `json:"l4lb_source,omitempty"`
 	Seconds    float64   `json:"seconds"`
@@ -205,7 +208,7 @@ type report struct {
 }
 
 func buildReport(p plan, o options, m machine, records []*record, notes map[string]string, took time.Duration) *report {
-	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, L4LBArgs: o.l4lbExtra, Plan: p, Targets: o.targets,
+	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, L4LBArgs: o.l4lbExtra, L4LBBArgs: o.l4lbB, Plan: p, Targets: o.targets,
 		Notes: notes, Seconds: took.Seconds(), Records: records}
 	for _, st := range p.Steps {
 		for _, mt := range metricsFor(st.Scenario) {
@@ -241,6 +244,7 @@ func buildReport(p plan, o options, m machine, records []*record, notes map[stri
 				rw.VsHAProxy = ratio(rw.Cells, targetL4LB, targetHAProxy)
 				rw.VsNginx = ratio(rw.Cells, targetL4LB, targetNginx)
 				rw.VsDirect = ratio(rw.Cells, targetL4LB, targetDirect)
+				rw.BVsL4LB = ratio(rw.Cells, targetL4LBB, targetL4LB)
 			}
 			rep.Rows = append(rep.Rows, rw)
 		}
@@ -280,13 +284,24 @@ func (rep *report) table() string {
 	for _, t := range targets {
 		b.WriteString(" " + targetTitles[t] + " |")
 	}
-	b.WriteString(" l4lb/HAProxy | l4lb/nginx | l4lb/direct |\n|" + strings.Repeat(" --- |", len(targets)+5) + "\n")
+	b.WriteString(" l4lb/HAProxy | l4lb/nginx | l4lb/direct |")
+	cols := len(targets) + 5
+	withB := slices.Contains(targets, targetL4LBB)
+	if withB {
+		b.WriteString(" l4lb B/l4lb |")
+		cols++
+	}
+	b.WriteString("\n|" + strings.Repeat(" --- |", cols) + "\n")
 	for _, r := range rep.Rows {
 		fmt.Fprintf(&b, "| %s | %s", r.Scenario, r.Metric.Label)
 		for _, t := range targets {
 			b.WriteString(" | " + fmtCell(r, t))
 		}
-		fmt.Fprintf(&b, " | %s | %s | %s |\n", fmtRatio(r.VsHAProxy, r.Metric.Higher), fmtRatio(r.VsNginx, r.Metric.Higher), fmtRatio(r.VsDirect, r.Metric.Higher))
+		fmt.Fprintf(&b, " | %s | %s | %s |", fmtRatio(r.VsHAProxy, r.Metric.Higher), fmtRatio(r.VsNginx, r.Metric.Higher), fmtRatio(r.VsDirect, r.Metric.Higher))
+		if withB {
+			fmt.Fprintf(&b, " %s |", fmtRatio(r.BVsL4LB, r.Metric.Higher))
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -363,6 +378,12 @@ func (rep *report) markdown() string {
 		rep.Machine.MemGiB, rep.Machine.Kernel, rep.Machine.FDLimit, rep.Machine.Go, rep.Machine.HAProxy, rep.Machine.Nginx, rep.Machine.LoadAvg)
 	if lo, hi := rep.loadRange(); hi > 0 {
 		fmt.Fprintf(&b, "1-minute load average at the start of each run: %.1f to %.1f (2 cores; above 2 means other work competed).\n\n", lo, hi)
+	}
+	if len(rep.L4LBArgs) > 0 {
+		fmt.Fprintf(&b, "l4lb run with `%s`.\n\n", strings.Join(rep.L4LBArgs, " "))
+	}
+	if slices.Contains(rep.Targets, targetL4LBB) {
+		fmt.Fprintf(&b, "l4lb B: the same l4lb run with `%s` instead, taking turns with l4lb.\n\n", strings.Join(rep.L4LBBArgs, " "))
 	}
 	if rep.L4LBSource != "" {
 		fmt.Fprintf(&b, "l4lb built from %s.\n\n", rep.L4LBSource)

@@ -87,7 +87,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// A run that leaves out rounds, scenarios or targets is not a full or
 	// quick run and is named so (and git-ignored).
-	if o.rounds > 0 || len(o.scenarios) > 0 || len(o.targets) < len(allTargets) || len(o.l4lbExtra) > 0 {
+	if o.rounds > 0 || len(o.scenarios) > 0 || !slices.Equal(o.targets, defaultTargets) || len(o.l4lbExtra) > 0 {
 		p.Mode += "-custom"
 	}
 	if o.out == "" {
@@ -105,7 +105,8 @@ func run(ctx context.Context, o options) error {
 	e := &env{o: o, root: root, work: work}
 	notes := map[string]string{}
 
-	logf("building loadgen, backend%s", map[bool]string{true: ", l4lb", false: ""}[slices.Contains(o.targets, targetL4LB)])
+	wantL4LB := slices.Contains(o.targets, targetL4LB) || slices.Contains(o.targets, targetL4LBB)
+	logf("building loadgen, backend%s", map[bool]string{true: ", l4lb", false: ""}[wantL4LB])
 	if e.loadgen, err = e.build("./tools/loadgen/cmd/loadgen", "loadgen"); err != nil {
 		return err
 	}
@@ -114,14 +115,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	source := ""
-	if slices.Contains(o.targets, targetL4LB) && o.l4lbBin != "" {
+	if wantL4LB && o.l4lbBin != "" {
 		e.l4lb, source = o.l4lbBin, "prebuilt "+o.l4lbBin
-	} else if slices.Contains(o.targets, targetL4LB) {
+	} else if wantL4LB {
 		source = describeSource(root)
 		if e.l4lb, err = e.build("./cmd/l4lb", "l4lb"); err != nil {
 			logf("l4lb does not build; its column stays empty: %v", err)
 			notes[targetL4LB] = "build failed: " + firstLine(err.Error())
-			o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return t == targetL4LB })
+			o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return t == targetL4LB || t == targetL4LBB })
 		}
 	}
 	if slices.Contains(o.targets, targetHAProxy) || slices.Contains(o.targets, targetHAProxyNoDelay) {
@@ -281,7 +282,9 @@ func (e *env) startTarget(name string) (*running, error) {
 	case targetNginx:
 		return startNginx(e.nginx, e.work, e.o.settings, e.addrs, e.fdLimit)
 	case targetL4LB:
-		return startL4LB(e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
+		return startL4LB(name, e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
+	case targetL4LBB:
+		return startL4LB(name, e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbB...)
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }

@@ -20,16 +20,22 @@ const (
 	targetHAProxyNoDelay = "haproxy-nodelay"
 	targetNginx          = "nginx"
 	targetL4LB           = "l4lb"
+	// targetL4LBB is a second l4lb, the same binary with other flags
+	// (--l4lb-b-args), so that two settings of l4lb take turns in one
+	// run; it runs only when asked for.
+	targetL4LBB = "l4lb-b"
 )
 
-// allTargets are every target, in the order the table shows them and the
-// default of --targets.
-var allTargets = []string{targetDirect, targetHAProxy, targetHAProxyNoDelay, targetNginx, targetL4LB}
+// allTargets are every target, in the order the table shows them.
+var allTargets = []string{targetDirect, targetHAProxy, targetHAProxyNoDelay, targetNginx, targetL4LB, targetL4LBB}
+
+// defaultTargets are the default of --targets: all but l4lb-b.
+var defaultTargets = allTargets[:len(allTargets)-1]
 
 // targetTitles name the targets in the table's header.
 var targetTitles = map[string]string{
 	targetDirect: "direct", targetHAProxy: "HAProxy", targetHAProxyNoDelay: "HAProxy http-no-delay",
-	targetNginx: "nginx", targetL4LB: "l4lb",
+	targetNginx: "nginx", targetL4LB: "l4lb", targetL4LBB: "l4lb B",
 }
 
 // settings are what every balancer is given alike.
@@ -202,11 +208,12 @@ func l4lbArgs(s settings, listen string, backends []string) []string {
 	return args
 }
 
-// startL4LB starts l4lb serve with l4lbArgs and then extra.
-func startL4LB(bin, dir string, s settings, backends []string, env []string, extra ...string) (*running, error) {
+// startL4LB starts l4lb serve as target name (l4lb or l4lb-b) with
+// l4lbArgs and then extra.
+func startL4LB(name, bin, dir string, s settings, backends []string, env []string, extra ...string) (*running, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return startServing(targetL4LB, dir, env, bin, listen, append(l4lbArgs(s, listen, backends), extra...)...)
+	return startServing(name, dir, env, bin, listen, append(l4lbArgs(s, listen, backends), extra...)...)
 }

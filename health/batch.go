@@ -27,6 +27,7 @@ type inflight struct {
 	buf   [maxStatusLine]byte
 	n     int
 	err   error
+	end   time.Time // when it was done; zero until then
 }
 
 const (
@@ -59,11 +60,15 @@ func runBatch(ps []*probe) []result {
 		for i := range fs {
 			f := &fs[i]
 			if f.phase == phDone {
+				if f.end.IsZero() {
+					f.end = now // done by the last poll's events, or at start
+				}
 				continue
 			}
 			left := f.p.timeout - now.Sub(start)
 			if left <= 0 {
 				f.fail(fmt.Errorf("%s: %w", f.op(), os.ErrDeadlineExceeded))
+				f.end = now
 				continue
 			}
 			if wait < 0 || left < wait {
@@ -93,7 +98,6 @@ func runBatch(ps []*probe) []result {
 			}
 		}
 	}
-	took := time.Since(start)
 	rs := make([]result, len(fs))
 	for i := range fs {
 		f := &fs[i]
@@ -103,7 +107,12 @@ func runBatch(ps []*probe) []result {
 			unix.SetsockoptLinger(f.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 			unix.Close(f.fd)
 		}
-		rs[i] = result{endpoint: f.p.endpoint, err: f.err, took: took}
+		if f.end.IsZero() {
+			f.end = time.Now() // poll(2) failed
+		}
+		// Each check's own time, not the batch's: a backend that times
+		// out must not make the others of its batch look slow.
+		rs[i] = result{endpoint: f.p.endpoint, err: f.err, took: f.end.Sub(start), at: f.end}
 		if f.err != nil {
 			rs[i].err = fmt.Errorf("health check %s: %w", f.p.endpoint, f.err)
 		}

@@ -51,6 +51,7 @@ type backend struct {
 	checkDown    bool
 	lastErr      error
 	lastDuration time.Duration
+	lastAt       time.Time // when the last check ended; zero: none yet
 
 	// Passive ejection.
 	ejected     bool
@@ -72,6 +73,7 @@ type result struct {
 	gen      uint64
 	err      error
 	took     time.Duration
+	at       time.Time // when the check ended
 }
 
 // ejection is a member that real traffic failed EjectAfter times in a row.
@@ -190,6 +192,7 @@ func (c *Checker) reconcile() {
 			b.probe, b.inFlight = nil, false
 			b.gen++
 			b.checkDown, b.passes, b.fails, b.passedOnce = false, 0, 0, false
+			b.lastErr, b.lastDuration, b.lastAt = nil, 0, time.Time{} // no check to show
 			c.settle(b, "checks off")
 		}
 		c.apply(b) // the member may have a counter of its own now
@@ -223,7 +226,7 @@ func (c *Checker) checked(r result) {
 	}
 	b.inFlight = false
 	c.stats.check(r.took, r.err == nil)
-	b.lastDuration = r.took
+	b.lastDuration, b.lastAt = r.took, r.at
 	if r.err == nil {
 		b.passes++
 		b.fails = 0

@@ -61,6 +61,65 @@ func TestActiveHTTP(t *testing.T) {
 	}
 }
 
+// TestLastChecked: Stats tells when each backend's last check ended, how
+// long it took and how it went; the time moves on with every check, and
+// is forgotten when checks stop (Auto, one backend left).
+func TestLastChecked(t *testing.T) {
+	a, _ := httpBackend(t, "a")
+	dead := refusing(t)
+	bal := balancer(t, a, dead)
+	cfg := fast(Check{Kind: HTTP, Path: "/health", Auto: true})
+	started := time.Now()
+	w := start(t, bal, cfg)
+	byEp := func() map[string]BackendStats {
+		m := map[string]BackendStats{}
+		for _, b := range w.Stats().Backends {
+			m[b.Endpoint] = b
+		}
+		return m
+	}
+	// until polls Stats until ok holds of them.
+	until := func(what string, ok func(map[string]BackendStats) bool) map[string]BackendStats {
+		t.Helper()
+		deadline := time.Now().Add(testTimeout)
+		for {
+			m := byEp()
+			if ok(m) {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v; Stats %+v", what, testTimeout, m)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	first := until("both checked", func(m map[string]BackendStats) bool {
+		return !m[a].LastChecked.IsZero() && !m[dead].LastChecked.IsZero()
+	})
+	now := time.Now()
+	for _, ep := range []string{a, dead} {
+		b := first[ep]
+		if b.LastChecked.Before(started) || b.LastChecked.After(now) {
+			t.Errorf("%s: LastChecked %v; want between the start and now", ep, b.LastChecked)
+		}
+		if b.LastCheck <= 0 || b.LastCheck > cfg.Timeout+50*time.Millisecond {
+			t.Errorf("%s: LastCheck %v; want a duration within the timeout %v", ep, b.LastCheck, cfg.Timeout)
+		}
+	}
+	if first[a].LastError != nil || first[dead].LastError == nil || !strings.Contains(first[dead].LastError.Error(), "refused") {
+		t.Errorf("LastError: a %v, dead %v; want nil and a refused connection", first[a].LastError, first[dead].LastError)
+	}
+	until("a checked again", func(m map[string]BackendStats) bool {
+		return m[a].LastChecked.After(first[a].LastChecked)
+	})
+	update(t, bal, a)
+	w.Update()
+	until("checks off for a lone backend", func(m map[string]BackendStats) bool {
+		b, ok := m[a]
+		return ok && len(m) == 1 && b.LastChecked.IsZero() && b.LastCheck == 0 && b.LastError == nil
+	})
+}
+
 // TestActiveTCP: a backend that stops listening goes down; listening
 // again on its port brings it up; a UNIX-socket backend is checked on
 // its socket.

@@ -76,8 +76,9 @@
 // and the check's error, or the failure that ejected it and for how
 // long), "backend up" (Info) with the reason and how long it was down,
 // "backend draining" / "backend ready" when discovery changes a state.
-// Stats gives every backend's state and the counters behind the
-// l4lb_backend_up and l4lb_health_* metrics.
+// Stats gives every backend's state, its last active check (when it
+// ended, how long that check alone took, its error), and the counters
+// behind the l4lb_backend_up and l4lb_health_* metrics.
 //
 // # What it does not do
 //

@@ -76,22 +76,37 @@ func TestProbe(t *testing.T) {
 }
 
 // TestBatch: the checks of one batch run together; a slow one does not
-// hold the others' outcome.
+// hold the others' outcome, nor make their duration its own: each check
+// ends, and is timed, when it is done.
 func TestBatch(t *testing.T) {
 	good := serveOnce(t, "tcp", "127.0.0.1:0", "HTTP/1.1 200 OK\r\n\r\n")
 	bad := serveOnce(t, "tcp", "127.0.0.1:0", "HTTP/1.1 500 Oops\r\n\r\n")
+	const timeout = time.Second
 	var ps []*probe
 	for _, e := range []string{good, silent(t), bad, refusing(t), good} {
-		p, err := newProbe(affinity.Backend{Endpoint: e}, Check{Kind: HTTP, Path: "/"}, 300*time.Millisecond, affinity.ProxyOff)
+		p, err := newProbe(affinity.Backend{Endpoint: e}, Check{Kind: HTTP, Path: "/"}, timeout, affinity.ProxyOff)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ps = append(ps, p)
 	}
+	before := time.Now()
 	rs := runBatch(ps)
+	after := time.Now()
 	for i, want := range []string{"", "timeout", "status 500", "refused", ""} {
 		if got := rs[i].err; (want == "") != (got == nil) || got != nil && !strings.Contains(got.Error(), want) {
 			t.Errorf("check %d (%s) = %v; want %q", i, ps[i].endpoint, got, want)
+		}
+		if r := rs[i]; r.at.Before(before) || r.at.After(after) || r.took <= 0 || r.took > after.Sub(before) {
+			t.Errorf("check %d (%s) ended at %v after %v; want within the batch's %v", i, ps[i].endpoint, r.at.Sub(before), r.took, after.Sub(before))
+		}
+	}
+	if slow := rs[1].took; slow < timeout {
+		t.Errorf("the silent backend's check took %v; want its timeout, %v", slow, timeout)
+	}
+	for _, i := range []int{0, 2, 3, 4} {
+		if rs[i].took >= rs[1].took {
+			t.Errorf("check %d (%s) took %v, as long as the one that timed out (%v); want its own time", i, ps[i].endpoint, rs[i].took, rs[1].took)
 		}
 	}
 }

@@ -89,10 +89,13 @@ type BackendStats struct {
 	Ejections int
 	// Share is its share of keyless traffic, 1 unless ramping up.
 	Share float64
-	// LastCheck is the last active check's duration, and LastError its
-	// error (nil when it passed).
-	LastCheck time.Duration
-	LastError error
+	// LastChecked is when the last active check ended, zero if none
+	// has since the backend joined the set or while checks are off;
+	// LastCheck is its duration, and LastError its error (nil when it
+	// passed).
+	LastChecked time.Time
+	LastCheck   time.Duration
+	LastError   error
 }
 
 // Stats returns the checker's counters and the state of every backend.
@@ -120,7 +123,7 @@ func (c *Checker) Stats() Stats {
 			Endpoint: b.endpoint, Up: !b.down, Reason: reason,
 			Ejected: b.ejected, Ejections: b.ejections,
 			Share:     float64(c.share(b, now)) / affinity.FullShare,
-			LastCheck: b.lastDuration, LastError: b.lastErr,
+			LastChecked: b.lastAt, LastCheck: b.lastDuration, LastError: b.lastErr,
 		})
 	}
 	c.mu.Unlock()

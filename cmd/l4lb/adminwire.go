@@ -67,18 +67,18 @@ func (c *serveConfig) startAdmin(src adminSources, listen func(addr string) (net
 }
 
 // healthOf adapts a checker to admin.Config.Health: the backend's last
-// active check (its duration and error) and whether health holds it out.
-// The checker keeps no time of the last check, so Checked stays zero.
+// active check (when it ended, its duration and error) and whether health
+// holds it out.
 func healthOf(chk *health.Checker) func(endpoint string) (admin.Health, bool) {
 	return func(endpoint string) (admin.Health, bool) {
 		for _, b := range chk.Stats().Backends {
 			if b.Endpoint != endpoint {
 				continue
 			}
-			if b.LastCheck == 0 && b.LastError == nil && b.Up {
+			if b.LastChecked.IsZero() && b.Up {
 				return admin.Health{}, false // never checked, never ejected
 			}
-			h := admin.Health{OK: b.LastError == nil, Latency: b.LastCheck, Ejected: !b.Up}
+			h := admin.Health{Checked: b.LastChecked, OK: b.LastError == nil, Latency: b.LastCheck, Ejected: !b.Up}
 			switch {
 			case b.LastError != nil:
 				h.Error = b.LastError.Error()

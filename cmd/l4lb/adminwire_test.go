@@ -12,7 +12,7 @@ import (
 
 // TestHealthOf checks what the status page learns of a checker: nothing
 // for a backend never checked, and a failed check for one that refuses
-// connections.
+// connections, with when it ended and how long it took.
 func TestHealthOf(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,11 +31,16 @@ func TestHealthOf(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	started := time.Now()
 	go chk.Run(ctx)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		h, ok := of(refused)
 		if ok && !h.OK && h.Ejected && h.Error != "" {
+			if now := time.Now(); h.Checked.Before(started) || h.Checked.After(now) || h.Latency <= 0 || h.Latency > now.Sub(started) {
+				t.Errorf("healthOf(%s): checked %v, latency %v; want a check ended since the start (%v ago) with its duration",
+					refused, h.Checked, h.Latency, now.Sub(started))
+			}
 			break
 		}
 		if time.Now().After(deadline) {
