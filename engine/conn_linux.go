@@ -169,13 +169,17 @@ func (c *conn) step(f *flow, src, dst *sock) bool {
 	if f.pending() && dst.fd >= 0 && dst.canWrite && c.phase != phConnecting {
 		switch c.l.writeOut(f, dst) {
 		case ioFailed:
+			if dst == &c.be && c.replayable() {
+				c.replay() // the keep-alive race (reuse_linux.go)
+				return true
+			}
 			c.abort(dst)
 			return false
 		case ioDone:
 			progress = true
 		}
 	}
-	if f.idle() {
+	if f.idle() && !c.heldForReplay(f) {
 		f.releaseBuf(c.l)
 	}
 	if src.fd >= 0 && src.canRead && c.canRead(f) {
@@ -223,6 +227,9 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 			}
 			return false
 		}
+		if int(f.w) == len(f.buf) && c.heldForReplay(f) {
+			c.giveUpReplay() // the read compacts the buffer: the request is no longer whole
+		}
 		res = l.readBuf(f, src)
 	}
 	if res == ioFailed {
@@ -231,6 +238,10 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 			// backend restart): the client owes nothing and is owed
 			// nothing, so only the backend side goes, as on EOF.
 			f.eof = true
+			return true
+		}
+		if src == &c.be && c.replayable() {
+			c.replay() // the keep-alive race (reuse_linux.go)
 			return true
 		}
 		c.abort(src) // pass the reset on

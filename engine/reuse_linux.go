@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync/atomic"
+
 	"github.com/l4lb/l4lb/affinity"
 	"golang.org/x/sys/unix"
 )
@@ -152,4 +154,106 @@ func (l *loop) closePool() {
 			list = l.pool[ep]
 		}
 	}
+}
+
+// Replay of a request the keep-alive race lost (see doc.go, "Backend
+// connection reuse").
+//
+// A backend may close an idle connection just as a request is sent on
+// it: its FIN crosses the request, which then meets a closed socket (a
+// reset) or an EOF before any response byte. On a connection taken from
+// the pool the request is therefore kept in c.up's buffer from its first
+// byte (httpState.replayAt) until the first response byte; should the
+// backend connection end before that, the request is sent once more on a
+// fresh connection to the same backend (or the next candidate, should
+// that connect fail), and the client never notices. It is kept only while
+// it is whole in the buffer: a read that would compact the buffer (a body
+// that does not fit behind the head) gives the replay up, and the client
+// then gets what it would without reuse (502, or a reset).
+
+// replayState is where a request is in its possible replay.
+type replayState uint8
+
+const (
+	rpOff    replayState = iota
+	rpReused             // c.be came from the pool; the held head has not gone out on it
+	rpHeld               // the request went out on the reused c.be and is kept from replayAt
+	rpReplay             // the request is being sent again, on a fresh connection
+)
+
+// replayOff disables replay (tests only: to show that the keep-alive race
+// test fails without it).
+var replayOff atomic.Bool
+
+// heldForReplay reports whether f's buffer is kept for a replay: neither
+// released when empty nor compacted.
+func (c *conn) heldForReplay(f *flow) bool {
+	return f == &c.up && c.h != nil && c.h.rp == rpHeld
+}
+
+// replayable reports whether the request in flight may be sent again now
+// that c's backend connection ended: it went out on a reused connection
+// that sent no response byte, and is whole in c.up's buffer.
+func (c *conn) replayable() bool {
+	return c.h != nil && c.h.rp == rpHeld && c.phase == phExchange && !replayOff.Load()
+}
+
+// keepRequest runs as the head at c.up.buf[at:] goes out: on a reused
+// connection the request is kept for a replay from there. It reports
+// whether the head goes out again (a replay): the exchange started with
+// its first sending.
+func (c *conn) keepRequest(at int32) bool {
+	h := c.h
+	switch h.rp {
+	case rpReused:
+		if len(c.up.pre) == 0 { // never with a PROXY header; reuse has none
+			h.rp, h.replayAt = rpHeld, at
+			return false
+		}
+		c.giveUpReplay()
+	case rpReplay:
+		h.rp = rpOff
+		if x := c.x; x != nil && x.open {
+			x.cur.connect, x.connect = x.connect, -1 // the connect made for it
+		}
+		return true
+	}
+	return false
+}
+
+// giveUpReplay ends what keepRequest started: the first response byte
+// came, or the request no longer fits whole.
+func (c *conn) giveUpReplay() {
+	c.h.rp = rpOff
+	c.dropDial()
+}
+
+// replay sends the request kept since replayAt again, on a fresh
+// connection: the reused backend connection ended before any response
+// byte. The bytes after replayAt (the request, and any the client sent
+// behind it) are framed anew.
+func (c *conn) replay() {
+	l, h, f := c.l, c.h, &c.up
+	l.s.stats.backendReplays.Add(1)
+	if l.s.debug {
+		l.s.log.Debug("replaying request after the reused backend connection closed",
+			"backend", c.member.Backend().Endpoint, "remote", c.remote())
+	}
+	if x := c.x; x != nil && x.open {
+		// The body bytes framed so far are counted again as they go out
+		// again.
+		x.cur.in -= int64(f.p - h.replayAt - int32(h.out.headLen))
+	}
+	c.closeBackend()
+	h.rp, h.waiting, h.invalid, h.timing = rpReplay, false, 0, false
+	f.r, f.p, f.ins, f.insAt = h.replayAt, h.replayAt, nil, 0
+	h.held = h.out
+	h.req.scan.Reset()
+	h.req.st = frRouted
+	// The same backend first: the dial state kept since the unpark
+	// stands just past it.
+	h.dial.next--
+	c.phase = phConnecting
+	c.xConnectStart()
+	c.connectNext()
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -311,4 +312,264 @@ func TestReuseNoLeak(t *testing.T) {
 	if s.Stats().BackendReuses == 0 {
 		t.Error("BackendReuses = 0; want reuse between the clients")
 	}
+}
+
+// raceBackend is a keep-alive HTTP backend that ends its connections as
+// the keep-alive race needs. It answers "<method> <URI> <body>".
+type raceBackend struct {
+	ep       string
+	accepts  atomic.Int64
+	answered atomic.Int64
+	// maxIdle > 0: a connection waits at most a random time below maxIdle
+	// for its next request (not its first), as a short keep-alive timeout
+	// drawn anew each time would, and closes when none began.
+	maxIdle time.Duration
+	mode    atomic.Int32 // what requests after a connection's first get
+}
+
+const (
+	answerAll   int32 = iota
+	dropReused        // read, then the connection is closed without an answer (EOF)
+	resetReused       // the connection is reset when its first byte arrives
+	dropEvery         // even a connection's first request is dropped
+)
+
+func startRaceBackend(t *testing.T, maxIdle time.Duration) *raceBackend {
+	t.Helper()
+	b := &raceBackend{maxIdle: maxIdle}
+	b.ep = startTCP(t, b.serve)
+	return b
+}
+
+func (b *raceBackend) serve(c net.Conn) {
+	b.accepts.Add(1)
+	br := bufio.NewReader(c)
+	for n := 1; ; n++ {
+		idle := testTimeout
+		if n > 1 && b.maxIdle > 0 {
+			idle = rand.N(b.maxIdle)
+		}
+		c.SetReadDeadline(time.Now().Add(idle))
+		if _, err := br.Peek(1); err != nil {
+			return // idle too long (or the balancer closed)
+		}
+		mode := b.mode.Load()
+		if mode == resetReused && n > 1 {
+			c.(*net.TCPConn).SetLinger(0)
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil || mode == dropEvery || mode != answerAll && n > 1 {
+			return
+		}
+		out := fmt.Sprintf("%s %s %s", req.Method, req.RequestURI, body)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(out), out); err != nil {
+			return
+		}
+		b.answered.Add(1)
+	}
+}
+
+// oneRequest sends one request on a new client connection and checks
+// that its own answer came back.
+func oneRequest(s *Server, method, uri, body string) error {
+	addr := s.Addrs()[0]
+	c, err := net.DialTimeout(addr.Network(), addr.String(), testTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", method, uri, len(body), body); err != nil {
+		return fmt.Errorf("%s %s: write: %w", method, uri, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: read: %w", method, uri, err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("%s %s: read body: %w", method, uri, err)
+	}
+	if want := method + " " + uri + " " + body; resp.StatusCode != 200 || string(got) != want {
+		return fmt.Errorf("%s %s = %d %.80q; want 200 %.80q", method, uri, resp.StatusCode, got, want)
+	}
+	return nil
+}
+
+// parkOne sends one request through s on a new client connection and
+// waits until its backend connection is parked.
+func parkOne(t *testing.T, s *Server) {
+	t.Helper()
+	if err := oneRequest(s, "GET", "/first", ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for pooled(s) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := pooled(s); n != 1 {
+		t.Fatalf("pooled = %d after a client left; want 1", n)
+	}
+}
+
+// TestReplay: a new client's request that takes a parked connection the
+// backend then closes (EOF) or resets before answering is sent again on
+// a fresh connection, body included; the client sees only the answer.
+func TestReplay(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		mode int32
+	}{{"eof", dropReused}, {"reset", resetReused}} {
+		t.Run(v.name, func(t *testing.T) {
+			b := startRaceBackend(t, 0)
+			s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep), ForwardedFor: true})
+			parkOne(t, s)
+			b.mode.Store(v.mode)
+			before := s.Stats()
+			if err := oneRequest(s, "POST", "/second", strings.Repeat("body.", 200)); err != nil {
+				t.Fatal(err)
+			}
+			st := s.Stats()
+			if d := st.BackendReuses - before.BackendReuses; d != 1 {
+				t.Errorf("BackendReuses grew by %d; want 1", d)
+			}
+			if st.BackendReplays != 1 {
+				t.Errorf("BackendReplays = %d; want 1", st.BackendReplays)
+			}
+			if n := b.accepts.Load(); n != 2 {
+				t.Errorf("backend accepted %d connections; want 2 (the parked one, the replay's)", n)
+			}
+			if st.Status502 != 0 {
+				t.Errorf("Status502 = %d; want 0", st.Status502)
+			}
+		})
+	}
+}
+
+// TestReplayOnce: a replay that fails too is not replayed again: the
+// client gets the 502 it would get without reuse.
+func TestReplayOnce(t *testing.T) {
+	b := startRaceBackend(t, 0)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep)})
+	parkOne(t, s)
+	b.mode.Store(dropEvery)
+	err := oneRequest(s, "GET", "/second", "")
+	if err == nil || !strings.Contains(err.Error(), "= 502") {
+		t.Fatalf("request to a backend that drops every request: %v; want a 502", err)
+	}
+	st := s.Stats()
+	if st.BackendReplays != 1 || st.Status502 != 1 {
+		t.Errorf("BackendReplays = %d, Status502 = %d; want 1, 1", st.BackendReplays, st.Status502)
+	}
+	if n := b.accepts.Load(); n != 2 {
+		t.Errorf("backend accepted %d connections; want 2 (the parked one, one replay)", n)
+	}
+}
+
+// TestReplayNotWhole: a request whose body did not stay whole in the
+// buffer is not replayed: the client gets the 502 it would get without
+// reuse.
+func TestReplayNotWhole(t *testing.T) {
+	b := startRaceBackend(t, 0)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep)})
+	parkOne(t, s)
+	b.mode.Store(dropReused)
+	err := oneRequest(s, "POST", "/big", strings.Repeat("x", 3*defaultBufSize))
+	if err == nil {
+		t.Fatal("a dropped request with a body larger than the buffer was answered")
+	}
+	st := s.Stats()
+	if st.BackendReplays != 0 {
+		t.Errorf("BackendReplays = %d; want 0", st.BackendReplays)
+	}
+	if n := b.accepts.Load(); n != 1 {
+		t.Errorf("backend accepted %d connections; want 1 (no replay)", n)
+	}
+}
+
+// TestReplayKeepAliveRace forces the keep-alive race with real timing: a
+// backend that closes idle connections after a random idle time of up
+// to a millisecond or so, and clients that each open a new connection for
+// one request, so that most requests take a parked connection and some
+// meet its close. With replay no client sees an error and every request
+// is answered exactly once; without it, clients see errors.
+func TestReplayKeepAliveRace(t *testing.T) {
+	// With replay, many requests and some replays; without, until
+	// enough errors show (each bounded by maxRequests and a deadline).
+	const workers, maxRequests, minRequests, enough = 4, 20000, 1000, 20
+	run := func(t *testing.T, replay bool) (errs []error, replays int64, reqs int64, b *raceBackend) {
+		b = startRaceBackend(t, 1500*time.Microsecond)
+		s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep)})
+		var n atomic.Int64
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(testTimeout / 2)
+		done := func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if n.Load() >= maxRequests || time.Now().After(deadline) {
+				return true
+			}
+			if replay {
+				return n.Load() >= minRequests && s.Stats().BackendReplays >= enough
+			}
+			return len(errs) >= enough
+		}
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !done(); i++ {
+					n.Add(1)
+					method, body := "GET", ""
+					if i%2 == 1 {
+						method, body = "POST", fmt.Sprintf("[%d,%d]", w, i)
+					}
+					if err := oneRequest(s, method, fmt.Sprintf("/w%d/r%d", w, i), body); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		st := s.Stats()
+		t.Logf("%d requests: %d reused, %d replayed, %d backend connects, %d client errors",
+			n.Load(), st.BackendReuses, st.BackendReplays, st.BackendConnects, len(errs))
+		return errs, st.BackendReplays, n.Load(), b
+	}
+	t.Run("replay", func(t *testing.T) {
+		errs, replays, reqs, b := run(t, true)
+		for i, err := range errs {
+			if i == 5 {
+				break
+			}
+			t.Errorf("client error with replay on: %v", err)
+		}
+		if len(errs) > 0 {
+			t.Errorf("%d client errors with replay on; want 0", len(errs))
+		}
+		if replays == 0 {
+			t.Errorf("no request was replayed in %d: the race never happened, so the test proves nothing", reqs)
+		}
+		if a := b.answered.Load(); a != reqs {
+			t.Errorf("backend answered %d requests of %d; want each once", a, reqs)
+		}
+	})
+	t.Run("no replay", func(t *testing.T) {
+		replayOff.Store(true)
+		defer replayOff.Store(false)
+		errs, _, reqs, _ := run(t, false)
+		if len(errs) == 0 {
+			t.Errorf("no client error in %d requests without replay: the race test cannot fail", reqs)
+		}
+	})
 }
