@@ -16,6 +16,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 )
 
 // countingBackend is an HTTP backend that counts the connections it
@@ -429,12 +430,25 @@ func TestReplay(t *testing.T) {
 	}{{"eof", dropReused}, {"reset", resetReused}} {
 		t.Run(v.name, func(t *testing.T) {
 			b := startRaceBackend(t, 0)
-			s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep), ForwardedFor: true})
+			rec := &exchangeLog{}
+			s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep), ForwardedFor: true, Exchanges: rec})
 			parkOne(t, s)
 			b.mode.Store(v.mode)
 			before := s.Stats()
-			if err := oneRequest(s, "POST", "/second", strings.Repeat("body.", 200)); err != nil {
+			body := strings.Repeat("body.", 200)
+			if err := oneRequest(s, "POST", "/second", body); err != nil {
 				t.Fatal(err)
+			}
+			// One exchange for the client, with its bytes counted once
+			// and the replay's connect.
+			reqLen := int64(len(fmt.Sprintf("POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))) + len(body))
+			ex := rec.all()
+			if len(ex) != 2 {
+				t.Fatalf("%d exchanges recorded; want 2: %+v", len(ex), ex)
+			}
+			if e := ex[1]; e.Status != 200 || e.BytesIn != reqLen || e.Connect < 0 || e.FirstByte < 0 || e.End != EndNormal {
+				t.Errorf("replayed exchange: status %d, %d bytes in, connect %v, first byte %v, end %v; want 200, %d, >= 0, >= 0, normal",
+					e.Status, e.BytesIn, e.Connect, e.FirstByte, e.End, reqLen)
 			}
 			st := s.Stats()
 			if d := st.BackendReuses - before.BackendReuses; d != 1 {
@@ -451,6 +465,26 @@ func TestReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exchangeLog keeps the exchanges recorded, without Method and Path.
+type exchangeLog struct {
+	mu sync.Mutex
+	ex []Exchange
+}
+
+func (r *exchangeLog) RecordExchange(e *Exchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := *e
+	c.Method, c.Path = nil, nil
+	r.ex = append(r.ex, c)
+}
+
+func (r *exchangeLog) all() []Exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Exchange(nil), r.ex...)
 }
 
 // TestReplayOnce: a replay that fails too is not replayed again: the
@@ -572,4 +606,147 @@ func TestReplayKeepAliveRace(t *testing.T) {
 			t.Errorf("no client error in %d requests without replay: the race test cannot fail", reqs)
 		}
 	})
+}
+
+// startDropper starts a backend that answers each connection's first
+// request with resp and closes the connection, unanswered, when a second
+// one comes: every reused connection meets the keep-alive race. It is
+// plain system calls on one goroutine, allocation-free once running, so
+// that AllocsPerRun sees only the balancer's allocations. It reads each
+// request in one read (the test sends one at a time).
+func startDropper(t *testing.T, resp string) string {
+	t.Helper()
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 128); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		const maxConns = 255
+		fds := make([]unix.PollFd, 0, maxConns+1)
+		conns := make([]int32, 0, maxConns)
+		served := make([]uint8, 1<<16) // requests seen, by fd
+		buf, out := make([]byte, 4096), []byte(resp)
+		defer func() {
+			for _, c := range conns {
+				unix.Close(int(c))
+			}
+		}()
+		for !stop.Load() {
+			fds = append(fds[:0], unix.PollFd{Fd: int32(lfd), Events: unix.POLLIN})
+			for _, c := range conns {
+				fds = append(fds, unix.PollFd{Fd: c, Events: unix.POLLIN})
+			}
+			if n, err := unix.Poll(fds, 20); n <= 0 || err != nil {
+				continue
+			}
+			keep := conns[:0]
+			for i, c := range conns {
+				if fds[i+1].Revents == 0 {
+					keep = append(keep, c)
+					continue
+				}
+				n, _ := unix.Read(int(c), buf)
+				if n > 0 && int(c) < len(served) {
+					served[c]++
+					if served[c] == 1 {
+						if _, err := unix.Write(int(c), out); err == nil {
+							keep = append(keep, c)
+							continue
+						}
+					}
+				}
+				unix.Close(int(c))
+			}
+			conns = keep
+			if fds[0].Revents != 0 && len(conns) < maxConns {
+				// accept4 without a peer address: unix.Accept4 would
+				// allocate one.
+				nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+				if errno == 0 && int(nfd) < len(served) {
+					served[nfd] = 0
+					conns = append(conns, int32(nfd))
+				} else if errno == 0 {
+					unix.Close(int(nfd))
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stop.Store(true)
+		<-done
+		unix.Close(lfd)
+	})
+	return fmt.Sprintf("tcp://127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+}
+
+// TestReplayAllocs: a request that takes a parked connection, meets the
+// keep-alive race and is replayed on a fresh connection allocates
+// nothing in the balancer. One keep-alive client alternates two session
+// keys of two backends, so every request parks one connection and takes
+// the other backend's, which that backend then drops.
+func TestReplayAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const respA, respB = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+	a, b := startDropper(t, respA), startDropper(t, respB)
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, a, b)})
+	// A key per backend, each asked on a new client connection (which
+	// always gets its answer: a fresh connection answers, and a reused
+	// one is replayed).
+	keys := map[byte]string{}
+	for i := 0; i < 200 && len(keys) < 2; i++ {
+		key := fmt.Sprintf("sess%05d", i)
+		c := dial(t, s.Addrs()[0])
+		fmt.Fprintf(c, "GET /sockjs/000/%s/xhr_send HTTP/1.1\r\nHost: x\r\n\r\n", key)
+		got := make([]byte, len(respA))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("key %s: %v", key, err)
+		}
+		c.Close()
+		if _, ok := keys[got[len(got)-1]]; !ok {
+			keys[got[len(got)-1]] = key
+		}
+	}
+	if len(keys) != 2 {
+		t.Fatalf("no session key found for both backends: %v", keys)
+	}
+	c := dial(t, s.Addrs()[0])
+	reqA := []byte("GET /sockjs/000/" + keys['a'] + "/xhr_send HTTP/1.1\r\nHost: x\r\n\r\n")
+	reqB := []byte("GET /sockjs/000/" + keys['b'] + "/xhr_send HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, len(respA))
+	exchange := func(req []byte, want byte) {
+		c.Write(req)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		if buf[len(buf)-1] != want {
+			t.Fatalf("answer %q; want one from backend %c", buf, want)
+		}
+	}
+	both := func() { exchange(reqA, 'a'); exchange(reqB, 'b') }
+	for range 5 {
+		both()
+	}
+	before := s.Stats().BackendReplays
+	const runs = 200
+	if n := testing.AllocsPerRun(runs, both); n != 0 {
+		t.Errorf("AllocsPerRun(replay) = %v; want 0", n)
+	}
+	if d := s.Stats().BackendReplays - before; d < 2*runs {
+		t.Errorf("BackendReplays grew by %d in %d alternating pairs; want every request replayed (%d)", d, runs, 2*runs)
+	}
 }
