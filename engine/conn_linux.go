@@ -459,9 +459,12 @@ func (c *conn) sendError() {
 // have, instead of waiting for the client: once the response has reached
 // the client its write side is shut, then its input is drained until it
 // closes (phLinger, under the linger timeout). Nothing the client sent
-// after that request is served; the backend connection, which its backend
-// closes, is not parked.
+// after that request is served. The backend connection is closed, unless
+// the backend's copy of the request had its "Connection: close" blanked
+// and the response kept the connection open: then it is parked
+// (reuse_linux.go).
 func (c *conn) endAfterResponse() {
+	c.parkAfterClose() // the backend's copy did not ask to close (reuse_linux.go)
 	c.dropBackend()
 	c.up.release(c.l)
 	c.up.eof = false // a client that already sent its FIN is read once more and closed

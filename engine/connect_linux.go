@@ -58,7 +58,7 @@ func (c *conn) connectNext() {
 		m := d.cands[d.next]
 		d.next++
 		if !d.tunnel && l.npooled > 0 && c.h.rp != rpReplay && l.s.proxyProtocolOf(m) == affinity.ProxyOff &&
-			l.unpark(c, m.Backend().Endpoint) {
+			l.unpark(c, m) {
 			// An idle connection to m parked by this loop (never one
 			// that carried a PROXY header: those are not parked; nor one
 			// to a backend that wants one now). A replay connects
@@ -148,6 +148,7 @@ func (c *conn) dialResolved(e *addrEntry) {
 		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else {
+		c.h.beAddr = e.ba.sa // for the pool (reuse_linux.go)
 		c.connecting(m, fd)
 	}
 	if c.phase != phClosed {
@@ -162,6 +163,7 @@ func (l *loop) dialStart(m *affinity.Member, c *conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	c.h.beAddr = ba.sa // for the pool (reuse_linux.go)
 	return dialAddr(m, ba)
 }
 

@@ -134,7 +134,16 @@
 // are kept per backend and loop, each for at most 2 s (below Node's
 // default keepAliveTimeout of 5 s). It does not count as active for its
 // backend's two-choices weight. A brand-new client connection's first
-// request takes a parked connection like any other request.
+// request takes a parked connection like any other request. A parked
+// connection to an address its endpoint's name no longer resolves to is
+// closed rather than taken, so reuse follows a backend that moved.
+//
+// A client that sends "Connection: close" (one request per connection)
+// would leave nothing to park, since the backend would close too. As
+// Connection is hop-by-hop, the backend's copy of such an HTTP/1.1
+// request has the value blanked (an empty Connection list: persistent);
+// the client's connection still ends after the response, and the backend
+// connection is parked if the response kept it open.
 //
 // A backend may close an idle connection just as a request is sent on it
 // (the keep-alive race: its keep-alive timeout fired while the FIN was on

@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
+	"golang.org/x/sys/unix"
 )
 
 // httpState is what a connection that is not (yet) a tunnel needs to frame
@@ -19,8 +20,9 @@ type httpState struct {
 	timing  bool       // the header timer runs for the head being read
 	dial    *dialState // while phConnecting (connect_linux.go); kept for a replay
 
-	rp       replayState // a request on a reused backend connection (reuse_linux.go)
-	replayAt int32       // rpHeld: where the request starts in c.up.buf
+	beAddr   unix.Sockaddr // the address c.be is connected to, for the pool (reuse_linux.go)
+	rp       replayState   // a request on a reused backend connection (reuse_linux.go)
+	replayAt int32         // rpHeld: where the request starts in c.up.buf
 
 	// The X-Forwarded-For line for this connection's client, formatted
 	// at accept (Config.ForwardedFor); xffLen is 0 when there is none.
@@ -37,9 +39,12 @@ type reqInfo struct {
 	head    bool // a HEAD request: its response has no body
 	upgrade bool
 	close   bool // Connection: close, or HTTP/1.0 without keep-alive
-	chunked bool
-	length  int64
-	svcInfo // services_linux.go
+	// closeOff: the backend's copy has "Connection: close" blanked, so
+	// its connection may be parked after the response (reuse_linux.go).
+	closeOff bool
+	chunked  bool
+	length   int64
+	svcInfo  // services_linux.go
 }
 
 // startHTTP gives c an HTTP state from the loop's free list.
@@ -219,6 +224,9 @@ func (c *conn) releaseHeld(f *flow) bool {
 	h := c.h
 	if h.xffLen > 0 {
 		c.insertForwardedFor(f)
+	}
+	if h.held.close && !h.held.closeOff {
+		c.keepBackendOpen(f)
 	}
 	again := h.rp != rpOff && c.keepRequest(f.p)
 	f.p += int32(h.held.headLen)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"sync/atomic"
 
 	"github.com/l4lb/l4lb/affinity"
@@ -32,6 +33,7 @@ type parked struct {
 	l        *loop
 	sock     sock
 	endpoint string
+	sa       unix.Sockaddr // the address it was connected to
 	timer    timerLink
 }
 
@@ -81,6 +83,7 @@ func (l *loop) park(c *conn) {
 	p.l, p.endpoint = l, ep
 	p.timer.owner = p
 	p.sock = sock{fd: c.be.fd, ev: c.be.ev}
+	p.sa = c.h.beAddr
 	l.socks[p.sock.fd] = &p.sock
 	// A parked connection does not count as active for its backend: the
 	// two-choices pick weighs client connections, and an idle parked one
@@ -105,23 +108,61 @@ func (l *loop) park(c *conn) {
 	l.npooled++
 }
 
-// unpark gives c a parked connection to ep, the newest one, if the pool
-// holds one. The caller acquires the member.
-func (l *loop) unpark(c *conn, ep string) bool {
-	list := l.pool[ep]
-	n := len(list)
-	if n == 0 {
+// unpark gives c a parked connection to m, the newest one, if the pool
+// holds one connected to m's current address: one to an address the
+// endpoint's name no longer resolves to is closed instead, so that a
+// backend that moved is followed as by new connections (a use also
+// starts the name's refresh when it is due, as a connect does). The
+// caller acquires the member.
+func (l *loop) unpark(c *conn, m *affinity.Member) bool {
+	ep := m.Backend().Endpoint
+	e := l.addrs[ep]
+	if e == nil || !e.known {
 		return false
 	}
-	p := list[n-1]
-	list[n-1] = nil
-	l.pool[ep] = list[:n-1]
-	l.npooled--
-	l.disarm(&p.timer)
-	c.be = sock{fd: p.sock.fd, ev: p.sock.ev, canWrite: true, c: c}
-	l.track(&c.be)
-	l.freeParked(p)
-	return true
+	if e.expires != 0 && l.now >= e.expires && !e.pending {
+		l.lookup(m.Backend())
+	}
+	for {
+		list := l.pool[ep]
+		n := len(list)
+		if n == 0 {
+			return false
+		}
+		p := list[n-1]
+		if !sameAddr(p.sa, e.ba.sa) {
+			l.dropParked(p)
+			continue
+		}
+		list[n-1] = nil
+		l.pool[ep] = list[:n-1]
+		l.npooled--
+		l.disarm(&p.timer)
+		c.be = sock{fd: p.sock.fd, ev: p.sock.ev, canWrite: true, c: c}
+		c.h.beAddr = p.sa
+		l.track(&c.be)
+		l.freeParked(p)
+		return true
+	}
+}
+
+// sameAddr reports whether a and b are the same socket address.
+func sameAddr(a, b unix.Sockaddr) bool {
+	if a == b {
+		return true
+	}
+	switch x := a.(type) {
+	case *unix.SockaddrInet4:
+		y, ok := b.(*unix.SockaddrInet4)
+		return ok && x.Port == y.Port && x.Addr == y.Addr
+	case *unix.SockaddrInet6:
+		y, ok := b.(*unix.SockaddrInet6)
+		return ok && x.Port == y.Port && x.Addr == y.Addr && x.ZoneId == y.ZoneId
+	case *unix.SockaddrUnix:
+		y, ok := b.(*unix.SockaddrUnix)
+		return ok && x.Name == y.Name
+	}
+	return false
 }
 
 // dropParked removes p from the pool and closes its socket.
@@ -256,4 +297,79 @@ func (c *conn) replay() {
 	c.phase = phConnecting
 	c.xConnectStart()
 	c.connectNext()
+}
+
+// Clients that close after one request.
+//
+// A client that sends "Connection: close" (one request per connection,
+// as connrate's clients and many scripts do) would make the backend close
+// too, leaving nothing to park. Connection is hop-by-hop (RFC 9110
+// §7.6.1: a proxy removes it or replaces it with its own options), so the
+// copy the backend gets has the value blanked: an empty Connection list,
+// which leaves an HTTP/1.1 connection persistent. The client's connection
+// still ends after the response (endAfterResponse), and the backend's is
+// parked when it ended cleanly (parkAfterClose).
+
+// keepBackendOpen blanks the held head's "Connection: close" in c.up's
+// buffer when its backend connection may be parked afterwards.
+func (c *conn) keepBackendOpen(f *flow) {
+	h := &c.h.held
+	if c.proxyProtocol() == affinity.ProxyOff && !c.l.stopping {
+		h.closeOff = blankClose(f.buf[f.p : f.p+int32(h.headLen)])
+	}
+}
+
+// blankClose overwrites with spaces the value of the one Connection field
+// of an HTTP/1.1 request head when that value is "close" (any case, any
+// optional whitespace), and reports whether it did. A head with another
+// value, several Connection fields or another version is left alone.
+func blankClose(head []byte) bool {
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 || !bytes.HasSuffix(bytes.TrimSuffix(head[:nl], []byte("\r")), []byte(" HTTP/1.1")) {
+		return false
+	}
+	const name = "connection:"
+	at, end := -1, -1
+	for rest := nl + 1; rest < len(head); {
+		n := bytes.IndexByte(head[rest:], '\n')
+		if n < 0 {
+			break
+		}
+		line := head[rest : rest+n]
+		if len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name)) {
+			if at >= 0 {
+				return false // a second Connection field
+			}
+			v := bytes.TrimRight(line[len(name):], " \t\r")
+			lead := len(v) - len(bytes.TrimLeft(v, " \t"))
+			if !bytes.EqualFold(v[lead:], []byte("close")) {
+				return false
+			}
+			at = rest + len(name) + lead
+			end = at + len("close")
+		}
+		rest += n + 1
+	}
+	if at < 0 {
+		return false
+	}
+	for i := at; i < end; i++ {
+		head[i] = ' '
+	}
+	return true
+}
+
+// parkAfterClose parks c's backend connection as a client that asked to
+// close gets its response's last bytes (endAfterResponse), if its
+// "Connection: close" was blanked and the backend connection is clean:
+// the response kept keep-alive semantics and ended with nothing after
+// it, the whole request went out, and no PROXY header was ever sent. The
+// response's bytes still on their way to the client stay in c.down.
+func (c *conn) parkAfterClose() {
+	h := c.h
+	if h.out.closeOff && c.be.fd >= 0 && c.member != nil && c.proxyProtocol() == affinity.ProxyOff &&
+		!c.l.stopping && !h.closing && h.resp.st == frHead && (h.req.st == frHead || h.req.st == frHeld) &&
+		!c.up.pending() && !c.up.shut && !c.down.eof && c.down.p == c.down.w && !c.be.canRead {
+		c.l.park(c)
+	}
 }

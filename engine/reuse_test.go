@@ -750,3 +750,133 @@ func TestReplayAllocs(t *testing.T) {
 		t.Errorf("BackendReplays grew by %d in %d alternating pairs; want every request replayed (%d)", d, runs, 2*runs)
 	}
 }
+
+// TestReuseConnectionClose: clients that each send one request with
+// "Connection: close" on a new connection share backend connections: the
+// backend's copy does not ask to close, the client's connection still
+// ends after its response. A request the backend must close after (an
+// HTTP/1.0 one), or whose Connection field says more than close, leaves
+// nothing parked.
+func TestReuseConnectionClose(t *testing.T) {
+	var closes atomic.Int64 // requests the backend saw asking to close
+	b := &countingBackend{name: "a"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ep = "tcp://" + ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Close {
+			closes.Add(1)
+		}
+		fmt.Fprintf(w, "a %s", r.URL.RequestURI())
+	})}
+	go srv.Serve(countingListener{ln, b})
+	t.Cleanup(func() { srv.Close() })
+	s := startServer(t, Config{Loops: 1, Balancer: newBalancer(t, b.ep)})
+
+	ask := func(req string) (status int, body string) {
+		t.Helper()
+		c := dial(t, s.Addrs()[0])
+		defer c.Close()
+		io.WriteString(c, req)
+		all, err := io.ReadAll(c) // to the balancer's close
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(all))), nil)
+		if err != nil {
+			t.Fatalf("%q: %v in %q", req, err, all)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(got)
+	}
+	const n = 20
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("/one?i=%d", i)
+		if code, body := ask("GET " + p + " HTTP/1.1\r\nHost: x\r\nConnection:  CLOSE \r\n\r\n"); code != 200 || body != "a "+p {
+			t.Fatalf("GET %s = %d %q", p, code, body)
+		}
+	}
+	if a := b.accepts.Load(); a > 2 {
+		t.Errorf("%d one-request clients made %d backend connections; want their requests to share one", n, a)
+	}
+	if c := closes.Load(); c != 0 {
+		t.Errorf("the backend saw %d requests asking to close; want 0", c)
+	}
+	if r := s.Stats().BackendReuses; r < n-2 {
+		t.Errorf("BackendReuses = %d; want at least %d", r, n-2)
+	}
+
+	for _, req := range []string{
+		"GET /old HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /list HTTP/1.1\r\nHost: x\r\nConnection: close, x-other\r\nX-Other: 1\r\n\r\n",
+	} {
+		before := closes.Load()
+		if code, _ := ask(req); code != 200 {
+			t.Fatalf("%q = %d", req, code)
+		}
+		if closes.Load() != before+1 {
+			t.Errorf("%q reached the backend without its close", req)
+		}
+		deadline := time.Now().Add(testTimeout)
+		for pooled(s) != 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if p := pooled(s); p != 0 {
+			t.Errorf("after %q: %d parked connections; want 0 (the backend closes it)", req, p)
+		}
+	}
+}
+
+func TestBlankClose(t *testing.T) {
+	for _, v := range []struct {
+		in, out string
+		ok      bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nConnection:      \r\n\r\n", true},
+		{"GET / HTTP/1.1\nconnection:\tClose  \n\n", "GET / HTTP/1.1\nconnection:\t       \n\n", true},
+		{"GET / HTTP/1.0\r\nConnection: close\r\n\r\n", "", false},
+		{"GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n", "", false},
+		{"GET / HTTP/1.1\r\nConnection: close, upgrade\r\n\r\n", "", false},
+		{"GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n", "", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "", false},
+		{"GET / HTTP/1.1", "", false},
+	} {
+		b := []byte(v.in)
+		ok := blankClose(b)
+		want := v.out
+		if !v.ok {
+			want = v.in
+		}
+		if ok != v.ok || string(b) != want {
+			t.Errorf("blankClose(%q) = %v, %q; want %v, %q", v.in, ok, b, v.ok, want)
+		}
+	}
+}
+
+// FuzzBlankClose: blankClose changes nothing but the five bytes of one
+// "close" (any case) into spaces, and nothing at all when it reports
+// false.
+func FuzzBlankClose(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\nCONNECTION:close\n\n"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		b := append([]byte(nil), head...)
+		if !blankClose(b) {
+			if string(b) != string(head) {
+				t.Fatalf("blankClose(%q) reported false but changed it to %q", head, b)
+			}
+			return
+		}
+		i := 0
+		for i < len(b) && b[i] == head[i] {
+			i++
+		}
+		if i+5 > len(b) || !strings.EqualFold(string(head[i:i+5]), "close") || string(b[i:i+5]) != "     " ||
+			string(b[i+5:]) != string(head[i+5:]) {
+			t.Fatalf("blankClose(%q) = %q: not one close blanked", head, b)
+		}
+	})
+}
