@@ -41,6 +41,7 @@ var (
 		{desc("l4lb_engine_backend_connects_total", "Backend connections established."), func(s engine.Stats) int64 { return s.BackendConnects }},
 		{desc("l4lb_engine_backend_failures_total", "Backend connection attempts that failed or timed out."), func(s engine.Stats) int64 { return s.BackendFailures }},
 		{desc("l4lb_engine_backend_reuses_total", "Requests sent on a parked idle backend connection instead of a new one."), func(s engine.Stats) int64 { return s.BackendReuses }},
+		{desc("l4lb_engine_backend_replays_total", "Requests sent again on a new backend connection because the reused one closed before answering."), func(s engine.Stats) int64 { return s.BackendReplays }},
 		{desc("l4lb_engine_switches_total", "Requests routed to another backend than the previous request of their connection."), func(s engine.Stats) int64 { return s.Switches }},
 		{desc("l4lb_engine_header_timeouts_total", "Connections closed by the header timeout."), func(s engine.Stats) int64 { return s.HeaderTimeouts }},
 		{desc("l4lb_engine_idle_timeouts_total", "Connections closed by the idle timeout."), func(s engine.Stats) int64 { return s.IdleTimeouts }},

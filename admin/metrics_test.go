@@ -86,6 +86,8 @@ func TestMetrics(t *testing.T) {
 		"l4lb_engine_backend_connects_total":       dto.MetricType_COUNTER,
 		"l4lb_engine_backend_failures_total":       dto.MetricType_COUNTER,
 		"l4lb_engine_switches_total":               dto.MetricType_COUNTER,
+		"l4lb_engine_backend_reuses_total":         dto.MetricType_COUNTER,
+		"l4lb_engine_backend_replays_total":        dto.MetricType_COUNTER,
 		"l4lb_engine_header_timeouts_total":        dto.MetricType_COUNTER,
 		"l4lb_engine_idle_timeouts_total":          dto.MetricType_COUNTER,
 		"l4lb_engine_proxy_invalid_total":          dto.MetricType_COUNTER,

@@ -93,6 +93,7 @@ type EngineView struct {
 	BackendConnects int64         `json:"backend_connects"`
 	BackendFailures int64         `json:"backend_failures"`
 	BackendReuses   int64         `json:"backend_reuses"`
+	BackendReplays  int64         `json:"backend_replays"`
 	Switches        int64         `json:"switches"`
 	Answered        map[int]int64 `json:"answered"` // the balancer's own answers, by status
 	HeaderTimeouts  int64         `json:"header_timeouts"`
@@ -197,7 +198,8 @@ func (s *Server) status() Status {
 		st.Connections, st.MaxConns = es.Active, e.MaxConns()
 		st.Engine = &EngineView{
 			Accepted: es.Accepted, Tunnels: es.Tunnels, BackendConnects: es.BackendConnects,
-			BackendFailures: es.BackendFailures, BackendReuses: es.BackendReuses, Switches: es.Switches,
+			BackendFailures: es.BackendFailures, BackendReuses: es.BackendReuses,
+			BackendReplays: es.BackendReplays, Switches: es.Switches,
 			Answered: map[int]int64{400: es.Status400, 414: es.Status414, 431: es.Status431,
 				502: es.Status502, 503: es.Status503, 504: es.Status504},
 			HeaderTimeouts: es.HeaderTimeouts, IdleTimeouts: es.IdleTimeouts,

@@ -169,13 +169,17 @@ func (c *conn) step(f *flow, src, dst *sock) bool {
 	if f.pending() && dst.fd >= 0 && dst.canWrite && c.phase != phConnecting {
 		switch c.l.writeOut(f, dst) {
 		case ioFailed:
+			if dst == &c.be && c.replayable() {
+				c.replay() // the keep-alive race (reuse_linux.go)
+				return true
+			}
 			c.abort(dst)
 			return false
 		case ioDone:
 			progress = true
 		}
 	}
-	if f.idle() {
+	if f.idle() && !c.heldForReplay(f) {
 		f.releaseBuf(c.l)
 	}
 	if src.fd >= 0 && src.canRead && c.canRead(f) {
@@ -228,6 +232,9 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 			}
 			return false
 		}
+		if int(f.w) == len(f.buf) && c.heldForReplay(f) {
+			c.giveUpReplay() // the read compacts the buffer: the request is no longer whole
+		}
 		res = l.readBuf(f, src, c.readLimit(f))
 	}
 	if res == ioFailed {
@@ -236,6 +243,10 @@ func (c *conn) readInto(f *flow, src *sock) bool {
 			// backend restart): the client owes nothing and is owed
 			// nothing, so only the backend side goes, as on EOF.
 			f.eof = true
+			return true
+		}
+		if src == &c.be && c.replayable() {
+			c.replay() // the keep-alive race (reuse_linux.go)
 			return true
 		}
 		c.abort(src) // pass the reset on
@@ -453,9 +464,12 @@ func (c *conn) sendError() {
 // have, instead of waiting for the client: once the response has reached
 // the client its write side is shut, then its input is drained until it
 // closes (phLinger, under the linger timeout). Nothing the client sent
-// after that request is served; the backend connection, which its backend
-// closes, is not parked.
+// after that request is served. The backend connection is closed, unless
+// the backend's copy of the request had its "Connection: close" blanked
+// and the response kept the connection open: then it is parked
+// (reuse_linux.go).
 func (c *conn) endAfterResponse() {
+	c.parkAfterClose() // the backend's copy did not ask to close (reuse_linux.go)
 	c.dropBackend()
 	c.up.release(c.l)
 	c.up.eof = false // a client that already sent its FIN is read once more and closed

@@ -21,6 +21,8 @@ type dialState struct {
 // startConnect connects to the first candidate that accepts; runs on the
 // loop. cands is copied.
 func (c *conn) startConnect(cands []*affinity.Member, tunnel bool) {
+	c.dropDial() // one kept for a replay that can no longer be (reuse_linux.go)
+	c.h.rp = rpOff
 	d, ok := c.l.dials.get()
 	if !ok {
 		d = &dialState{}
@@ -55,14 +57,17 @@ func (c *conn) connectNext() {
 	for d.next < len(d.cands) {
 		m := d.cands[d.next]
 		d.next++
-		if !d.tunnel && l.npooled > 0 && l.s.proxyProtocolOf(m) == affinity.ProxyOff && l.unpark(c, m.Backend().Endpoint) {
+		if !d.tunnel && l.npooled > 0 && c.h.rp != rpReplay && l.s.proxyProtocolOf(m) == affinity.ProxyOff &&
+			l.unpark(c, m) {
 			// An idle connection to m parked by this loop (never one
 			// that carried a PROXY header: those are not parked; nor one
-			// to a backend that wants one now).
+			// to a backend that wants one now). A replay connects
+			// afresh. The dial state stays until the request's first
+			// response byte, for a replay (reuse_linux.go).
 			l.s.stats.backendReuses.Add(1)
 			m.Acquire()
 			c.member = m
-			c.dropDial()
+			c.h.rp = rpReused
 			c.phase = phIdle
 			l.arm(&c.timer, timerIdle)
 			return
@@ -143,6 +148,7 @@ func (c *conn) dialResolved(e *addrEntry) {
 		c.l.s.backendFailed(m, FailConnect)
 		c.connectFailed(false)
 	} else {
+		c.h.beAddr = e.ba.sa // for the pool (reuse_linux.go)
 		c.connecting(m, fd)
 	}
 	if c.phase != phClosed {
@@ -157,6 +163,7 @@ func (l *loop) dialStart(m *affinity.Member, c *conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	c.h.beAddr = ba.sa // for the pool (reuse_linux.go)
 	return dialAddr(m, ba)
 }
 

@@ -142,9 +142,31 @@
 // interest, so a FIN, a reset or a stray byte closes it at once; at most 8
 // are kept per backend and loop, each for at most 2 s (below Node's
 // default keepAliveTimeout of 5 s). It does not count as active for its
-// backend's two-choices weight. The keep-alive race is not retried: a
-// backend closing a connection just as it is reused gives that client a
-// 502 (or a reset).
+// backend's two-choices weight. A brand-new client connection's first
+// request takes a parked connection like any other request. A parked
+// connection to an address its endpoint's name no longer resolves to is
+// closed rather than taken, so reuse follows a backend that moved.
+//
+// A client that sends "Connection: close" (one request per connection)
+// would leave nothing to park, since the backend would close too. As
+// Connection is hop-by-hop, the backend's copy of such an HTTP/1.1
+// request has the value blanked (an empty Connection list: persistent);
+// the client's connection still ends after the response, and the backend
+// connection is parked if the response kept it open.
+//
+// A backend may close an idle connection just as a request is sent on it
+// (the keep-alive race: its keep-alive timeout fired while the FIN was on
+// its way). So a request sent on a reused connection is kept in its
+// client's buffer until the first response byte; should the connection
+// end before that (EOF, a reset, a failed write), the request is replayed
+// once on a fresh connection to the same backend (the next candidate if
+// that connect fails), and the client never notices. Only a request still
+// whole in the buffer is replayed (its head and a body that fits behind
+// it, well under the 64 KiB buffer); one whose body went on is not, and
+// neither is a replay: the client then gets what it would without reuse
+// (502, or a reset). Connections carrying PROXY headers are never reused,
+// so never replayed. Stats.BackendReuses and Stats.BackendReplays count
+// both.
 //
 // # X-Forwarded-For and inbound PROXY headers
 //

@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
+	"golang.org/x/sys/unix"
 )
 
 // httpState is what a connection that is not (yet) a tunnel needs to frame
@@ -17,7 +18,11 @@ type httpState struct {
 	waiting bool       // h.out went out and no byte of its response came yet
 	invalid int        // frInvalid: the status to answer once the response in flight ended
 	timing  bool       // the header timer runs for the head being read
-	dial    *dialState // while phConnecting (connect_linux.go)
+	dial    *dialState // while phConnecting (connect_linux.go); kept for a replay
+
+	beAddr   unix.Sockaddr // the address c.be is connected to, for the pool (reuse_linux.go)
+	rp       replayState   // a request on a reused backend connection (reuse_linux.go)
+	replayAt int32         // rpHeld: where the request starts in c.up.buf
 
 	// The X-Forwarded-For line for this connection's client, formatted
 	// at accept (Config.ForwardedFor); xffLen is 0 when there is none.
@@ -34,9 +39,12 @@ type reqInfo struct {
 	head    bool // a HEAD request: its response has no body
 	upgrade bool
 	close   bool // Connection: close, or HTTP/1.0 without keep-alive
-	chunked bool
-	length  int64
-	svcInfo // services_linux.go
+	// closeOff: the backend's copy has "Connection: close" blanked, so
+	// its connection may be parked after the response (reuse_linux.go).
+	closeOff bool
+	chunked  bool
+	length   int64
+	svcInfo  // services_linux.go
 }
 
 // startHTTP gives c an HTTP state from the loop's free list.
@@ -217,10 +225,16 @@ func (c *conn) releaseHeld(f *flow) bool {
 	if h.xffLen > 0 {
 		c.insertForwardedFor(f)
 	}
+	if h.held.close && !h.held.closeOff {
+		c.keepBackendOpen(f)
+	}
+	again := h.rp != rpOff && c.keepRequest(f.p)
 	f.p += int32(h.held.headLen)
 	h.out = h.held
 	c.rememberSession(&h.out)
-	c.xRelease()
+	if !again {
+		c.xRelease()
+	}
 	c.phase = phExchange
 	if h.out.upgrade && !h.out.chunked && h.out.length <= 0 {
 		c.framerOf(f).scan.Reset()
@@ -237,6 +251,9 @@ func (c *conn) releaseHeld(f *flow) bool {
 func (c *conn) responseHead(f *flow) bool {
 	c.responseStarted()
 	l, h := c.l, c.h
+	if h.rp == rpHeld {
+		c.giveUpReplay() // the backend answers: no replay
+	}
 	resp := &l.resp
 	c.xResponseBytes()
 	switch l.s.sniffer.Response(&c.framerOf(f).scan, f.buf[f.p:f.w], h.out.head, resp) {
@@ -300,6 +317,10 @@ func (c *conn) settleHTTP() bool {
 		switch {
 		case c.phase == phExchange && h.resp.st == frHead && c.down.p == c.down.w && c.down.r == 0:
 			// The backend closed without answering.
+			if c.replayable() {
+				c.replay() // the keep-alive race (reuse_linux.go)
+				return true
+			}
 			c.noResponse()
 			c.fail(502)
 			return true

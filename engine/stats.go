@@ -20,6 +20,10 @@ type Stats struct {
 	// instead of a new connection; such a request does not count in
 	// BackendConnects.
 	BackendReuses int64
+	// BackendReplays counts requests sent again on a fresh backend
+	// connection because the reused one closed before any response byte
+	// (the keep-alive race; each is also a BackendReuses).
+	BackendReplays int64
 	// Responses the engine answered itself, by status.
 	Status400, Status414, Status431, Status502, Status503, Status504 int64
 	// HeaderTimeouts and IdleTimeouts count connections closed by those
@@ -45,7 +49,7 @@ type Stats struct {
 type counters struct {
 	accepted, active, tunnels                  atomic.Int64
 	backendConnects, backendFailures, switches atomic.Int64
-	backendReuses                              atomic.Int64
+	backendReuses, backendReplays              atomic.Int64
 	statuses                                   [len(answered)]atomic.Int64
 	headerTimeouts, idleTimeouts               atomic.Int64
 	acceptPauses, proxyInvalid                 atomic.Int64
@@ -63,7 +67,8 @@ func (c *counters) snapshot() Stats {
 		Accepted: c.accepted.Load(), Active: c.active.Load(), Tunnels: c.tunnels.Load(),
 		BackendConnects: c.backendConnects.Load(), BackendFailures: c.backendFailures.Load(),
 		Switches: c.switches.Load(), BackendReuses: c.backendReuses.Load(),
-		Status400: st[0].Load(), Status414: st[1].Load(), Status431: st[2].Load(),
+		BackendReplays: c.backendReplays.Load(),
+		Status400:      st[0].Load(), Status414: st[1].Load(), Status431: st[2].Load(),
 		Status502: st[3].Load(), Status503: st[4].Load(), Status504: st[5].Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
