@@ -36,6 +36,13 @@ type Stats struct {
 	// ResponseTimeouts counts exchanges answered 504 because no response
 	// byte came within Config.ResponseTimeout (also in Status504).
 	ResponseTimeouts int64
+	// MarkedDownAnswers counts exchanges answered 502 because their
+	// backend was marked down, as not answering, while they waited for
+	// its response (also in Status502); MarkedDownRedials counts connects
+	// in progress that moved on to the next candidate then
+	// (Server.BackendDown).
+	MarkedDownAnswers int64
+	MarkedDownRedials int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -47,6 +54,7 @@ type counters struct {
 	headerTimeouts, idleTimeouts               atomic.Int64
 	acceptPauses, proxyInvalid                 atomic.Int64
 	responseTimeouts                           atomic.Int64
+	markedDownAnswers, markedDownRedials       atomic.Int64
 }
 
 // answered are the statuses the engine answers itself, in the order of
@@ -63,7 +71,8 @@ func (c *counters) snapshot() Stats {
 		Status502: st[3].Load(), Status503: st[4].Load(), Status504: st[5].Load(),
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
-		ResponseTimeouts: c.responseTimeouts.Load(),
+		ResponseTimeouts:  c.responseTimeouts.Load(),
+		MarkedDownAnswers: c.markedDownAnswers.Load(), MarkedDownRedials: c.markedDownRedials.Load(),
 	}
 }
 
