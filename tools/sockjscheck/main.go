@@ -58,7 +58,7 @@ func main() {
 	flag.Parse()
 	o.transports = strings.Split(transports, ",")
 	o.targets = strings.Split(targets, ",")
-	if o.scale.on {
+	if o.scale.on || outageOn {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["transports"] {
@@ -74,6 +74,9 @@ func main() {
 			// Every session runs at once, each with a poll or a stream
 			// open: the pool must hold them all, and a few more for sends.
 			o.maxSockets = o.sessions + 4
+		}
+		if outageOn {
+			os.Exit(runOutage(o)) // outage.go
 		}
 		os.Exit(runScale(o))
 	}
