@@ -402,7 +402,7 @@ func analyze(tl *timeline, f fault, target string) faultResult {
 		switch s.out {
 		case outError:
 			res.Errors++
-			if len(errs) < 5 {
+			if len(errs) < 20 {
 				errs[fmt.Sprintf("%.1fs: %s", s.start.Seconds(), trim(s.err))] = true
 			}
 		case outMisroute:

@@ -21,15 +21,17 @@ import (
 //
 // Three sockjs-node backends A, B and C behind one l4lb (--backends-file,
 // --loops 2) that checks them with GET /sockjs/info every second (timeout
-// 1 s, rise 2, fall 3, as bench's fault suite). B is stopped (SIGSTOP):
-// its checks time out and l4lb marks it down; once its log says so, 20
-// sessions per transport open at once, each sending -scale-messages
-// messages -scale-interval apart (about 15 s). The sessions whose key
+// 2 s, rise 2, fall 3: a 1 s timeout took a busy Node backend out now
+// and then on the loaded test machine). B is stopped (SIGSTOP): its checks
+// time out and l4lb marks it down; once its log says so, 20 sessions per
+// transport open at once, each sending -scale-messages messages
+// -scale-interval apart (about 15 s unloaded). The sessions whose key
 // belongs to B open on its fallback, the next backend in affinity's
-// order. 10 s after the stop B resumes (SIGCONT), passes two checks and is
-// up again while the sessions still run: with the session memory they
-// stay where they opened; without it (--session-memory 0) their keys go
-// back to B, which does not know them.
+// order. 10 s after the stop, and not before every session has opened, B
+// resumes (SIGCONT), passes two checks and is up again while the
+// sessions still run: with the session memory they stay where they
+// opened; without it (--session-memory 0) their keys go back to B, which
+// does not know them.
 
 var outageOn bool
 
@@ -120,7 +122,7 @@ func (c *scaleCheck) outage(ctx context.Context, transport string, tg outageTarg
 		return err
 	}
 	args := []string{"--backends-file", c.file, "--loops", "2", "--log-level", "info",
-		"--health-check", "http:/sockjs/info", "--health-interval", "1s", "--health-timeout", "1s"}
+		"--health-check", "http:/sockjs/info", "--health-interval", "1s"}
 	if !tg.memory {
 		args = append(args, "--session-memory", "0")
 	}
@@ -156,6 +158,12 @@ func (c *scaleCheck) outage(ctx context.Context, transport string, tg outageTarg
 	c.logs.mark()
 	g := &lbGroup{addrs: []string{addr}}
 	wave := c.startNode(ctx, c.nodeConfig(g, transport, run+".client", c.o.sessions, c.o.sessions, c.o.scale.messages, c.o.scale.interval))
+	// Node takes seconds to start on a loaded machine: B comes back 10 s
+	// after the stop, but not before every session has opened (and
+	// finished a request) on A or C.
+	if err := c.waitSessions(ctx, c.o.sessions, time.Minute); err != nil {
+		return fmt.Errorf("%s: %w", run, err)
+	}
 	time.Sleep(time.Until(stopped.Add(outageFor)))
 	if err := b.Signal(syscall.SIGCONT); err != nil {
 		return fmt.Errorf("resume B: %w", err)
@@ -184,8 +192,11 @@ func (c *scaleCheck) outage(ctx context.Context, transport string, tg outageTarg
 	}
 	lastEnd := lastRequestEnd(filepath.Join(c.runDir, run+".client"), r.T0)
 	cell := fmt.Sprintf("%d/%d (on the fallback: %d/%d)", r.Completed, r.Sessions, onB-lostOnB, onB)
-	detail := fmt.Sprintf("; B down %.1f s after the stop, up %.1f s after SIGCONT; sessions ran %.1f s past B's return",
-		downAt.Sub(stopped).Seconds(), upAt.Sub(back).Seconds(), lastEnd.Sub(upAt).Seconds())
+	detail := fmt.Sprintf("; B down %.1f s after the stop, resumed %.1f s after it, up %.1f s later; sessions ran %.1f s past B's return",
+		downAt.Sub(stopped).Seconds(), back.Sub(stopped).Seconds(), upAt.Sub(back).Seconds(), lastEnd.Sub(upAt).Seconds())
+	if n := countLines(logPath, `msg="backend down"`); n > 1 {
+		detail += fmt.Sprintf("; B went down %d times", n)
+	}
 	c.report("outage 10s "+transport, tg.name, cell, r, split, detail)
 	if tg.memory && r.Completed < r.Sessions {
 		c.fail = append(c.fail, fmt.Sprintf("%s: %d/%d sessions completed; want all", run, r.Completed, r.Sessions))
@@ -194,6 +205,39 @@ func (c *scaleCheck) outage(ctx context.Context, transport string, tg outageTarg
 		c.fail = append(c.fail, fmt.Sprintf("%s: the sessions ended before B was up again: the run shows nothing", run))
 	}
 	return nil
+}
+
+// waitSessions waits until the backends' request logs since the last mark
+// show n sessions.
+func (c *scaleCheck) waitSessions(ctx context.Context, n int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		lines, err := c.logs.cut()
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, line := range lines {
+			if f := strings.Fields(line); len(f) >= 4 {
+				if m := sessionPath.FindStringSubmatch(f[3]); m != nil {
+					seen[m[1]] = true
+				}
+			}
+		}
+		if len(seen) >= n {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%d of %d sessions opened within %v", len(seen), n, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countLines counts the lines of the file at path that contain s.
+func countLines(path, s string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), s)
 }
 
 // waitLog waits until a line of the l4lb log at path contains msg and
