@@ -263,7 +263,7 @@ func waitLog(ctx context.Context, path, msg, also string, within time.Duration) 
 	}
 }
 
-var endpointsRE = regexp.MustCompile(`msg="backend set".* endpoints=("?)([^ "]+)`)
+var endpointsRE = regexp.MustCompile(`msg="backend set".* endpoints=("?)([^ "\n]+)`)
 
 // fallbackSessions counts the sessions of r (from the client trace) whose
 // key belongs to the endpoint of address b in the set l4lb's log names,
