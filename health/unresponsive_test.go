@@ -218,8 +218,10 @@ func TestUnresponsiveAnswered(t *testing.T) {
 			if e.reason != tc.reason {
 				t.Errorf("bad down for %q; want %q", e.reason, tc.reason)
 			}
-			if got := s.Stats().MarkedDownAnswers; got != 1 {
-				t.Errorf("MarkedDownAnswers = %d; want 1", got)
+			// With ejection, a request of the failing traffic may be on
+			// its way to bad when it is ejected, and is answered too.
+			if got := s.Stats().MarkedDownAnswers; got < 1 || tc.mode == hung && got != 1 {
+				t.Errorf("MarkedDownAnswers = %d; want 1 (at least 1 with ejection)", got)
 			}
 			t.Logf("answered %v after the backend stopped answering", time.Since(start).Round(time.Millisecond))
 		})
