@@ -47,6 +47,8 @@ var (
 		{desc("l4lb_engine_idle_timeouts_total", "Connections closed by the idle timeout."), func(s engine.Stats) int64 { return s.IdleTimeouts }},
 		{desc("l4lb_engine_proxy_invalid_total", "Client connections closed for want of a valid PROXY header (--accept-proxy)."), func(s engine.Stats) int64 { return s.ProxyInvalid }},
 		{desc("l4lb_engine_response_timeouts_total", "HTTP requests answered 504 because no response byte came within --response-timeout."), func(s engine.Stats) int64 { return s.ResponseTimeouts }},
+		{desc("l4lb_engine_marked_down_answers_total", "HTTP requests answered 502 because their backend was marked down, not answering, while they waited for its response."), func(s engine.Stats) int64 { return s.MarkedDownAnswers }},
+		{desc("l4lb_engine_marked_down_redials_total", "Connects in progress moved to the next candidate because their backend was marked down, not answering."), func(s engine.Stats) int64 { return s.MarkedDownRedials }},
 		{desc("l4lb_engine_accept_pauses_total", "Times a loop stopped accepting: at the connection limit, or out of file descriptors."), func(s engine.Stats) int64 { return s.AcceptPauses }},
 	}
 	dActive    = desc("l4lb_engine_active_connections", "Client connections open now.")

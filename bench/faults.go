@@ -326,7 +326,8 @@ func (r *faultRun) startL4LB(args []string) (*running, error) {
 		return nil, err
 	}
 	all := append(l4lbArgs(r.e.o.settings, listen, nil), "--log-level", "info",
-		"--health-check", "http:"+r.e.o.settings.Prefix+"/info")
+		"--health-check", "http:"+r.e.o.settings.Prefix+"/info",
+		"--health-interval", faultCheckInterval.String(), "--health-timeout", faultCheckTimeout.String())
 	return startServing(targetL4LB, r.dir, nil, r.bins["l4lb"], listen, append(all, args...)...)
 }
 
@@ -401,7 +402,7 @@ func analyze(tl *timeline, f fault, target string) faultResult {
 		switch s.out {
 		case outError:
 			res.Errors++
-			if len(errs) < 5 {
+			if len(errs) < 20 {
 				errs[fmt.Sprintf("%.1fs: %s", s.start.Seconds(), trim(s.err))] = true
 			}
 		case outMisroute:
@@ -486,16 +487,33 @@ func writeFaults(out, root string, m machine, results []faultResult, took time.D
 	return os.WriteFile(filepath.Join(out, stamp+"-faults.json"), js, 0o644)
 }
 
+// The active checks of both balancers in the fault suite: rise 2 and
+// fall 3 (both balancers' defaults), every second, timing out after one.
+// A request in flight on a backend that stops answering waits until the
+// check takes the backend out, at most fall × interval (jittered by 10%)
+// + timeout = 4.3 s, which keeps it under l4lb's connect timeout (5 s)
+// plus a second: issue 12's bound for hung and blackholed backends. The
+// defaults (2 s and 2 s: up to 8.6 s) would not.
+const (
+	faultCheckInterval = time.Second
+	faultCheckTimeout  = time.Second
+)
+
 // haproxyFaultDefaults turn bench's HAProxy configuration (targets.go)
 // into one with health checking as a production user sets it: HTTP
-// checks of the SockJS info URL every 2 s, rise 2, fall 3, timing out
-// after 2 s, and layer-4 observation of real traffic marking a server
-// down after 3 errors (l4lb's --eject-after default).
+// checks of the SockJS info URL, rise 2, fall 3, at l4lb's interval and
+// timeout (faultCheckInterval), and layer-4 observation of real traffic
+// marking a server down after 3 errors (l4lb's --eject-after default).
+// The requests in flight on a server marked down are left to "timeout
+// server" (60 s) or the client, as HAProxy does without
+// "on-marked-down shutdown-sessions", which the issue's production
+// configuration does not have.
 func haproxyFaultDefaults(prefix string) []string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
 	return []string{
 		"option httpchk GET " + prefix + "/info",
-		"timeout check 2s",
-		"default-server check inter 2s rise 2 fall 3 observe layer4 error-limit 3 on-error mark-down",
+		"timeout check " + ms(faultCheckTimeout),
+		"default-server check inter " + ms(faultCheckInterval) + " rise 2 fall 3 observe layer4 error-limit 3 on-error mark-down",
 	}
 }
 

@@ -274,6 +274,21 @@
 // every response's first byte (health_linux.go). Package health turns
 // these into ejections.
 //
+// When health checking takes a backend out because it does not answer,
+// Server.BackendDown has every loop answer 502 at once to the exchanges
+// waiting for that backend's first response byte, and move connects in
+// progress to it on to their next candidate (markdown_linux.go): HAProxy's
+// "on-marked-down shutdown-sessions", for exchanges. 502, not 503: the
+// request reached the backend and may have been processed, exactly as
+// when a backend closes without answering, so it is not retried; 503
+// says the balancer had nowhere to send it. A long poll waiting on a
+// stopped backend is answered within the detection time rather than the
+// response timeout. Tunnels (WebSockets) stay: a backend that is only
+// slow or briefly unreachable from the checker may still carry them, and
+// closing them all would send every client of it to reconnect at once;
+// a dead one's are ended by the clients' heartbeats or the idle timeout.
+// Responses that have started are left to finish.
+//
 // # What it does not do
 //
 // It does not terminate TLS, rewrite heads beyond the optional

@@ -220,3 +220,173 @@ func TestResponseTimeoutScope(t *testing.T) {
 		}
 	})
 }
+
+// heldBackend is a backend that reports the path of every request it
+// reads and answers 200 "<name>" only once released (never, if hung).
+type heldBackend struct {
+	endpoint string
+	got      chan string
+	release  chan struct{}
+}
+
+func startHeld(t *testing.T, name string) *heldBackend {
+	t.Helper()
+	hb := &heldBackend{got: make(chan string, 16), release: make(chan struct{})}
+	hb.endpoint = startTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			hb.got <- req.URL.Path
+			<-hb.release
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(name), name)
+		}
+	})
+	return hb
+}
+
+// received waits until the backend has read a request for path.
+func (hb *heldBackend) received(t *testing.T, path string) {
+	t.Helper()
+	select {
+	case got := <-hb.got:
+		if got != path {
+			t.Fatalf("backend %s read %s; want %s", hb.endpoint, got, path)
+		}
+	case <-time.After(testTimeout):
+		t.Fatalf("backend %s did not get %s", hb.endpoint, path)
+	}
+}
+
+func memberOf(t *testing.T, b *affinity.Balancer, endpoint string) *affinity.Member {
+	t.Helper()
+	for _, m := range b.Snapshot().Members() {
+		if m.Backend().Endpoint == endpoint {
+			return m
+		}
+	}
+	t.Fatalf("no member %s", endpoint)
+	return nil
+}
+
+// sendKeyed sends a GET of path with the sticky key on a new connection.
+func sendKeyed(t *testing.T, s *Server, key, path string) net.Conn {
+	t.Helper()
+	c := dial(t, s.Addrs()[0])
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nCookie: sticky=%s\r\n\r\n", path, key)
+	return c
+}
+
+// TestBackendDownAnswersWaiting: when a backend is marked down, a request
+// waiting for its response is answered 502 at once, long before the
+// response (or idle) timeout, and counted; a request waiting on another
+// backend is not touched, and the down backend is not reported again.
+func TestBackendDownAnswersWaiting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"response timeout", Config{ResponseTimeout: 10 * time.Minute}},
+		{"response timeout off", Config{ResponseTimeout: -1, IdleTimeout: 10 * time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hung, other := startHeld(t, "hung"), startHeld(t, "other")
+			defer close(other.release)
+			b := newBalancer(t, hung.endpoint, other.endpoint)
+			rec := newRecorder()
+			cfg := tc.cfg
+			cfg.Balancer, cfg.Health, cfg.Sniff = b, rec, testSniff
+			s := startServer(t, cfg)
+			a := sendKeyed(t, s, keyFor(t, b, hung.endpoint), "/a")
+			o := sendKeyed(t, s, keyFor(t, b, other.endpoint), "/o")
+			hung.received(t, "/a")
+			other.received(t, "/o")
+
+			m := memberOf(t, b, hung.endpoint)
+			m.SetDown(true)
+			s.BackendDown(m)
+			a.SetReadDeadline(time.Now().Add(testTimeout))
+			if got := readStatus(t, a); got != 502 {
+				t.Errorf("request waiting on the down backend: status %d; want 502", got)
+			}
+			st := s.Stats()
+			if st.MarkedDownAnswers != 1 || st.Status502 != 1 || st.ResponseTimeouts != 0 {
+				t.Errorf("MarkedDownAnswers %d, Status502 %d, ResponseTimeouts %d; want 1, 1, 0",
+					st.MarkedDownAnswers, st.Status502, st.ResponseTimeouts)
+			}
+			other.release <- struct{}{}
+			o.SetReadDeadline(time.Now().Add(testTimeout))
+			if got := readStatus(t, o); got != 200 {
+				t.Errorf("request waiting on the other backend: status %d; want 200", got)
+			}
+			select {
+			case e := <-rec.events:
+				t.Errorf("reported %v; BackendDown must not report the backend again", e)
+			default:
+			}
+		})
+	}
+}
+
+// TestBackendDownCameBack: BackendDown for a member that is up again by
+// the time the loop looks leaves its exchanges alone.
+func TestBackendDownCameBack(t *testing.T) {
+	slow, quick := startHeld(t, "slow"), startHTTP(t, named("quick"))
+	b := newBalancer(t, slow.endpoint, quick)
+	s := startServer(t, Config{Balancer: b, Loops: 1, Sniff: testSniff, ResponseTimeout: 10 * time.Minute})
+	c := sendKeyed(t, s, keyFor(t, b, slow.endpoint), "/slow")
+	slow.received(t, "/slow")
+	m := memberOf(t, b, slow.endpoint)
+	m.SetDown(true)
+	m.SetDown(false)
+	s.BackendDown(m)
+	// A round trip through the one loop: the task posted before it has
+	// run by the time its answer comes.
+	if got := getVia(t, s, keyFor(t, b, quick)); got != "200 quick / 0" {
+		t.Fatalf("through the loop: %q; want 200 quick / 0", got)
+	}
+	close(slow.release)
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	if got := readStatus(t, c); got != 200 {
+		t.Errorf("status %d; want 200 from the backend that is up", got)
+	}
+	if got := s.Stats().MarkedDownAnswers; got != 0 {
+		t.Errorf("MarkedDownAnswers = %d; want 0", got)
+	}
+}
+
+// TestBackendDownRedials: a connect in progress to a backend marked down
+// moves on to the next candidate at once instead of waiting out the
+// connect timeout.
+func TestBackendDownRedials(t *testing.T) {
+	hole, good := blackhole(t), startHTTP(t, named("good"))
+	b := newBalancer(t, hole, good)
+	s := startServer(t, Config{Balancer: b, Sniff: testSniff, ConnectTimeout: 10 * time.Minute})
+	m := memberOf(t, b, hole)
+	c := sendKeyed(t, s, keyFor(t, b, hole), "/")
+	// The connect is under way once the member counts it.
+	for deadline := time.Now().Add(testTimeout); m.Active() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no connect to the blackholed backend started")
+		}
+	}
+	m.SetDown(true)
+	s.BackendDown(m)
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "good / 0" {
+		t.Errorf("answer %d %q; want 200 \"good / 0\" from the next candidate", resp.StatusCode, body)
+	}
+	if got := s.Stats().MarkedDownRedials; got != 1 {
+		t.Errorf("MarkedDownRedials = %d; want 1", got)
+	}
+	if got := m.Active(); got != 0 {
+		t.Errorf("the down member still counts %d connections", got)
+	}
+}

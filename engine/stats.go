@@ -43,6 +43,13 @@ type Stats struct {
 	// SplicedBodyBytes counts HTTP body bytes, both directions, that
 	// moved through a pipe with splice(2) rather than through a buffer.
 	SplicedBodyBytes int64
+	// MarkedDownAnswers counts exchanges answered 502 because their
+	// backend was marked down, as not answering, while they waited for
+	// its response (also in Status502); MarkedDownRedials counts connects
+	// in progress that moved on to the next candidate then
+	// (Server.BackendDown).
+	MarkedDownAnswers int64
+	MarkedDownRedials int64
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -55,6 +62,7 @@ type counters struct {
 	acceptPauses, proxyInvalid                 atomic.Int64
 	responseTimeouts                           atomic.Int64
 	splicedBodyBytes                           atomic.Int64
+	markedDownAnswers, markedDownRedials       atomic.Int64
 }
 
 // answered are the statuses the engine answers itself, in the order of
@@ -73,6 +81,7 @@ func (c *counters) snapshot() Stats {
 		HeaderTimeouts: c.headerTimeouts.Load(), IdleTimeouts: c.idleTimeouts.Load(),
 		AcceptPauses: c.acceptPauses.Load(), ProxyInvalid: c.proxyInvalid.Load(),
 		ResponseTimeouts: c.responseTimeouts.Load(), SplicedBodyBytes: c.splicedBodyBytes.Load(),
+		MarkedDownAnswers: c.markedDownAnswers.Load(), MarkedDownRedials: c.markedDownRedials.Load(),
 	}
 }
 

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -31,6 +32,8 @@ type Checker struct {
 	first   bool          // no set seen yet: nothing ramps up
 	byEp    map[string]*backend
 	notify  func(b *backend) // tests: called after every settle, under mu
+	// onUnresponsive is OnUnresponsive's function; called under mu.
+	onUnresponsive func(m *affinity.Member)
 }
 
 // backend is one endpoint's health, owned by Run's goroutine (under mu).
@@ -100,6 +103,21 @@ func New(bal *affinity.Balancer, cfg Config) *Checker {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return c
+}
+
+// OnUnresponsive sets f to be called, on Run's goroutine, right after a
+// backend is marked down because it does not answer: an active check that
+// got no HTTP status line in time (refused, timed out, closed, reset), or
+// a passive ejection. It is not called when the backend answered its HTTP
+// check with a status other than 2xx or 3xx: a backend that says it is
+// unhealthy is alive, and the requests it is serving will be answered.
+// cmd/l4lb passes engine.Server.BackendDown, which answers the requests
+// waiting on the backend at once (HAProxy's "on-marked-down
+// shutdown-sessions"). f must not block. Call it before Run.
+func (c *Checker) OnUnresponsive(f func(m *affinity.Member)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onUnresponsive = f
 }
 
 // Update tells the checker that the balancer's set changed. It never
@@ -255,6 +273,7 @@ func (c *Checker) checked(r result) {
 func (c *Checker) settle(b *backend, reason string) {
 	down := b.checkDown || b.ejected
 	now := time.Now()
+	shut := false // answer the requests waiting on it (OnUnresponsive)
 	if down != b.down {
 		b.down = down
 		if down {
@@ -268,6 +287,14 @@ func (c *Checker) settle(b *backend, reason string) {
 			if reason == "check" && b.lastErr != nil {
 				args = append(args, "err", b.lastErr)
 			}
+			if c.onUnresponsive != nil {
+				shut = b.ejected || !errors.Is(b.lastErr, errStatus)
+				waiting := "left to finish"
+				if shut {
+					waiting = "answered"
+				}
+				args = append(args, "waiting_requests", waiting)
+			}
 			c.log.Warn("backend down", args...)
 		} else {
 			b.forgetSince = now
@@ -278,6 +305,10 @@ func (c *Checker) settle(b *backend, reason string) {
 			c.log.Info("backend up", "backend", b.endpoint, "reason", reason, "down_for", now.Sub(b.downSince).Round(time.Millisecond))
 		}
 		c.apply(b)
+	}
+	// After apply: the engine acts only on members that are down.
+	if shut && b.member != nil {
+		c.onUnresponsive(b.member)
 	}
 	if c.notify != nil {
 		c.notify(b)

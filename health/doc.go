@@ -57,11 +57,23 @@
 // down at runtime, and remembers where its sessions went, so a session
 // opened on the fallback stays there when the backend is up again; without
 // it, or on a balancer that did not route the session, the key goes back
-// to its backend and the session is lost. Connections established on the
-// backend (WebSockets, streaming responses) are not closed when it goes
-// down. If every backend
-// is down, every one is tried as if none were (see
-// affinity.Snapshot.Candidates).
+// to its backend and the session is lost. If every backend is down, every
+// one is tried as if none were (see affinity.Snapshot.Candidates).
+//
+// # Requests waiting on a backend that went down
+//
+// When a backend goes down because it does not answer (a check that got
+// no HTTP status line: refused, timed out, closed or reset; or any passive
+// ejection), the function given to Checker.OnUnresponsive is called with
+// its member; cmd/l4lb passes engine.Server.BackendDown, which answers 502
+// at once to every request waiting for that backend's first response
+// byte and moves connects in progress to it on to the next candidate, as
+// HAProxy's "on-marked-down shutdown-sessions" does. A request in flight
+// on a stopped backend thus waits at most the detection time, Fall ×
+// Interval (jittered) + Timeout, instead of the response timeout. A
+// backend that answers its check with a bad status is alive: what it is
+// serving is left to finish. Established tunnels (WebSockets) and
+// responses that have started are not closed in either case.
 //
 // # Slow start
 //
@@ -82,7 +94,7 @@
 //
 // # What it does not do
 //
-// It does not retry a failed request elsewhere, close connections to a
+// It does not retry a failed request elsewhere, close tunnels to a
 // backend that went down, check backends that discovery marks Down, or
 // share what it learns with other balancers: each balancer checks for
 // itself, and two of them may disagree for an interval.

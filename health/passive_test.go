@@ -105,7 +105,10 @@ func TestEject(t *testing.T) {
 			cfg := fast(Check{Kind: Off})
 			cfg.EjectTime = time.Minute
 			w := start(t, bal, cfg)
-			addr := serve(t, bal, w.Checker, engine.Config{ConnectTimeout: 200 * time.Millisecond, ResponseTimeout: 200 * time.Millisecond})
+			// A second: short enough for the blackholed and hung cases,
+			// long enough that the good backend meets it under -race on a
+			// loaded machine (at 200 ms it did not, now and then).
+			addr := serve(t, bal, w.Checker, engine.Config{ConnectTimeout: time.Second, ResponseTimeout: time.Second})
 			e := w.sendUntilDown(t, addr, bad)
 			if e.reason != tc.why.String() || !e.ejected {
 				t.Errorf("down: reason %q, ejected %v; want %q, true", e.reason, e.ejected, tc.why)

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +84,50 @@ func TestHealthMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q; got:\n%s", want, out)
 		}
 	}
+}
+
+// TestServeAnswersWaitingOnHungBackend: `l4lb serve` hands the checker's
+// verdict to the engine: a request waiting on a backend that stops
+// answering (its HTTP checks time out) is answered 502 once the backend
+// is marked down, not at the 10-minute response timeout.
+func TestServeAnswersWaitingOnHungBackend(t *testing.T) {
+	var frozen atomic.Bool
+	got := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			got <- struct{}{}
+		}
+		if frozen.Load() || r.URL.Path == "/slow" {
+			<-stop
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer hung.Close()
+	defer close(stop) // before Close: the blocked handlers return
+	b := startServe(t, "--backend", hung.Listener.Addr().String(), "--health-check", "http:/health",
+		"--health-interval", "100ms", "--health-timeout", "300ms", "--response-timeout", "10m")
+	c, err := net.DialTimeout("tcp", b.addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend did not get the request")
+	}
+	frozen.Store(true)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 {
+		t.Errorf("status %d; want 502", resp.StatusCode)
+	}
+	b.Out.WaitLine(t, 0, regexp.MustCompile(`msg="backend down".*waiting_requests=answered`), 10*time.Second)
 }

@@ -341,6 +341,11 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 	if err != nil {
 		return err
 	}
+	// A backend taken out for not answering: the requests waiting on it
+	// are answered at once (engine.Server.BackendDown).
+	for _, chk := range chks {
+		chk.OnUnresponsive(srv.BackendDown)
+	}
 	// Until this process is ready, the old one of an upgrade serves the
 	// same UNIX sockets: failing here must not remove their files.
 	srv.KeepSocketFiles(h.isUpgrade())

@@ -63,7 +63,7 @@ func main() {
 		os.Exit(runServicesMode(o))
 	}
 	o.targets = strings.Split(targets, ",")
-	if o.scale.on {
+	if o.scale.on || outageOn {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["transports"] {
@@ -79,6 +79,9 @@ func main() {
 			// Every session runs at once, each with a poll or a stream
 			// open: the pool must hold them all, and a few more for sends.
 			o.maxSockets = o.sessions + 4
+		}
+		if outageOn {
+			os.Exit(runOutage(o)) // outage.go
 		}
 		os.Exit(runScale(o))
 	}
