@@ -1,0 +1,72 @@
+// Command uringproxy runs the io_uring prototype (internal/uringproto)
+// with the flags the bench gives l4lb serve, so that the bench measures it
+// as its l4lb target:
+//
+//	go build -o /tmp/uringproxy ./tools/uringproxy
+//	go run ./bench --targets l4lb --scenarios keepalive --l4lb-bin /tmp/uringproxy
+//
+// Flags the prototype has no use for (timeouts, SockJS prefix, admin
+// listener, log level) are accepted and ignored; a PROXY header other than
+// off is refused, as the prototype cannot send one.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/l4lb/l4lb/internal/uringproto"
+)
+
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(s string) error { *l = append(*l, s); return nil }
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("uringproxy", flag.ExitOnError)
+	var cfg uringproto.Config
+	var backends list
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "IPv4 address to accept on")
+	fs.Var(&backends, "backend", "backend IPv4 host:port (repeat)")
+	fs.IntVar(&cfg.Loops, "loops", 1, "rings, one thread each")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 9000, "client connections per loop")
+	fs.IntVar(&cfg.BufSize, "buf-size", 16384, "bytes per provided buffer")
+	fs.IntVar(&cfg.Bufs, "bufs", 1024, "provided buffers per loop (a power of two)")
+	pp := fs.String("proxy-protocol", "off", "only off")
+	for _, name := range []string{"sockjs-prefix", "connect-timeout", "header-timeout", "idle-timeout", "log-level", "admin-listen"} {
+		fs.String(name, "", "ignored (l4lb serve's flag)")
+	}
+	fs.Parse(args)
+	if *pp != "off" {
+		fmt.Fprintf(os.Stderr, "uringproxy: --proxy-protocol %s: the prototype sends no PROXY header\n", *pp)
+		os.Exit(2)
+	}
+	cfg.Backends = backends
+	p, err := uringproto.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "uringproxy: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "uringproxy: listening on %s, %d loop(s), backends %s\n", p.Addr(), cfg.Loops, backends.String())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-sig:
+	case <-p.Done():
+	}
+	st := p.Stats()
+	err = p.Close()
+	fmt.Fprintf(os.Stderr, "uringproxy: %d accepted, %d receives with data, %d io_uring_enter, %d completions\n", st.Accepted, st.Recvs, st.Enters, st.CQEs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "uringproxy: %v\n", err)
+		os.Exit(1)
+	}
+}
