@@ -18,11 +18,15 @@ import (
 // Config is what Start needs.
 type Config struct {
 	Listen   string   // IPv4 host:port to accept on (port 0: any)
-	Backends []string // IPv4 host:port of the backends, picked round robin
-	Loops    int      // rings, each on its own thread and SO_REUSEPORT listener (0: 1)
-	MaxConns int      // client connections each loop holds at once (0: 9000)
-	BufSize  int      // bytes per provided buffer (0: 16384)
-	Bufs     int      // provided buffers per loop, a power of two (0: 1024)
+	Backends []string // IPv4 host:port of the backends
+	// SockJSPrefix, if set, routes a connection whose first request is
+	// for <prefix>/<server>/<session>/... by a hash of the session (so
+	// connrate's sessions stay on one backend); others go round robin.
+	SockJSPrefix string
+	Loops        int // rings, each on its own thread and SO_REUSEPORT listener (0: 1)
+	MaxConns     int // client connections each loop holds at once (0: 9000)
+	BufSize      int // bytes per provided buffer (0: 16384)
+	Bufs         int // provided buffers per loop, a power of two (0: 1024)
 }
 
 // Stats are counters summed over the loops.
@@ -78,7 +82,7 @@ func Start(cfg Config) (*Proxy, error) {
 		if i == 0 {
 			p.addr, listen = addr, addr // later loops share the port chosen
 		}
-		l := &loop{lfd: lfd, bsa: bsa, maxConns: cfg.MaxConns, bufSize: cfg.BufSize, nbufs: cfg.Bufs, efd: -1}
+		l := &loop{lfd: lfd, bsa: bsa, prefix: []byte(cfg.SockJSPrefix), maxConns: cfg.MaxConns, bufSize: cfg.BufSize, nbufs: cfg.Bufs, efd: -1}
 		ready := make(chan error, 1)
 		wg.Add(1)
 		go func() {
@@ -246,6 +250,7 @@ type loop struct {
 	bsa      []unix.RawSockaddrInet4
 	bsaAddr  []uint64
 	rr       int
+	prefix   []byte
 	maxConns int
 	bufSize  int
 	nbufs    int
@@ -437,6 +442,9 @@ func (l *loop) handle(ud uint64, res int32, flags uint32) {
 				l.next[c.q[d].tail] = bid
 			}
 			c.q[d].tail = bid
+			if d == 0 && c.fd[1] < 0 {
+				l.connect(slot, l.bufs.buf(uint16(bid))[:res])
+			}
 			l.send(slot, d)
 			if !more {
 				l.armRecv(slot, d)
@@ -456,15 +464,16 @@ func (l *loop) handle(ud uint64, res int32, flags uint32) {
 	case kSend0, kSend1:
 		d := kind - kSend0
 		c.inflight--
-		c.sending[d] = false
 		if res < 0 {
-			l.fail(slot)
-			break
+			l.fail(slot) // keeps this send's buffer: sending[d] is still set
 		}
-		if c.closing {
-			break
-		}
+		c.sending[d] = false
 		bid := c.q[d].head
+		if c.closing {
+			c.q[d] = queue{-1, -1}
+			l.putBuf(bid)
+			break
+		}
 		c.sent[d] += res
 		if c.sent[d] >= l.blen[bid] {
 			c.sent[d] = 0
@@ -483,31 +492,42 @@ func (l *loop) handle(ud uint64, res int32, flags uint32) {
 	}
 }
 
-// open takes an accepted client socket: a backend socket, its connect, and
-// the client's receive, all submitted with the next enter.
+// open takes an accepted client socket and arms its receive; the backend
+// is picked and connected when the first request arrives (connect).
 func (l *loop) open(fd int) {
 	if len(l.free) == 0 {
 		unix.Close(fd)
 		return
 	}
-	bfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(fd)
-		return
-	}
-	unix.SetsockoptInt(bfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	slot := l.free[len(l.free)-1]
 	l.free = l.free[:len(l.free)-1]
 	c := &l.conns[slot]
-	*c = conn{gen: c.gen, fd: [2]int32{int32(fd), int32(bfd)}, q: [2]queue{{-1, -1}, {-1, -1}}}
-	b := l.rr % len(l.bsaAddr)
-	l.rr++
+	*c = conn{gen: c.gen, fd: [2]int32{int32(fd), -1}, q: [2]queue{{-1, -1}, {-1, -1}}}
+	l.armRecv(slot, 0)
+}
+
+// connect opens the backend connection of slot for a first request that
+// starts with head: a socket(2) and setsockopt(2), then an io_uring
+// connect submitted with the next enter.
+func (l *loop) connect(slot int32, head []byte) {
+	c := &l.conns[slot]
+	bfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		l.fail(slot)
+		return
+	}
+	unix.SetsockoptInt(bfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c.fd[1] = int32(bfd)
+	b := pick(head, l.prefix, len(l.bsaAddr))
+	if b < 0 {
+		b = l.rr % len(l.bsaAddr)
+		l.rr++
+	}
 	s := l.r.get()
 	s.opcode, s.fd = opConnect, int32(bfd)
 	s.addr, s.off = l.bsaAddr[b], uint64(unsafe.Sizeof(unix.RawSockaddrInet4{}))
 	s.userData = userData(kConnect, int(slot), c.gen)
 	c.inflight++
-	l.armRecv(slot, 0)
 }
 
 // send starts the send of direction d's first queued buffer unless one is
@@ -545,9 +565,13 @@ func (l *loop) maybeClose(slot int32) {
 	}
 }
 
-// fail starts closing: queued buffers go back, both sockets are shut down
-// so that their multishot receives end; release follows once no request
-// of the connection is left in flight.
+// fail starts closing: queued buffers go back (but for those a send in
+// flight still reads, which its completion gives back), both sockets are
+// shut down so that their multishot receives end; release follows once no
+// request of the connection is left in flight. The shutdowns are system
+// calls: IORING_OP_SHUTDOWN runs in an io-wq worker that looks the
+// descriptor up only then, after release's close may have freed its
+// number for another socket.
 func (l *loop) fail(slot int32) {
 	c := &l.conns[slot]
 	if c.closing {
@@ -555,22 +579,31 @@ func (l *loop) fail(slot int32) {
 	}
 	c.closing = true
 	for d := range c.q {
-		for bid := c.q[d].head; bid >= 0; bid = l.next[bid] {
+		bid := c.q[d].head
+		if c.sending[d] {
+			bid = l.next[bid]
+			c.q[d].tail = c.q[d].head
+			l.next[c.q[d].head] = -1
+		} else {
+			c.q[d] = queue{-1, -1}
+		}
+		for ; bid >= 0; bid = l.next[bid] {
 			l.putBuf(bid)
 		}
-		c.q[d] = queue{-1, -1}
 	}
 	for _, fd := range c.fd {
-		s := l.r.get()
-		s.opcode, s.fd, s.len = opShutdown, fd, unix.SHUT_RDWR
-		s.flags = sqeCQESkipSuccess
-		s.userData = userData(kShutdown, int(slot), c.gen)
+		if fd >= 0 {
+			unix.Shutdown(int(fd), unix.SHUT_RDWR)
+		}
 	}
 }
 
 func (l *loop) release(slot int32) {
 	c := &l.conns[slot]
 	for _, fd := range c.fd {
+		if fd < 0 {
+			continue
+		}
 		s := l.r.get()
 		s.opcode, s.fd = opClose, fd
 		s.flags = sqeCQESkipSuccess

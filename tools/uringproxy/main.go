@@ -5,7 +5,7 @@
 //	go build -o /tmp/uringproxy ./tools/uringproxy
 //	go run ./bench --targets l4lb --scenarios keepalive --l4lb-bin /tmp/uringproxy
 //
-// Flags the prototype has no use for (timeouts, SockJS prefix, admin
+// Flags the prototype has no use for (timeouts, admin
 // listener, log level) are accepted and ignored; a PROXY header other than
 // off is refused, as the prototype cannot send one.
 package main
@@ -41,7 +41,8 @@ func main() {
 	fs.IntVar(&cfg.BufSize, "buf-size", 16384, "bytes per provided buffer")
 	fs.IntVar(&cfg.Bufs, "bufs", 1024, "provided buffers per loop (a power of two)")
 	pp := fs.String("proxy-protocol", "off", "only off")
-	for _, name := range []string{"sockjs-prefix", "connect-timeout", "header-timeout", "idle-timeout", "log-level", "admin-listen"} {
+	fs.StringVar(&cfg.SockJSPrefix, "sockjs-prefix", "/sockjs", "SockJS prefix: a first request for <prefix>/<server>/<session>/ picks the backend by the session")
+	for _, name := range []string{"connect-timeout", "header-timeout", "idle-timeout", "log-level", "admin-listen"} {
 		fs.String(name, "", "ignored (l4lb serve's flag)")
 	}
 	fs.Parse(args)
