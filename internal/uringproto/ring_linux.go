@@ -22,7 +22,6 @@ const (
 
 	setupCQSize        = 1 << 3
 	setupSubmitAll     = 1 << 7
-	setupCoopTaskrun   = 1 << 8
 	setupSingleIssuer  = 1 << 12
 	setupDeferTaskrun  = 1 << 13
 	featSingleMmap     = 1 << 0
@@ -112,53 +111,38 @@ func init() {
 // alone, so they need no locks, only ordered loads and stores against the
 // kernel (sync/atomic).
 type ring struct {
-	fd        int
-	sqMem     []byte
-	cqMem     []byte
-	sqeMem    []byte
-	sqHead    *uint32
-	sqTail    *uint32
-	sqMask    uint32
-	sqN       uint32
-	cqHead    *uint32
-	cqTail    *uint32
-	cqMask    uint32
-	cqes      unsafe.Pointer
-	tail      uint32 // local SQ tail: SQEs handed out, published at submit
-	enters    uint64 // io_uring_enter calls made
-	flagsUsed uint32
+	fd     int
+	sqMem  []byte
+	cqMem  []byte
+	sqeMem []byte
+	sqHead *uint32
+	sqTail *uint32
+	sqMask uint32
+	sqN    uint32
+	cqHead *uint32
+	cqTail *uint32
+	cqMask uint32
+	cqes   unsafe.Pointer
+	tail   uint32 // local SQ tail: SQEs handed out, published at submit
+	enters uint64 // io_uring_enter calls made
 }
 
 // newRing sets up a ring of sqEntries submissions and cqEntries
 // completions for the calling thread only: the caller must be locked to
 // its thread (runtime.LockOSThread) for the ring's life. With SINGLE_ISSUER and DEFER_TASKRUN (kernel 6.1) the
 // kernel posts completions only when this thread enters the ring, which is
-// the batching the prototype is about; older kernels get COOP_TASKRUN.
+// the batching the prototype is about. Kernels before 6.1 are refused.
 func newRing(sqEntries, cqEntries uint32) (*ring, error) {
-	var fd int
-	var p params
-	var errno unix.Errno
-	for _, fl := range []uint32{
-		setupCQSize | setupSubmitAll | setupSingleIssuer | setupDeferTaskrun,
-		setupCQSize | setupSubmitAll | setupCoopTaskrun,
-		setupCQSize,
-	} {
-		p = params{flags: fl, cqEntries: cqEntries}
-		r1, _, e := unix.Syscall(sysSetup, uintptr(sqEntries), uintptr(unsafe.Pointer(&p)), 0)
-		if e == 0 {
-			fd = int(r1)
-			errno = 0
-			break
-		}
-		errno = e
-		if e != unix.EINVAL {
-			break
-		}
+	p := params{flags: setupCQSize | setupSubmitAll | setupSingleIssuer | setupDeferTaskrun, cqEntries: cqEntries}
+	r1, _, errno := unix.Syscall(sysSetup, uintptr(sqEntries), uintptr(unsafe.Pointer(&p)), 0)
+	if errno == unix.EINVAL {
+		return nil, fmt.Errorf("io_uring_setup(%d entries, DEFER_TASKRUN): %w (the prototype needs Linux 6.1: DEFER_TASKRUN, multishot receive, provided-buffer rings)", sqEntries, errno)
 	}
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup(%d entries): %w", sqEntries, errno)
 	}
-	r := &ring{fd: fd, flagsUsed: p.flags}
+	fd := int(r1)
+	r := &ring{fd: fd}
 	sqSize := int(p.sqOff.array + p.sqEntries*4)
 	cqSize := int(p.cqOff.cqes + p.cqEntries*uint32(unsafe.Sizeof(cqe{})))
 	if p.features&featSingleMmap != 0 {
