@@ -27,12 +27,23 @@ type Config struct {
 	MaxConns     int // client connections each loop holds at once (0: 9000)
 	BufSize      int // bytes per provided buffer (0: 16384)
 	Bufs         int // provided buffers per loop, a power of two (0: 1024)
+	// Epoll runs the same proxy on epoll with read(2) and write(2)
+	// instead of io_uring: the control of the measurement.
+	Epoll bool
 }
+
+// runner is a loop of either kind.
+type runner interface {
+	run(ready chan<- error)
+	base() (stats *Stats, efd *int, err *error)
+}
+
+func (l *loop) base() (*Stats, *int, *error) { return &l.stats, &l.efd, &l.err }
 
 // Stats are counters summed over the loops.
 type Stats struct {
-	Enters   uint64 // io_uring_enter system calls
-	CQEs     uint64 // completions reaped
+	Enters   uint64 // io_uring_enter (epoll: epoll_wait) system calls
+	CQEs     uint64 // completions reaped (epoll: events)
 	Accepted uint64 // client connections accepted
 	Recvs    uint64 // receive completions that carried data
 }
@@ -40,7 +51,7 @@ type Stats struct {
 // Proxy is a running prototype; Close stops it.
 type Proxy struct {
 	addr  string
-	loops []*loop
+	loops []runner
 	done  chan struct{}
 	err   error
 }
@@ -82,7 +93,14 @@ func Start(cfg Config) (*Proxy, error) {
 		if i == 0 {
 			p.addr, listen = addr, addr // later loops share the port chosen
 		}
-		l := &loop{lfd: lfd, bsa: bsa, prefix: []byte(cfg.SockJSPrefix), maxConns: cfg.MaxConns, bufSize: cfg.BufSize, nbufs: cfg.Bufs, efd: -1}
+		var l runner = &loop{lfd: lfd, bsa: bsa, prefix: []byte(cfg.SockJSPrefix), maxConns: cfg.MaxConns, bufSize: cfg.BufSize, nbufs: cfg.Bufs, efd: -1}
+		if cfg.Epoll {
+			el := &eloop{lfd: lfd, prefix: []byte(cfg.SockJSPrefix), maxConns: cfg.MaxConns, efd: -1, ep: -1}
+			for _, sa := range bsa {
+				el.bsa = append(el.bsa, unix.SockaddrInet4{Port: int(sa.Port>>8 | sa.Port<<8), Addr: sa.Addr})
+			}
+			l = el
+		}
 		ready := make(chan error, 1)
 		wg.Add(1)
 		go func() {
@@ -99,8 +117,8 @@ func Start(cfg Config) (*Proxy, error) {
 	go func() {
 		wg.Wait()
 		for _, l := range p.loops {
-			if l.err != nil && p.err == nil {
-				p.err = l.err
+			if _, _, err := l.base(); *err != nil && p.err == nil {
+				p.err = *err
 			}
 		}
 		close(p.done)
@@ -122,10 +140,11 @@ func (p *Proxy) Err() error { return p.err }
 func (p *Proxy) Stats() Stats {
 	var s Stats
 	for _, l := range p.loops {
-		s.Enters += atomic.LoadUint64(&l.stats.Enters)
-		s.CQEs += atomic.LoadUint64(&l.stats.CQEs)
-		s.Accepted += atomic.LoadUint64(&l.stats.Accepted)
-		s.Recvs += atomic.LoadUint64(&l.stats.Recvs)
+		st, _, _ := l.base()
+		s.Enters += atomic.LoadUint64(&st.Enters)
+		s.CQEs += atomic.LoadUint64(&st.CQEs)
+		s.Accepted += atomic.LoadUint64(&st.Accepted)
+		s.Recvs += atomic.LoadUint64(&st.Recvs)
 	}
 	return s
 }
@@ -143,7 +162,8 @@ func (p *Proxy) Close() error {
 func (p *Proxy) stop() {
 	for _, l := range p.loops {
 		one := uint64(1)
-		unix.Write(l.efd, (*[8]byte)(unsafe.Pointer(&one))[:])
+		_, efd, _ := l.base()
+		unix.Write(*efd, (*[8]byte)(unsafe.Pointer(&one))[:])
 	}
 }
 

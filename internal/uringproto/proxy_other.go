@@ -6,12 +6,14 @@ import "errors"
 
 // Config is what Start needs (see the Linux build).
 type Config struct {
-	Listen   string
-	Backends []string
-	Loops    int
-	MaxConns int
-	BufSize  int
-	Bufs     int
+	Listen       string
+	Backends     []string
+	Loops        int
+	MaxConns     int
+	BufSize      int
+	Bufs         int
+	SockJSPrefix string
+	Epoll        bool
 }
 
 // Stats are the prototype's counters (see the Linux build).

@@ -4,6 +4,7 @@
 //
 //	go build -o /tmp/uringproxy ./tools/uringproxy
 //	go run ./bench --targets l4lb --scenarios keepalive --l4lb-bin /tmp/uringproxy
+//	go run ./bench --targets l4lb --scenarios keepalive --l4lb-bin /tmp/uringproxy --l4lb-args "--engine epoll"
 //
 // Flags the prototype has no use for (timeouts, admin
 // listener, log level) are accepted and ignored; a PROXY header other than
@@ -40,6 +41,7 @@ func main() {
 	fs.IntVar(&cfg.MaxConns, "max-conns", 9000, "client connections per loop")
 	fs.IntVar(&cfg.BufSize, "buf-size", 16384, "bytes per provided buffer")
 	fs.IntVar(&cfg.Bufs, "bufs", 1024, "provided buffers per loop (a power of two)")
+	engine := fs.String("engine", "uring", "uring, or epoll: the same proxy on epoll, read(2) and write(2), the control")
 	pp := fs.String("proxy-protocol", "off", "only off")
 	fs.StringVar(&cfg.SockJSPrefix, "sockjs-prefix", "/sockjs", "SockJS prefix: a first request for <prefix>/<server>/<session>/ picks the backend by the session")
 	for _, name := range []string{"connect-timeout", "header-timeout", "idle-timeout", "log-level", "admin-listen"} {
@@ -51,12 +53,20 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Backends = backends
+	switch *engine {
+	case "uring":
+	case "epoll":
+		cfg.Epoll = true
+	default:
+		fmt.Fprintf(os.Stderr, "uringproxy: --engine %q: want uring or epoll\n", *engine)
+		os.Exit(2)
+	}
 	p, err := uringproto.Start(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "uringproxy: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "uringproxy: listening on %s, %d loop(s), backends %s\n", p.Addr(), cfg.Loops, backends.String())
+	fmt.Fprintf(os.Stderr, "uringproxy: %s engine listening on %s, %d loop(s), backends %s\n", *engine, p.Addr(), cfg.Loops, backends.String())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
@@ -65,7 +75,7 @@ func main() {
 	}
 	st := p.Stats()
 	err = p.Close()
-	fmt.Fprintf(os.Stderr, "uringproxy: %d accepted, %d receives with data, %d io_uring_enter, %d completions\n", st.Accepted, st.Recvs, st.Enters, st.CQEs)
+	fmt.Fprintf(os.Stderr, "uringproxy: %d accepted, %d receives with data, %d io_uring_enter or epoll_wait, %d completions or events\n", st.Accepted, st.Recvs, st.Enters, st.CQEs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "uringproxy: %v\n", err)
 		os.Exit(1)
