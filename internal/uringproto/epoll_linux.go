@@ -25,7 +25,8 @@ type eloop struct {
 	free         []int32
 	buf          []byte
 	events       []unix.EpollEvent
-	stats        Stats
+	stats        Stats // published once per iteration, read by Proxy.Stats
+	count        Stats // the loop's own counting
 	err          error
 }
 
@@ -56,7 +57,7 @@ func (l *eloop) run(ready chan<- error) {
 	defer l.teardown()
 	for {
 		n, err := unix.EpollWait(l.ep, l.events, -1)
-		l.stats.Enters++
+		l.count.Enters++
 		if err == unix.EINTR {
 			continue
 		}
@@ -65,7 +66,7 @@ func (l *eloop) run(ready chan<- error) {
 			return
 		}
 		for _, e := range l.events[:n] {
-			l.stats.CQEs++
+			l.count.CQEs++
 			switch e.Fd {
 			case eWake:
 				l.err = errClosed
@@ -76,10 +77,10 @@ func (l *eloop) run(ready chan<- error) {
 				l.ready(e.Fd>>1, int(e.Fd&1), e.Events)
 			}
 		}
-		atomic.StoreUint64(&l.stats.Enters, l.stats.Enters)
-		atomic.StoreUint64(&l.stats.CQEs, l.stats.CQEs)
-		atomic.StoreUint64(&l.stats.Accepted, l.stats.Accepted)
-		atomic.StoreUint64(&l.stats.Recvs, l.stats.Recvs)
+		atomic.StoreUint64(&l.stats.Enters, l.count.Enters)
+		atomic.StoreUint64(&l.stats.CQEs, l.count.CQEs)
+		atomic.StoreUint64(&l.stats.Accepted, l.count.Accepted)
+		atomic.StoreUint64(&l.stats.Recvs, l.count.Recvs)
 	}
 }
 
@@ -126,7 +127,7 @@ func (l *eloop) accept() {
 		if err != nil {
 			return // EAGAIN: all taken; others: the next readiness retries
 		}
-		l.stats.Accepted++
+		l.count.Accepted++
 		if len(l.free) == 0 {
 			unix.Close(fd)
 			continue
@@ -168,7 +169,7 @@ func (l *eloop) ready(slot int32, side int, ev uint32) {
 			l.close(slot)
 			return
 		}
-		l.stats.Recvs++
+		l.count.Recvs++
 		data := l.buf[:n]
 		if side == 0 && c.fd[1] < 0 && !l.connect(slot, data) {
 			return

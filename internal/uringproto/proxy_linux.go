@@ -282,7 +282,8 @@ type loop struct {
 	dirty    bool // buffers given back since the last publish
 	hungry   []starved
 	stopping bool
-	stats    Stats
+	stats    Stats // published once per iteration, read by Proxy.Stats
+	count    Stats // the loop's own counting
 	err      error
 }
 
@@ -296,7 +297,6 @@ func (l *loop) run(ready chan<- error) {
 	}
 	ready <- nil
 	defer l.teardown()
-	var local Stats
 	for !l.stopping {
 		if l.dirty {
 			l.bufs.publish()
@@ -317,13 +317,13 @@ func (l *loop) run(ready chan<- error) {
 		for ; head != tail; head++ {
 			c := (*cqe)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(cqe{})))
 			l.handle(c.userData, c.res, c.flags)
-			local.CQEs++
+			l.count.CQEs++
 		}
 		atomic.StoreUint32(r.cqHead, head)
 		atomic.StoreUint64(&l.stats.Enters, r.enters)
-		atomic.StoreUint64(&l.stats.CQEs, local.CQEs)
-		atomic.StoreUint64(&l.stats.Accepted, l.stats.Accepted)
-		atomic.StoreUint64(&l.stats.Recvs, l.stats.Recvs)
+		atomic.StoreUint64(&l.stats.CQEs, l.count.CQEs)
+		atomic.StoreUint64(&l.stats.Accepted, l.count.Accepted)
+		atomic.StoreUint64(&l.stats.Recvs, l.count.Recvs)
 	}
 	l.err = errClosed
 }
@@ -419,7 +419,7 @@ func (l *loop) handle(ud uint64, res int32, flags uint32) {
 			l.armAccept()
 		}
 		if res >= 0 {
-			l.stats.Accepted++
+			l.count.Accepted++
 			l.open(int(res))
 		}
 		return
@@ -448,7 +448,7 @@ func (l *loop) handle(ud uint64, res int32, flags uint32) {
 		}
 		switch {
 		case res > 0:
-			l.stats.Recvs++
+			l.count.Recvs++
 			bid := int32(flags >> cqeBufShift)
 			l.freeBufs--
 			if c.closing {
