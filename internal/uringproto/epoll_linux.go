@@ -33,6 +33,7 @@ type eloop struct {
 // econn: side 0 the client, side 1 the backend; pend[d] holds what side d
 // sent that side 1-d has not taken yet (reading side d stops meanwhile).
 type econn struct {
+	gen        uint32 // in every epoll event's data: one for a closed connection is stale
 	fd         [2]int
 	pend       [2][]byte
 	ev         [2]uint32 // registered interest per side
@@ -74,7 +75,7 @@ func (l *eloop) run(ready chan<- error) {
 			case eListener:
 				l.accept()
 			default:
-				l.ready(e.Fd>>1, int(e.Fd&1), e.Events)
+				l.ready(e.Fd>>1, int(e.Fd&1), uint32(e.Pad), e.Events)
 			}
 		}
 		atomic.StoreUint64(&l.stats.Enters, l.count.Enters)
@@ -135,18 +136,18 @@ func (l *eloop) accept() {
 		slot := l.free[len(l.free)-1]
 		l.free = l.free[:len(l.free)-1]
 		c := &l.conns[slot]
-		*c = econn{fd: [2]int{fd, -1}, open: true}
+		*c = econn{gen: c.gen, fd: [2]int{fd, -1}, open: true, pend: c.pend}
 		c.ev[0] = unix.EPOLLIN
-		unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot << 1})
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot << 1, Pad: int32(c.gen)})
 	}
 }
 
 // ready handles readiness of one side: a finished connect, room to write
 // what is pending towards it, data to read from it.
-func (l *eloop) ready(slot int32, side int, ev uint32) {
+func (l *eloop) ready(slot int32, side int, gen, ev uint32) {
 	c := &l.conns[slot]
-	if !c.open {
-		return
+	if !c.open || c.gen != gen {
+		return // closed, maybe reused, earlier in this batch of events
 	}
 	if side == 1 && c.connecting && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		if e, _ := unix.GetsockoptInt(c.fd[1], unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
@@ -236,7 +237,7 @@ func (l *eloop) connect(slot int32, head []byte) bool {
 		return false
 	}
 	c.ev[1] = unix.EPOLLOUT
-	unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: slot<<1 | 1})
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: slot<<1 | 1, Pad: int32(c.gen)})
 	return true
 }
 
@@ -257,7 +258,7 @@ func (l *eloop) interest(slot int32) {
 		}
 		if want != c.ev[s] {
 			c.ev[s] = want
-			unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd[s], &unix.EpollEvent{Events: want, Fd: slot<<1 | int32(s)})
+			unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd[s], &unix.EpollEvent{Events: want, Fd: slot<<1 | int32(s), Pad: int32(c.gen)})
 		}
 	}
 }
@@ -270,6 +271,6 @@ func (l *eloop) close(slot int32) {
 		}
 	}
 	p0, p1 := c.pend[0][:0], c.pend[1][:0]
-	*c = econn{fd: [2]int{-1, -1}, pend: [2][]byte{p0, p1}}
+	*c = econn{gen: c.gen + 1, fd: [2]int{-1, -1}, pend: [2][]byte{p0, p1}}
 	l.free = append(l.free, slot)
 }

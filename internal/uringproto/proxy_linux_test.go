@@ -235,6 +235,49 @@ func testClientCloseClosesBackend(t *testing.T, epoll bool) {
 	}
 }
 
+// TestShortConnectionsChurn opens and closes many connections at once,
+// one request each with Connection: close, as connrate does: a
+// connection's closing must never disturb another's (stale events or
+// completions of a slot or descriptor that was reused).
+func TestShortConnectionsChurn(t *testing.T) { bothEngines(t, testShortConnectionsChurn) }
+
+func testShortConnectionsChurn(t *testing.T, epoll bool) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	p := startProxy(t, Config{Epoll: epoll, Backends: []string{a.addr, b.addr}})
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			for range 40 {
+				c, err := net.DialTimeout("tcp", p.Addr(), 5*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+				var all []byte
+				if err == nil {
+					all, err = io.ReadAll(c)
+				}
+				c.Close()
+				if err == nil && (!bytes.HasPrefix(all, []byte("HTTP/1.1 200 ")) || !bytes.Contains(all, []byte("\r\n\r\nbackend "))) {
+					err = fmt.Errorf("answer %q; want 200 and the page", all)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("GET / with Connection: close through %s: %w", p.Addr(), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // bothEngines runs test on io_uring and on its epoll control.
 func bothEngines(t *testing.T, test func(t *testing.T, epoll bool)) {
 	t.Run("uring", func(t *testing.T) { test(t, false) })

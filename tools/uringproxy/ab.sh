@@ -17,7 +17,7 @@ for i in $(seq 1 "$n"); do
     case $rest in *:*) args=${rest#*:};; esac
     mkdir -p "$out/$label/$i"
     /tmp/benchbin --targets l4lb --scenarios keepalive,connrate --rounds 1 \
-      --l4lb-bin "$bin" --l4lb-args "$args" --out "$out/$label/$i" >>"$out/$label.log" 2>&1
-    echo "run $i $label done"
+      --l4lb-bin "$bin" --l4lb-args "$args" --out "$out/$label/$i" >>"$out/$label.log" 2>&1 &&
+      echo "run $i $label done" || echo "run $i $label: bench failed, see $out/$label.log"
   done
 done

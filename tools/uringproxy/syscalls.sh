@@ -4,7 +4,8 @@
 # perf stat counts raw_syscalls:sys_enter over its threads during REQUESTS
 # requests (with its user and system CPU per request from /proc), then
 # strace -c -f gives the breakdown over a fifth as many. Needs root, perf,
-# strace, and BACKEND and LOADGEN set to built binaries.
+# strace, and BACKEND and LOADGEN set to built binaries; EXTRA, more
+# serve flags (EXTRA=--engine=epoll for uringproxy's control).
 set -e
 bin=$1; scen=${2:-keepalive}; n=${3:-50000}; workers=${4:-32}
 W=$(mktemp -d); mkdir -p $W
@@ -12,7 +13,7 @@ pids=()
 ports=(29101 29102 29103)
 for i in 0 1 2; do GOMAXPROCS=1 ${BACKEND:?go build -o BACKEND ./bench/backend} -name ${ports[$i]} -listen 127.0.0.1:${ports[$i]} > $W/b$i.log 2>&1 & pids+=($!); done
 sleep 0.5
-$bin serve --listen 127.0.0.1:29100 --loops 1 --max-conns 9000 --proxy-protocol off --sockjs-prefix /sockjs --connect-timeout 5s --header-timeout 10s --idle-timeout 1h0m0s --log-level warn --admin-listen 127.0.0.1:0 --backend 127.0.0.1:29101 --backend 127.0.0.1:29102 --backend 127.0.0.1:29103 > $W/lb.log 2>&1 &
+$bin serve --listen 127.0.0.1:29100 --loops 1 --max-conns 9000 --proxy-protocol off --sockjs-prefix /sockjs --connect-timeout 5s --header-timeout 10s --idle-timeout 1h0m0s --log-level warn --admin-listen 127.0.0.1:0 --backend 127.0.0.1:29101 --backend 127.0.0.1:29102 --backend 127.0.0.1:29103 $EXTRA > $W/lb.log 2>&1 &
 lb=$!
 sleep 0.5
 ${LOADGEN:?go build -o LOADGEN ./tools/loadgen/cmd/loadgen} -quiet -scenario $scen -workers $workers -requests 2000 -target 127.0.0.1:29100 > /dev/null  # warm-up: threads exist
