@@ -31,6 +31,11 @@
 // receives) and close go through the ring too, without completions on
 // success.
 //
+// Config.Epoll runs the same proxy, with the same choices, on a
+// level-triggered epoll loop with read(2) and write(2) on non-blocking
+// sockets, as the engine does its I/O: the control that separates what
+// io_uring saves from what the prototype leaves out.
+//
 // # What the prototype ignores
 //
 // It forwards bytes and parses nothing: no HTTP framing, no routing per
