@@ -258,7 +258,7 @@ func TestSessionsLRU(t *testing.T) {
 	end := now.Add(time.Duration(20*capacity) * time.Second)
 	lost := 0
 	for _, h := range busy {
-		if _, ok := s.table.find(h, s.ticks(end), s.idle); !ok {
+		if _, ok := s.table.find(h, uint16(s.ticks(end)), s.idle); !ok {
 			lost++
 		}
 	}
