@@ -53,13 +53,12 @@ type Sessions struct {
 }
 
 // The clock of a Sessions: an idle time is 129 to 256 units (so an
-// expiry is exact to 1/128 of it), a unit at least minUnitShift; with
-// keys that never expire, a unit is about a second. A sweep of the table
-// every sweepUnits keeps every entry's age far from wrapping 16 bits: an
-// expired entry is cleared, and with no expiry, an entry older than
-// oldestUnits is made oldestUnits old. A call that finds the sweep
-// overdue by sweepUnits more waits for it rather than read entries that
-// may have wrapped.
+// expiry is exact to 1/128 of it), a unit at least 1<<minUnitShift ns;
+// with keys that never expire, a unit is about a second. A sweep of the
+// table every sweepUnits keeps every entry's age far from wrapping 16
+// bits: an expired entry is cleared, and with no expiry, an entry older
+// than oldestUnits is made oldestUnits old. Between sweeps (at most
+// sweepUnits+maxSweepDelay units) no age grows past 32767 - futureUnits.
 const (
 	idleUnits     = 256
 	minUnitShift  = 20 // ~1 ms
@@ -242,9 +241,13 @@ func (s *Sessions) idIdle() int64 {
 }
 
 // sweep sweeps the table (sessionTable.sweep) at t if no other call is
-// doing it, or waits for that call if the sweep is overdue: it takes
-// about a millisecond per million entries, every sweepUnits (more than
-// an hour with the default idle time).
+// doing it: about a millisecond per million entries, every sweepUnits
+// (more than an hour with the default idle time). A call that finds the
+// sweep overdue by maxSweepDelay more waits for it: then no call came
+// since the sweep was due (it would have swept), so every entry was
+// refreshed at least maxSweepDelay units ago, longer than any idle time,
+// and its 16-bit age may have wrapped: the sweep treats them all as that
+// old.
 func (s *Sessions) sweep(t int64) {
 	if t < s.nextSweep.Load()+maxSweepDelay {
 		if !s.sweepMu.TryLock() {
@@ -254,8 +257,8 @@ func (s *Sessions) sweep(t int64) {
 		s.sweepMu.Lock()
 	}
 	defer s.sweepMu.Unlock()
-	if t >= s.nextSweep.Load() {
-		s.table.sweep(uint16(t), s.idle, oldestUnits)
+	if due := s.nextSweep.Load(); t >= due {
+		s.table.sweep(uint16(t), s.idle, oldestUnits, t >= due+maxSweepDelay)
 		s.nextSweep.Store(t + sweepUnits)
 	}
 	runtime.KeepAlive(s)

@@ -104,38 +104,6 @@ func (bk *sessionBucket) match(tag uint64) (int, uint64) {
 	return i, w
 }
 
-// word returns the word of the first entry of bk with the given tag, or
-// 0. It is match without the index: unrolled, about four instructions an
-// entry, so that the out-of-order window holds more lookups at once.
-func (bk *sessionBucket) word(tag uint64) uint64 {
-	w := uint64(0)
-	if e := bk[7].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[6].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[5].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[4].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[3].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[2].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[1].Load(); e&tagMask == tag {
-		w = e
-	}
-	if e := bk[0].Load(); e&tagMask == tag {
-		w = e
-	}
-	return w
-}
-
 // lookup returns hash's entry, live or not, and its word: the first match
 // of its primary bucket, else of its secondary one; a zero word when it
 // has none. The secondary bucket is only read when the primary one does
@@ -155,12 +123,7 @@ func (t *sessionTable) lookup(hash uint64) (*atomic.Uint64, uint64) {
 
 // find returns hash's entry word if it is remembered and live at now.
 func (t *sessionTable) find(hash uint64, now uint16, idle int16) (uint64, bool) {
-	tag := tagOf(hash)
-	a, ai := t.primary(hash)
-	w := a.word(tag)
-	if w == 0 {
-		w = t.secondary(hash, ai).word(tag)
-	}
+	_, w := t.lookup(hash)
 	return w, w != 0 && liveAt(w, now, idle)
 }
 
@@ -268,18 +231,24 @@ func (t *sessionTable) count(now uint16, idle int16) int {
 // sweep frees every entry that is not live at now, and moves the time of
 // live entries older than oldest units to oldest units ago (only a
 // memory that never expires keys has such entries), so that no entry's
-// age wraps before the next sweep.
-func (t *sessionTable) sweep(now uint16, idle, oldest int16) {
+// age wraps before the next sweep. If stale, every entry is known to be
+// older than any idle time, whatever its stamp says (it may have
+// wrapped): the sweep frees them all, or with no expiry makes them all
+// oldest units old.
+func (t *sessionTable) sweep(now uint16, idle, oldest int16, stale bool) {
+	old := uint64(now - uint16(oldest))
 	for b := range t.buckets {
 		bk := &t.buckets[b]
 		for i := range bk {
 			w := bk[i].Load()
-			switch {
+			switch forever := idle == foreverIdle; {
 			case w == 0:
-			case !liveAt(w, now, idle):
+			case stale && forever:
+				bk[i].CompareAndSwap(w, w&^0xffff|old)
+			case stale, !liveAt(w, now, idle):
 				bk[i].CompareAndSwap(w, 0)
 			case entryAge(w, now) > oldest:
-				bk[i].CompareAndSwap(w, w&^0xffff|uint64(now-uint16(oldest)))
+				bk[i].CompareAndSwap(w, w&^0xffff|old)
 			}
 		}
 	}
