@@ -70,7 +70,8 @@ const (
 )
 
 // NewSessions returns a session memory of at least entries entries (the
-// capacity is entries rounded up to a multiple of 8; see Capacity),
+// capacity is entries rounded up to a multiple of 8, or from 2 MiB on,
+// on Linux, to a multiple of 2 MiB of entries; see Capacity),
 // forgetting a key after idle without a request. If entries is zero or
 // negative, it returns nil, which remembers nothing. If idle is zero,
 // DefaultSessionIdle is used; if negative, keys are only forgotten when

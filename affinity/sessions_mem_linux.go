@@ -16,14 +16,17 @@ const hugePage = 2 << 20
 // cache line, and on 4 KiB pages most of them would also miss the TLB
 // (16 MiB is 4096 pages). Whether the kernel gives huge pages depends on
 // /sys/kernel/mm/transparent_hugepage (enabled: always or madvise); the
-// table works the same without. Its pages are touched here, so that no
+// table works the same without. Such a table's capacity is rounded up to
+// a multiple of 2 MiB of entries. Its pages are touched here, so that no
 // request pays for faulting them in.
 func newSessionTable(entries int) (sessionTable, func()) {
 	n := (entries + sessionWays - 1) / sessionWays
 	size := n * int(unsafe.Sizeof(sessionBucket{}))
 	if size >= hugePage {
 		if m, ok := mapHuge(size); ok {
-			bks := unsafe.Slice((*sessionBucket)(unsafe.Pointer(&m[0])), n)
+			// The whole mapping is buckets: the capacity is rounded up
+			// to a huge page.
+			bks := unsafe.Slice((*sessionBucket)(unsafe.Pointer(&m[0])), len(m)/int(unsafe.Sizeof(sessionBucket{})))
 			for off := 0; off < len(m); off += 4096 {
 				(*atomic.Uint64)(unsafe.Pointer(&m[off])).Store(0)
 			}
