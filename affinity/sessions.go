@@ -89,7 +89,9 @@ func NewSessions(entries int, idle time.Duration) *Sessions {
 		// The smallest unit that fits idle in idleUnits.
 		s.shift = max(uint(bits.Len64(uint64(idle-1)/idleUnits)), minUnitShift)
 		s.idle = int16((uint64(idle) + 1<<s.shift - 1) >> s.shift)
-		s.slack = max(s.idle/16, 1)
+		// A recorded time lags its key's last request by at most a
+		// second (or a unit), as it did with millisecond times.
+		s.slack = max(min(s.idle/16, int16(int64(time.Second)>>s.shift)), 1)
 	}
 	s.nextSweep.Store(sweepUnits)
 	s.view.Store(&sessionView{names: []string{""}, gone: []int64{0}})
@@ -242,7 +244,7 @@ func (s *Sessions) idIdle() int64 {
 }
 
 // sweep sweeps the table (sessionTable.sweep) at t if no other call is
-// doing it: about a millisecond per million entries, every sweepUnits
+// doing it: about 2 ms per million entries, every sweepUnits
 // (more than an hour with the default idle time). A call that finds the
 // sweep overdue by maxSweepDelay more waits for it: then no call came
 // since the sweep was due (it would have swept), so every entry was
