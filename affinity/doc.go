@@ -135,20 +135,30 @@
 // (DefaultSessionIdle, above SockJS's 25 s poll and Meteor's 60 s
 // disconnect delay) is forgotten.
 //
-// An entry is 16 bytes: the key's 64-bit hash, and a word holding a 16-bit
-// backend id and the time of the last request in milliseconds. Four
-// entries make a bucket of one cache line; a key may live in two buckets
-// and goes to the emptier one, and when both are full it evicts the least
-// recently used of their eight entries. The capacity is a hard bound,
-// allocated once. Half full, about 0.002% of new keys find both buckets
-// full while other buckets have room (0.7% at three quarters): keep the
-// capacity at twice the sessions alive at once. An evicted live session
-// only moves if the set changes before its next request, and then only if
-// the table moved its key.
+// An entry is one 8-byte word: 32 bits of the key's hash (its tag), a
+// 16-bit backend id and the 16-bit time of the last request, in units of
+// 1/129 to 1/256 of the idle time. A sweep of the whole memory every
+// 8192 units (over an hour by default), done by the call that finds it
+// due, keeps these times from wrapping: about 2 ms per million entries
+// (loaded machine). Eight entries make a
+// bucket of one cache line. A key may live in two buckets: its primary
+// one while that holds fewer than six live entries, else the emptier of
+// the two; when both are full it evicts the least recently used of their
+// sixteen entries. A lookup reads the primary bucket, and the other only
+// when the key is not there (about 5% of the keys of a memory half
+// full). The capacity is a hard bound, allocated once; from 2 MiB on,
+// on Linux, it is mapped on its own and advised to use transparent huge
+// pages. Half full, no new key finds both buckets full while other
+// buckets have room (in 3 million keys); at three quarters, about 0.04%:
+// keep the capacity at twice the sessions alive at once. An evicted live
+// session only moves if the set changes before its next request, and
+// then only if the table moved its key. Two keys with the same tag in
+// the same buckets share an entry: a new key takes another's backend
+// with a probability of about 2^-28 (16 entries of 32-bit tags).
 //
-// One memory serves every event loop, without locks: a reader takes an
-// entry's backend only if the entry's key reads the same before and after
-// it, a writer claims an entry with a compare-and-swap on its key. A
+// One memory serves every event loop, without locks: a reader loads an
+// entry's word once and sees it whole, a writer replaces it with a
+// compare-and-swap. A
 // memory per loop would need no shared writes, but the requests of one
 // session arrive on different connections, so on different loops, and
 // loops that had not seen a session before a change would send it where

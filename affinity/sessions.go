@@ -1,6 +1,10 @@
 package affinity
 
 import (
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -13,7 +17,7 @@ const DefaultSessionIdle = 2 * time.Minute
 
 // SessionEntryBytes is what one entry of a Sessions costs: its capacity
 // times this is the memory it holds, allocated once by NewSessions.
-const SessionEntryBytes = 16
+const SessionEntryBytes = 8
 
 // Sessions remembers which backend each live session key went to, so that
 // a session stays where it is when the backend set changes: a join moves
@@ -34,15 +38,40 @@ const SessionEntryBytes = 16
 // "Session memory").
 type Sessions struct {
 	table sessionTable
-	idle  int64 // ms; an entry older than this is gone
-	slack int64 // ms; a fresher entry is not rewritten by Remember
+	// Times are counted in units of 1<<shift ns since epoch; an entry
+	// keeps the low 16 bits of its last request's unit.
+	shift uint
+	idle  int16 // units; an entry older than this is gone
+	slack int16 // units; a fresher entry is not rewritten by Remember
 	epoch time.Time
-	view  atomic.Pointer[sessionView]
-	stats [statStripes]sessionCounters
+	// nextSweep is the unit from which the next call sweeps the table;
+	// sweepMu is held by the sweeping call.
+	nextSweep atomic.Int64
+	sweepMu   sync.Mutex
+	view      atomic.Pointer[sessionView]
+	stats     [statStripes]sessionCounters
 }
 
+// The clock of a Sessions: an idle time is 129 to 256 units (so an
+// expiry is exact to 1/128 of it), a unit at least 1<<minUnitShift ns;
+// with keys that never expire, a unit is about a second. A sweep of the
+// table every sweepUnits keeps every entry's age far from wrapping 16
+// bits: an expired entry is cleared, and with no expiry, an entry older
+// than oldestUnits is made oldestUnits old. Between sweeps (at most
+// sweepUnits+maxSweepDelay units) no age grows past 32767 - futureUnits.
+const (
+	idleUnits     = 256
+	minUnitShift  = 20 // ~1 ms
+	foreverShift  = 30 // ~1.07 s
+	foreverIdle   = 30000
+	oldestUnits   = 8192
+	sweepUnits    = 8192
+	maxSweepDelay = 8192
+)
+
 // NewSessions returns a session memory of at least entries entries (the
-// capacity is entries rounded up to a multiple of 4; see Capacity),
+// capacity is entries rounded up to a multiple of 8, or from 2 MiB on,
+// on Linux, to a multiple of 2 MiB of entries; see Capacity),
 // forgetting a key after idle without a request. If entries is zero or
 // negative, it returns nil, which remembers nothing. If idle is zero,
 // DefaultSessionIdle is used; if negative, keys are only forgotten when
@@ -54,12 +83,21 @@ func NewSessions(entries int, idle time.Duration) *Sessions {
 	if idle == 0 {
 		idle = DefaultSessionIdle
 	}
-	s := &Sessions{table: newSessionTable(entries), epoch: time.Now(), idle: maxTicks}
+	table, release := newSessionTable(entries)
+	s := &Sessions{table: table, epoch: time.Now(), shift: foreverShift, idle: foreverIdle, slack: 1}
 	if idle > 0 {
-		s.idle = max(int64(idle/time.Millisecond), 1)
+		// The smallest unit that fits idle in idleUnits.
+		s.shift = max(uint(bits.Len64(uint64(idle-1)/idleUnits)), minUnitShift)
+		s.idle = int16((uint64(idle) + 1<<s.shift - 1) >> s.shift)
+		// A recorded time lags its key's last request by at most a
+		// second (or a unit), as it did with millisecond times.
+		s.slack = max(min(s.idle/16, int16(int64(time.Second)>>s.shift)), 1)
 	}
-	s.slack = min(max(s.idle/16, 1), 1000)
+	s.nextSweep.Store(sweepUnits)
 	s.view.Store(&sessionView{names: []string{""}, gone: []int64{0}})
+	if release != nil {
+		runtime.AddCleanup(s, func(f func()) { f() }, release)
+	}
 	return s
 }
 
@@ -95,14 +133,15 @@ func (s *Sessions) Candidates(snap *Snapshot, hash uint64, now time.Time, dst []
 	if snap.Lookup(hash) == nil {
 		return dst
 	}
-	meta, found := s.table.find(hash, s.ticks(now), s.idle)
+	t := s.ticks(now)
+	w, found := s.table.find(hash, uint16(t), s.idle)
 	start := len(dst)
 	dst = snap.Candidates(hash, dst)
 	cands := dst[start:]
 	c := s.counters(hash)
 	v := s.viewOf(snap, now)
 	if found {
-		if m := v.member(metaID(meta)); m != nil && usable(m) {
+		if m := v.member(entryID(w)); m != nil && usable(m) {
 			if i := indexOf(cands, m); i >= 0 {
 				c.hits.Add(1)
 				if i > 0 {
@@ -145,15 +184,16 @@ func (s *Sessions) Remember(hash uint64, m *Member, now time.Time) {
 	}
 	v, t := s.view.Load(), s.ticks(now)
 	// Most requests find their key on m already: no id to look up.
-	if e, meta, ok := s.table.entry(hash); ok && v.member(metaID(meta)) == m {
-		e.refresh(meta, t, s.slack)
+	if e, w := s.table.lookup(hash); w != 0 && v.member(entryID(w)) == m {
+		refresh(e, w, uint16(t), s.slack)
+		runtime.KeepAlive(s) // e points into s's table
 		return
 	}
 	id := v.idOf(m)
 	if id == 0 {
 		return
 	}
-	if s.table.put(hash, id, t, s.idle, s.slack) {
+	if s.table.put(hash, id, uint16(t), s.idle, s.slack) {
 		s.counters(hash).evictions.Add(1)
 	}
 }
@@ -184,13 +224,47 @@ func toFront(cands []*Member, i int) {
 	cands[0] = m
 }
 
-// ticks returns now in ms since s was made, never negative.
+// ticks returns now in units since s was made, never negative, and
+// sweeps the table first when a sweep is due.
 func (s *Sessions) ticks(now time.Time) int64 {
-	d := now.Sub(s.epoch)
-	if d < 0 {
-		return 0
+	t := max(int64(now.Sub(s.epoch)), 0) >> s.shift
+	if t >= s.nextSweep.Load() {
+		s.sweep(t)
 	}
-	return min(int64(d/time.Millisecond), maxTicks)
+	return t
+}
+
+// idIdle is how long, in units, an id stays with an Endpoint that left:
+// as long as an entry may name it (forever when keys do not expire).
+func (s *Sessions) idIdle() int64 {
+	if s.idle == foreverIdle {
+		return math.MaxInt64
+	}
+	return int64(s.idle)
+}
+
+// sweep sweeps the table (sessionTable.sweep) at t if no other call is
+// doing it: about 2 ms per million entries, every sweepUnits
+// (more than an hour with the default idle time). A call that finds the
+// sweep overdue by maxSweepDelay more waits for it: then no call came
+// since the sweep was due (it would have swept), so every entry was
+// refreshed at least maxSweepDelay units ago, longer than any idle time,
+// and its 16-bit age may have wrapped: the sweep treats them all as that
+// old.
+func (s *Sessions) sweep(t int64) {
+	if t < s.nextSweep.Load()+maxSweepDelay {
+		if !s.sweepMu.TryLock() {
+			return
+		}
+	} else {
+		s.sweepMu.Lock()
+	}
+	defer s.sweepMu.Unlock()
+	if due := s.nextSweep.Load(); t >= due {
+		s.table.sweep(uint16(t), s.idle, oldestUnits, t >= due+maxSweepDelay)
+		s.nextSweep.Store(t + sweepUnits)
+	}
+	runtime.KeepAlive(s)
 }
 
 // SessionStats is a snapshot of a Sessions' counters.
@@ -217,7 +291,7 @@ func (s *Sessions) Stats(now time.Time) SessionStats {
 	if s == nil {
 		return SessionStats{}
 	}
-	st := SessionStats{Entries: s.table.count(s.ticks(now), s.idle), Capacity: s.Capacity()}
+	st := SessionStats{Entries: s.table.count(uint16(s.ticks(now)), s.idle), Capacity: s.Capacity()}
 	for i := range s.stats {
 		c := &s.stats[i]
 		st.Hits += c.hits.Load()
@@ -225,6 +299,7 @@ func (s *Sessions) Stats(now time.Time) SessionStats {
 		st.Misses += c.misses.Load()
 		st.Evictions += c.evictions.Load()
 	}
+	runtime.KeepAlive(s)
 	return st
 }
 

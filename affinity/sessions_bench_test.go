@@ -2,6 +2,7 @@ package affinity
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -46,12 +47,15 @@ var (
 
 // BenchmarkSessions measures what a keyed request costs with the memory
 // on: with a thousand live keys (the memory in the cache: its
-// instructions) and a million (32 MiB: each lookup is a cache miss).
+// instructions) and a million (16 MiB: each lookup is a cache miss). The
+// keys are looked up in a fixed random order, every one of them live;
+// consecutive lookups do not depend on each other, so the processor may
+// overlap their misses as far as its out-of-order window allows.
 // "table" is Snapshot.Candidates alone, what a request costs with the
 // memory off; "find" the memory's lookup alone; "candidates" both, as
 // Sessions.Candidates does them; "request" adds Remember, the refresh
 // every request makes. The memory's own cost is the difference to
-// "table".
+// "table". thp-% is the share of the memory on transparent huge pages.
 func BenchmarkSessions(b *testing.B) {
 	for _, live := range []int{1 << 10, 1 << 20} {
 		m := liveSessions(b, live)
@@ -73,6 +77,11 @@ func BenchmarkSessions(b *testing.B) {
 			b.Run(fmt.Sprintf("live=%d/%s", live, bc.name), func(b *testing.B) {
 				b.ReportAllocs()
 				reportCPU(b)
+				b.Cleanup(func() {
+					if share := hugePageShare(&s.table); share >= 0 {
+						b.ReportMetric(100*share, "thp-%")
+					}
+				})
 				i := 0
 				for b.Loop() {
 					bc.f(keys[i&mask])
@@ -147,3 +156,52 @@ func BenchmarkSessionsFill(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSessionsFloor measures what the memory's lookups cannot beat
+// on this machine, on a table of the size BenchmarkSessions uses with a
+// million live keys, allocated the same way: "chase" reads one random
+// bucket whose content names the next (a miss at a time: the memory's
+// latency); "line" reads one random bucket per key of BenchmarkSessions,
+// independent of each other like its lookups (the misses overlap: the
+// cost of one random cache line when nothing else is done).
+func BenchmarkSessionsFloor(b *testing.B) {
+	m := liveSessions(b, 1<<20)
+	keys := m.keys
+	t, release := newSessionTable(m.s.Capacity())
+	if release != nil {
+		defer release()
+	}
+	n := len(t.buckets)
+	next := make([]int, n)
+	for i, p := range rand.New(rand.NewPCG(1, 2)).Perm(n) {
+		next[i] = p
+	}
+	// One cycle through every bucket: bucket next[i] names next[i+1].
+	for i := range n {
+		t.buckets[next[i]][0].Store(uint64(next[(i+1)%n]))
+	}
+	b.Run("chase", func(b *testing.B) {
+		reportCPU(b)
+		p := uint64(0)
+		for b.Loop() {
+			p = t.buckets[p][0].Load()
+		}
+		floorSink = p
+	})
+	b.Run("line", func(b *testing.B) {
+		reportCPU(b)
+		mask := len(keys) - 1
+		sum, i := uint64(0), 0
+		for b.Loop() {
+			a, _ := t.primary(keys[i&mask])
+			sum += a[0].Load()
+			i++
+		}
+		floorSink = sum
+	})
+	if share := hugePageShare(&t); share >= 0 {
+		b.Logf("%.0f%% of the table on transparent huge pages", 100*share)
+	}
+}
+
+var floorSink uint64

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // route is what the engine does for one keyed request: ask s for the
@@ -196,6 +197,88 @@ func TestSessionsExpiry(t *testing.T) {
 	}
 }
 
+// TestSessionsWrap checks that a key is not brought back when its entry's
+// 16-bit time wraps: at exactly one wrap after its last request, its
+// stamp reads as fresh, and only the sweep can tell. "quiet" has no call
+// at all in between, "busy" other keys' requests every 20 minutes.
+func TestSessionsWrap(t *testing.T) {
+	snap := mustSnapshot(t, backends(3))
+	for _, step := range []time.Duration{0, 20 * time.Minute} {
+		s := NewSessions(64, DefaultSessionIdle)
+		now := time.Now()
+		keys := keyHashes(2)
+		h, other := keys[0], keys[1]
+		m := s.Candidates(snap, h, now, nil)[1]
+		s.Remember(h, m, now)
+		end := now.Add(time.Duration(1<<16) << s.shift)
+		if uint16(s.ticks(end)) != uint16(s.ticks(now)) {
+			t.Fatalf("stamps %d and %d differ; the test wants one wrap exactly", uint16(s.ticks(end)), uint16(s.ticks(now)))
+		}
+		if step > 0 {
+			for at := now.Add(step); at.Before(end); at = at.Add(step) {
+				route(s, snap, other, at)
+			}
+		}
+		if got := route(s, snap, h, end); got != snap.Lookup(h) {
+			t.Errorf("step %v: after one wrap the key goes to %s; want %s, the table's (forgotten)", step, got, snap.Lookup(h))
+		}
+	}
+}
+
+// TestSessionsForever checks a memory whose keys never expire: a key
+// stays remembered across hours without any request and across wraps of
+// the entries' 16-bit time.
+func TestSessionsForever(t *testing.T) {
+	snap := mustSnapshot(t, backends(3))
+	s := NewSessions(64, -1)
+	now := time.Now()
+	h := keyHashes(1)[0]
+	m := s.Candidates(snap, h, now, nil)[1]
+	s.Remember(h, m, now)
+	for _, after := range []time.Duration{time.Hour, 30 * time.Hour, 100 * time.Hour, 101 * time.Hour} {
+		if got := route(s, snap, h, now.Add(after)); got != m {
+			t.Fatalf("after %v: key goes to %s; want %s, remembered", after, got, m)
+		}
+	}
+	if st := s.Stats(now.Add(101 * time.Hour)); st.Entries != 1 {
+		t.Errorf("Stats().Entries = %d; want 1", st.Entries)
+	}
+}
+
+// TestSessionsZeroTag checks keys whose hash has zero low bits (the tag):
+// they are remembered like any other.
+func TestSessionsZeroTag(t *testing.T) {
+	snap := mustSnapshot(t, backends(3))
+	s := NewSessions(1024, 0)
+	now := time.Now()
+	for _, h := range []uint64{0, 1 << 32, 0xabcdef0100000000, 0xffffffff00000000} {
+		m := s.Candidates(snap, h, now, nil)[1]
+		s.Remember(h, m, now)
+		if got := route(s, snap, h, now); got != m {
+			t.Errorf("key %#x goes to %s; want %s, remembered", h, got, m)
+		}
+	}
+}
+
+// TestSessionsBucketAlignment checks that every bucket is one cache line:
+// a lookup reads one line, not two.
+func TestSessionsBucketAlignment(t *testing.T) {
+	for _, n := range []int{1, 100, 1000, 1 << 18, 1<<18 + 8} {
+		s := NewSessions(n, 0)
+		if p := uintptr(unsafe.Pointer(&s.table.buckets[0])); p%64 != 0 {
+			t.Errorf("NewSessions(%d): buckets at %#x; want a multiple of 64", n, p)
+		}
+		// From 2 MiB on, a table may be rounded up to a huge page.
+		round := sessionWays
+		if n*SessionEntryBytes >= 2<<20 {
+			round = 2 << 20 / SessionEntryBytes
+		}
+		if got := s.Capacity(); got < n || got >= n+round || got%sessionWays != 0 {
+			t.Errorf("NewSessions(%d).Capacity() = %d; want %d rounded up to a multiple of %d", n, got, n, round)
+		}
+	}
+}
+
 // TestSessionsBound is acceptance 5: 2 million distinct keys keep the
 // memory at its bound, in entries and in bytes.
 func TestSessionsBound(t *testing.T) {
@@ -228,6 +311,11 @@ func TestSessionsBound(t *testing.T) {
 	if want := int64(keys - st.Entries); st.Evictions != want {
 		t.Errorf("Evictions = %d; want %d (keys - entries)", st.Evictions, want)
 	}
+	if got := len(s.table.buckets) * int(unsafe.Sizeof(sessionBucket{})); got != capacity*SessionEntryBytes {
+		t.Errorf("table of %d bytes; want %d (capacity x SessionEntryBytes)", got, capacity*SessionEntryBytes)
+	}
+	// A table of 2 MiB or more is mapped outside the heap (on Linux):
+	// then the heap does not grow at all.
 	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
 	if limit := int64(capacity*SessionEntryBytes) + 1<<20; grown > limit {
 		t.Errorf("heap grew by %d bytes for a capacity of %d; want at most %d", grown, capacity, limit)
@@ -258,7 +346,7 @@ func TestSessionsLRU(t *testing.T) {
 	end := now.Add(time.Duration(20*capacity) * time.Second)
 	lost := 0
 	for _, h := range busy {
-		if _, ok := s.table.find(h, s.ticks(end), s.idle); !ok {
+		if _, ok := s.table.find(h, uint16(s.ticks(end)), s.idle); !ok {
 			lost++
 		}
 	}

@@ -36,7 +36,7 @@ func (s *Sessions) viewOf(snap *Snapshot, now time.Time) *sessionView {
 		if v.snap == snap {
 			return v
 		}
-		nv := v.next(snap, s.ticks(now), s.idle)
+		nv := v.next(snap, s.ticks(now), s.idIdle())
 		if s.view.CompareAndSwap(v, nv) {
 			return nv
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultSessionMemory is --session-memory's default: 262144 entries, 4
+// DefaultSessionMemory is --session-memory's default: 262144 entries, 2
 // MiB, for up to about 130,000 polling and streaming sessions alive at
 // once (the memory is best kept at most half full).
 const DefaultSessionMemory = 1 << 18

@@ -23,7 +23,7 @@ func TestSessionFlags(t *testing.T) {
 	}{
 		{"defaults", nil, nil, DefaultSessionMemory, affinity.DefaultSessionIdle, ""},
 		{"env", map[string]string{"L4LB_SESSION_MEMORY": "1000", "L4LB_SESSION_IDLE": "5m"}, nil, 1000, 5 * time.Minute, ""},
-		{"flag wins", map[string]string{"L4LB_SESSION_MEMORY": "1000"}, []string{"--session-memory", "2002"}, 2004, affinity.DefaultSessionIdle, ""},
+		{"flag wins", map[string]string{"L4LB_SESSION_MEMORY": "1000"}, []string{"--session-memory", "2002"}, 2008, affinity.DefaultSessionIdle, ""},
 		{"off", nil, []string{"--session-memory", "0"}, 0, affinity.DefaultSessionIdle, ""},
 		{"negative size", nil, []string{"--session-memory", "-1"}, 0, 0, "--session-memory"},
 		{"negative idle", nil, []string{"--session-idle", "-1s"}, 0, 0, "--session-idle"},
