@@ -80,7 +80,8 @@ type Config struct {
 	// others), HAProxy's "cookie <name> insert":
 	// a response to a request that did not carry it with the value of a
 	// current instance gets "Set-Cookie: <name>=<id>; Path=/; HttpOnly;
-	// SameSite=Lax" as the last line of its head, where <id> is the
+	// SameSite=Lax" (plus "; Secure" when an inbound PROXY v2 header said
+	// the client came over TLS) as the last line of its head, where <id> is the
 	// instance's affinity.Backend.EndpointHash (the same on every
 	// balancer, and no address). A later request carrying it goes to that
 	// instance while it is a candidate. A value that names no instance

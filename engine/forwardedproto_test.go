@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -75,6 +76,52 @@ func TestForwardedProto(t *testing.T) {
 				resp.Body.Close()
 				if got := recvHead(t, heads); got != tc.want[i] {
 					t.Errorf("request %d: backend got %q; want %q", i, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestStickyInsertSecure: behind a TLS front (PROXY v2 with the SSL TLV)
+// an inserted sticky cookie is Secure; without the TLV it is not.
+func TestStickyInsertSecure(t *testing.T) {
+	ssl, err := tlvparse.PP2SSL{Client: tlvparse.PP2_BITFIELD_CLIENT_SSL, Verify: 1,
+		TLV: []proxyproto.TLV{{Type: proxyproto.PP2_SUBTYPE_SSL_VERSION, Value: []byte("TLSv1.3")}}}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := []*svcInstance{startInstance(t, "web-1"), startInstance(t, "web-2")}
+	s := startServer(t, Config{Balancer: svcBalancer(t, web...), Service: "web", StickyInsert: "JSESSIONID", AcceptProxy: true})
+	for _, tc := range []struct {
+		name       string
+		tlvs       []proxyproto.TLV
+		wantSecure bool
+	}{{"tls", []proxyproto.TLV{ssl}, true}, {"plain", nil, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.TCPv4,
+				SourceAddr:      &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000},
+				DestinationAddr: &net.TCPAddr{IP: net.ParseIP("198.51.100.1"), Port: 443}}
+			if err := h.SetTLVs(tc.tlvs); err != nil {
+				t.Fatal(err)
+			}
+			hb, err := h.Format()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dial(t, s.Addrs()[0])
+			br := bufio.NewReader(c)
+			c.Write(hb)
+			for i := 0; i < 2; i++ { // the second response takes the loop's cached line
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				sc := resp.Header.Get("Set-Cookie")
+				if !strings.HasPrefix(sc, "JSESSIONID=") || strings.HasSuffix(sc, "; Secure") != tc.wantSecure {
+					t.Errorf("request %d: Set-Cookie %q; want JSESSIONID with Secure %v", i, sc, tc.wantSecure)
 				}
 			}
 		})

@@ -28,6 +28,9 @@ type httpState struct {
 	// at accept (Config.ForwardedFor); xffLen is 0 when there is none.
 	xff    [xffMax]byte
 	xffLen uint8
+	// tls: an inbound PROXY v2 header said the client came over TLS
+	// (its inserted sticky cookies are Secure).
+	tls bool
 }
 
 // reqInfo is what routing and framing need of a sniffed request head; the
@@ -379,6 +382,7 @@ func (c *conn) readProxyHeader(f *flow) bool {
 		c.close(true)
 		return true
 	}
+	c.h.tls = ph.TLS
 	if !ph.Local {
 		c.client = &clientAddrs{src: ph.Src, dst: ph.Dst}
 		if l.s.cfg.ForwardedFor {

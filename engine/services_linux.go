@@ -46,21 +46,31 @@ func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	if start == "" || b.EndpointHash == "" {
 		return
 	}
-	// The loop's lines are keyed by service index and endpointHash; the
-	// key is built on the stack so that the lookup does not allocate.
+	// The loop's lines are keyed by service index, TLS and endpointHash;
+	// the key is built on the stack so that the lookup does not allocate.
+	// Behind a TLS front (a PROXY v2 header with the SSL TLV) the cookie
+	// is Secure, so a browser never sends it over plain HTTP.
+	secure := byte(0)
+	if h.tls {
+		secure = 1
+	}
 	var kb [96]byte
 	key := kb[:0]
-	if 1+len(b.EndpointHash) <= len(kb) {
-		key = append(append(key, h.out.svc), b.EndpointHash...)
+	if 2+len(b.EndpointHash) <= len(kb) {
+		key = append(append(key, h.out.svc, secure), b.EndpointHash...)
 	} else {
-		key = append([]byte{h.out.svc}, b.EndpointHash...)
+		key = append([]byte{h.out.svc, secure}, b.EndpointHash...)
 	}
 	line, ok := l.cookieLines[string(key)]
 	if !ok {
 		if l.cookieLines == nil {
 			l.cookieLines = map[string][]byte{}
 		}
-		line = []byte(start + b.EndpointHash + "; Path=/; HttpOnly; SameSite=Lax\r\n")
+		attrs := "; Path=/; HttpOnly; SameSite=Lax\r\n"
+		if h.tls {
+			attrs = "; Path=/; HttpOnly; SameSite=Lax; Secure\r\n"
+		}
+		line = []byte(start + b.EndpointHash + attrs)
 		l.cookieLines[string(key)] = line
 	}
 	// The head ends with its blank line; a head whose lines end in a bare
