@@ -156,15 +156,7 @@ func specMatches(spec string, sa unix.Sockaddr) bool {
 		return false
 	}
 	_, want, _ := tcpSockaddr(ta)
-	switch w := want.(type) {
-	case *unix.SockaddrInet4:
-		g, ok := sa.(*unix.SockaddrInet4)
-		return ok && g.Port == w.Port && g.Addr == w.Addr
-	case *unix.SockaddrInet6:
-		g, ok := sa.(*unix.SockaddrInet6)
-		return ok && g.Port == w.Port && g.Addr == w.Addr
-	}
-	return false
+	return want != nil && sameAddr(want, sa)
 }
 
 // completeTCP finishes a TCP listener built of inherited sockets: its
