@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/l4lb/l4lb/sniff"
+import (
+	"math"
+
+	"github.com/l4lb/l4lb/sniff"
+)
 
 // framing is where one direction of an HTTP connection is in its message
 // framing (RFC 9112 §6: a body is delimited by Content-Length, by the
@@ -113,7 +117,7 @@ func (fr *framer) spliceable() int64 {
 	case frChunked:
 		return fr.chunk.DataRemaining()
 	case frUntilClose:
-		return spliceMax
+		return math.MaxInt64
 	}
 	return 0
 }

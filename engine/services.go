@@ -459,3 +459,9 @@ func matchPath(r *rule, p []byte) bool {
 	}
 	return r.dirPath || len(p) == len(r.path) || p[len(r.path)] == '/'
 }
+
+// clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>" for
+// a service with no SockJS prefix (else its first prefix does):
+// meteorhacks:cluster's balancer sent these requests on as SockJS
+// requests under the app's default prefix.
+const clusterDDPRewrite = "/sockjs"

@@ -80,12 +80,6 @@ func (c *conn) insertStickyCookie(f *flow, headLen int) {
 	}
 }
 
-// clusterDDPRewrite is what replaces "/cluster-ddp/<hash>/<service>" for
-// a service with no SockJS prefix (else its first prefix does):
-// meteorhacks:cluster's balancer sent these requests on as SockJS
-// requests under the app's default prefix.
-const clusterDDPRewrite = "/sockjs"
-
 // requestService sets the held request's service (and pin) from the
 // sniffed head req at f.buf[f.p:]. It does not allocate.
 func (c *conn) requestService(f *flow, req *sniff.Request) {
