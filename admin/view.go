@@ -49,9 +49,9 @@ type HealthView struct {
 	Checked           time.Time `json:"checked,omitzero"`
 	CheckedSecondsAgo float64   `json:"checked_seconds_ago"`
 	OK                bool      `json:"ok"`
-	LatencySeconds float64   `json:"latency_seconds"`
-	Error          string    `json:"error,omitempty"`
-	Ejected        bool      `json:"ejected"`
+	LatencySeconds    float64   `json:"latency_seconds"`
+	Error             string    `json:"error,omitempty"`
+	Ejected           bool      `json:"ejected"`
 }
 
 // Status is /api/status: the balancer itself.

@@ -122,7 +122,7 @@ func (c *Checker) Stats() Stats {
 		s.Backends = append(s.Backends, BackendStats{
 			Endpoint: b.endpoint, Up: !b.down, Reason: reason,
 			Ejected: b.ejected, Ejections: b.ejections,
-			Share:     float64(c.share(b, now)) / affinity.FullShare,
+			Share:       float64(c.share(b, now)) / affinity.FullShare,
 			LastChecked: b.lastAt, LastCheck: b.lastDuration, LastError: b.lastErr,
 		})
 	}
