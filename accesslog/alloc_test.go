@@ -14,6 +14,7 @@ import (
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/engine"
 	"github.com/l4lb/l4lb/engine/enginetest"
+	"github.com/l4lb/l4lb/internal/testutil"
 )
 
 // TestExchangeAllocs proves the whole per-request path with the access
@@ -28,31 +29,17 @@ func TestExchangeAllocs(t *testing.T) {
 	const req = "POST /sockjs/000/abcdefgh/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
 	// A backend that answers every read with the response, allocating
 	// nothing after its start, so that AllocsPerRun sees the balancer's.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		buf, out := make([]byte, 4096), []byte(resp)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf, out := make([]byte, 4096), []byte(resp)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(out); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	path := filepath.Join(t.TempDir(), "access.log")
 	l, err := New(Config{Path: path})
 	if err != nil {
