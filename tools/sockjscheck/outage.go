@@ -65,35 +65,12 @@ func runOutage(o options) int {
 		cmd.Process.Signal(syscall.SIGCONT)
 	}
 	c.printOutageTable()
-	if c.failed(err) {
-		return 2
-	}
-	for _, f := range c.fail {
-		fmt.Fprintln(os.Stderr, "sockjscheck:", f)
-	}
-	if len(c.fail) > 0 {
-		return 1
-	}
-	return 0
+	return c.exitCode(err)
 }
 
 func (c *scaleCheck) runOutage(ctx context.Context) error {
-	if err := c.prepare(ctx, nil); err != nil {
+	if err := c.setUp(ctx, "A", "B", "C"); err != nil {
 		return err
-	}
-	var err error
-	if c.bin, err = c.buildL4LB(ctx); err != nil {
-		return err
-	}
-	for _, name := range []string{"A", "B", "C"} {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		if c.node[name], err = c.startBackend(ctx, name, port); err != nil {
-			return err
-		}
-		c.ports[name] = port
 	}
 	var targets []outageTarget
 	for _, tg := range outageTargets {

@@ -95,6 +95,13 @@ func runScale(o options) int {
 		c.goBack.close()
 	}
 	c.printTable()
+	return c.exitCode(err)
+}
+
+// exitCode is the process's exit code after a run that ended with err:
+// 2 if the run itself broke off, 1 if a check failed (each is printed),
+// else 0.
+func (c *scaleCheck) exitCode(err error) int {
 	if c.failed(err) {
 		return 2
 	}
@@ -107,7 +114,9 @@ func runScale(o options) int {
 	return 0
 }
 
-func (c *scaleCheck) run(ctx context.Context) error {
+// setUp installs the client, builds l4lb and starts the named sockjs-node
+// backends, each on a port of its own.
+func (c *scaleCheck) setUp(ctx context.Context, names ...string) error {
 	if err := c.prepare(ctx, nil); err != nil {
 		return err
 	}
@@ -115,7 +124,7 @@ func (c *scaleCheck) run(ctx context.Context) error {
 	if c.bin, err = c.buildL4LB(ctx); err != nil {
 		return err
 	}
-	for _, name := range []string{"A", "B", "C", "D"} {
+	for _, name := range names {
 		port, err := freePort()
 		if err != nil {
 			return err
@@ -124,6 +133,13 @@ func (c *scaleCheck) run(ctx context.Context) error {
 			return err
 		}
 		c.ports[name] = port
+	}
+	return nil
+}
+
+func (c *scaleCheck) run(ctx context.Context) error {
+	if err := c.setUp(ctx, "A", "B", "C", "D"); err != nil {
+		return err
 	}
 	targets, err := c.targets()
 	if err != nil {
