@@ -100,3 +100,51 @@ func startHoldingBackend(t *testing.T) string {
 	t.Cleanup(func() { close(done) }) // runs before startTCP's listener cleanup
 	return ep
 }
+
+// TestCloseWithoutLinger: a connection whose request asked to close is
+// released as soon as its response is out, while the client still holds
+// its end open (no shutdown and drain: nothing more may come from it);
+// one whose response asked to close lingers, draining the client, since
+// the client may have sent more requests behind it.
+func TestCloseWithoutLinger(t *testing.T) {
+	goBackend := startHTTP(t, named("go"))
+	holding := startHoldingBackend(t)
+	for _, tt := range []struct {
+		name      string
+		backend   string
+		request   string
+		lingering bool
+	}{
+		{"request asked to close", goBackend, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"response asked to close", holding, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, Config{Balancer: newBalancer(t, tt.backend)})
+			c := dial(t, s.Addrs()[0])
+			if _, err := io.WriteString(c, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			if got := expectClosed(t, c, 5*time.Second); !strings.HasPrefix(got, "HTTP/1.1 200") {
+				t.Fatalf("response %q", got)
+			}
+			// The client has its EOF and keeps its socket open. A
+			// lingering connection stays until the client closes (or
+			// the linger timeout, seconds away); one that does not
+			// linger is gone at once.
+			if tt.lingering {
+				if active := s.Stats().Active; active != 1 {
+					t.Errorf("%d connections open after the response; want the lingering one", active)
+				}
+				c.Close()
+			}
+			// Well before the linger timeout would close it anyway.
+			deadline := time.Now().Add(lingerTimeout / 2)
+			for s.Stats().Active != 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if active := s.Stats().Active; active != 0 {
+				t.Errorf("%d connections open; want none", active)
+			}
+		})
+	}
+}

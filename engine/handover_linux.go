@@ -170,6 +170,13 @@ func (s *Server) completeTCP(ln *listener) error {
 		return fmt.Errorf("listen tcp %s: inherited socket: %w", ln.spec, os.NewSyscallError("getsockname", err))
 	}
 	ln.addr = sockaddrToAddr(sa)
+	// Accepted sockets inherit TCP_NODELAY from their listener (listenTCP);
+	// a socket the service manager made may not have it yet.
+	for _, fd := range ln.fds {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("listen tcp %s: inherited socket: %w", ln.spec, os.NewSyscallError("setsockopt TCP_NODELAY", err))
+		}
+	}
 	reuse, err := unix.GetsockoptInt(ln.fds[0], unix.SOL_SOCKET, unix.SO_REUSEPORT)
 	if err != nil || reuse == 0 {
 		ln.shared = true
