@@ -174,6 +174,16 @@ type Config struct {
 	// negative, there is no bound (and when descriptors run out, accepting
 	// pauses briefly and is retried).
 	MaxConns int
+	// PipeSize is the capacity, in bytes, of the kernel pipes that
+	// splice(2) moves bytes through (tunnels, and HTTP bodies from
+	// defaultBodySpliceMin up): one splice moves at most that much, so a
+	// larger pipe moves a bulk transfer in fewer system calls, and a
+	// client that does not read holds at most that much kernel memory
+	// per direction. The kernel rounds it up to a power-of-two number
+	// of pages, and keeps a pipe at its default (64 KiB) when the size is
+	// above /proc/sys/fs/pipe-max-size or the user's pipe quota is spent.
+	// If zero or negative, DefaultPipeSize is used.
+	PipeSize int
 	// Exchanges, if not nil, receives the record of every HTTP exchange
 	// and tunnel as it ends (an access log), on the event loop that
 	// carried it; see Exchange. With it, each connection carries about
@@ -201,6 +211,17 @@ type Config struct {
 	// request unless the logger is enabled for slog.LevelDebug. If nil,
 	// logs are discarded.
 	Logger *slog.Logger
+}
+
+// DefaultPipeSize is Config.PipeSize's default: the kernel's own pipe
+// capacity.
+const DefaultPipeSize = 64 << 10
+
+func (c *Config) pipeSize() int {
+	if c.PipeSize > 0 {
+		return c.PipeSize
+	}
+	return DefaultPipeSize
 }
 
 // DefaultMaxConns is the connection bound used when Config.MaxConns is

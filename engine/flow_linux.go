@@ -184,9 +184,6 @@ func (l *loop) readBuf(f *flow, src *sock, max int) ioResult {
 	return ioFailed
 }
 
-// spliceMax is the most one splice moves: the default pipe capacity.
-const spliceMax = 64 << 10
-
 // spliceIn moves up to max bytes of what src has into f's pipe, borrowing
 // a pipe from the pool (or, out of descriptors, reads into the buffer
 // instead).

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"math"
+
 	"github.com/l4lb/l4lb/affinity"
 	"github.com/l4lb/l4lb/sniff"
 	"golang.org/x/sys/unix"
@@ -414,7 +416,7 @@ func (c *conn) spliceableBody(f *flow) int {
 	if n < c.l.s.bodySpliceMin {
 		return 0
 	}
-	return int(min(n, spliceMax))
+	return int(min(n, int64(c.l.s.spliceMax)))
 }
 
 // bodySpliced accounts the body bytes a read just spliced into f's pipe:
@@ -450,5 +452,5 @@ func (c *conn) readLimit(f *flow) int {
 			}
 		}
 	}
-	return spliceMax << 4 // more than any buffer
+	return math.MaxInt32 // more than any buffer
 }

@@ -123,7 +123,7 @@ func newLoop(s *Server, idx int) (*loop, error) {
 	if n := s.cfg.Sniff.MaxHeadBytes + s.cfg.Sniff.MaxRequestLineBytes + 4096; n > bufSize {
 		bufSize = n
 	}
-	l := &loop{s: s, idx: idx, epfd: epfd, evfd: evfd, base: time.Now(), pools: newPools(bufSize)}
+	l := &loop{s: s, idx: idx, epfd: epfd, evfd: evfd, base: time.Now(), pools: newPools(bufSize, s.spliceMax)}
 	ts := &l.timers.lists
 	ts[timerHeader].dur = int64(s.headerTimeout)
 	ts[timerConnect].dur = int64(s.connectTimeout)

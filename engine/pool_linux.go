@@ -17,22 +17,27 @@ const (
 
 // pools are a loop's free lists.
 type pools struct {
-	bufSize int
-	bufs    freeList[[]byte]
-	pipes   freeList[pipe]
-	https   freeList[*httpState]
-	dials   freeList[*dialState]
-	parked  freeList[*parked]
+	bufSize  int
+	pipeSize int // the capacity getPipe asks for; 0: the kernel's default
+	bufs     freeList[[]byte]
+	pipes    freeList[pipe]
+	https    freeList[*httpState]
+	dials    freeList[*dialState]
+	parked   freeList[*parked]
 }
 
-func newPools(bufSize int) pools {
+func newPools(bufSize, pipeSize int) pools {
+	if pipeSize == DefaultPipeSize {
+		pipeSize = 0 // what Pipe2 gives: no fcntl
+	}
 	return pools{
-		bufSize: bufSize,
-		bufs:    freeList[[]byte]{max: maxFreeBufs},
-		pipes:   freeList[pipe]{max: maxFreePipes},
-		https:   freeList[*httpState]{max: maxFreeStates},
-		dials:   freeList[*dialState]{max: maxFreeStates},
-		parked:  freeList[*parked]{max: maxFreeStates},
+		bufSize:  bufSize,
+		pipeSize: pipeSize,
+		bufs:     freeList[[]byte]{max: maxFreeBufs},
+		pipes:    freeList[pipe]{max: maxFreePipes},
+		https:    freeList[*httpState]{max: maxFreeStates},
+		dials:    freeList[*dialState]{max: maxFreeStates},
+		parked:   freeList[*parked]{max: maxFreeStates},
 	}
 }
 
@@ -63,6 +68,11 @@ func (p *pools) getPipe() (pipe, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return noPipe, err
+	}
+	if p.pipeSize > 0 {
+		// Refused above the kernel's limits: the pipe keeps its default
+		// capacity, and splices just move less at a time.
+		unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, p.pipeSize)
 	}
 	return pipe{int32(fds[0]), int32(fds[1])}, nil
 }

@@ -43,6 +43,9 @@ type Server struct {
 	path  dataPath // set before Start only
 	// bodySpliceMin: see defaultBodySpliceMin; set before Start only.
 	bodySpliceMin int64
+	// spliceMax is the most one splice moves: the pipes' capacity
+	// (Config.PipeSize).
+	spliceMax int
 }
 
 // New checks cfg and returns a Server that is not yet listening.
@@ -61,7 +64,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.NumCPU()
 	}
-	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, log: cfg.Logger, path: defaultDataPath, bodySpliceMin: defaultBodySpliceMin,
+	s := &Server{cfg: cfg, sniffer: sn, svcs: svcs, log: cfg.Logger, path: defaultDataPath, bodySpliceMin: defaultBodySpliceMin, spliceMax: cfg.pipeSize(),
 		lookupIP: lookupIP}
 	s.obs = newObserver(&cfg)
 	if s.log == nil {

@@ -52,6 +52,7 @@ type serveConfig struct {
 	accessLog, accessLogFormat          string
 	forwardedFor                        bool
 	maxConns                            int
+	pipeSize                            int
 	acceptProxy                         bool
 	uiService                           string
 	publicServices                      listFlag
@@ -108,6 +109,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 	fs.StringVar(&c.pidFile, "pid-file", "", "file holding the PID of the process that accepts; an upgrade's new process rewrites it once ready (empty: none)")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 0, "largest request head accepted; larger gets 431 (0: sniff default)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; at the bound new ones wait in the accept queue (0: half the open-file limit; negative: no bound)")
+	fs.IntVar(&c.pipeSize, "pipe-size", 0, "capacity in bytes of the kernel pipes tunnels and large HTTP bodies are spliced through: more moves a bulk transfer in fewer system calls, and costs as much kernel memory per direction of a stalled transfer (0: the kernel's 64 KiB)")
 	fs.IntVar(&c.loops, "loops", 0, "event loops (0: one per CPU)")
 	fs.IntVar(&c.sessionMemory, "session-memory", DefaultSessionMemory, "session keys remembered, 16 bytes each: a running SockJS session stays on its backend when backends join (0: off, sessions follow the table)")
 	fs.DurationVar(&c.sessionIdle, "session-idle", affinity.DefaultSessionIdle, "how long a session key is remembered after its last request")
@@ -146,6 +148,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) []envBinding {
 		{"pid-file", "L4LB_PID_FILE"},
 		{"max-header-bytes", "L4LB_MAX_HEADER_BYTES"},
 		{"max-conns", "L4LB_MAX_CONNS"},
+		{"pipe-size", "L4LB_PIPE_SIZE"},
 		{"loops", "L4LB_LOOPS"},
 		{"session-memory", "L4LB_SESSION_MEMORY"},
 		{"session-idle", "L4LB_SESSION_IDLE"},
@@ -329,6 +332,7 @@ func serve(ctx context.Context, c serveConfig, sources []registry.Source, log *s
 		ResponseTimeout:       c.health.responseTimeout,
 		Health:                chks,
 		MaxConns:              c.maxConns,
+		PipeSize:              c.pipeSize,
 		DrainSpread:           c.drainSpread,
 		BackendStats:          c.adminListen != "",
 		Logger:                log,
