@@ -39,6 +39,7 @@ type options struct {
 	l4lbBin   string
 	l4lbExtra []string // more l4lb serve flags (--l4lb-args)
 	l4lbB     []string // the flags of target l4lb-b (--l4lb-b-args); nil: not run
+	l4lbBBin  string   // target l4lb-b's binary (--l4lb-b-bin); empty: l4lb's
 	faults    []int    // --faults: the fault numbers to run (empty: all)
 }
 
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&scenarios, "scenarios", "", "scenarios to run, comma-separated (default: all)")
 	flag.StringVar(&o.out, "out", "", "results directory (default: bench/results in the module)")
 	flag.StringVar(&o.l4lbBin, "l4lb-bin", "", "use this l4lb binary instead of building ./cmd/l4lb from the working tree")
+	flag.StringVar(&o.l4lbBBin, "l4lb-b-bin", "", "run target "+targetL4LBB+" with this l4lb binary (an A/B comparison of two builds, interleaved; with --l4lb-b-args, or a single space for none)")
 	var extra, extraB string
 	flag.StringVar(&extra, "l4lb-args", "", "more l4lb serve flags, space-separated (to compare settings of l4lb, such as --access-log, in alternating runs)")
 	flag.StringVar(&extraB, "l4lb-b-args", "", "run a second l4lb, target "+targetL4LBB+", with these serve flags instead of --l4lb-args, taking turns with l4lb in the same rounds (an A/B comparison of two settings, interleaved); a single space runs it with none")
@@ -66,6 +68,9 @@ func main() {
 	o.targets = splitList(targets)
 	o.scenarios = splitList(scenarios)
 	o.l4lbExtra = strings.Fields(extra)
+	if o.l4lbBBin != "" && extraB == "" {
+		extraB = " "
+	}
 	if extraB != "" {
 		o.l4lbB = append([]string{}, strings.Fields(extraB)...)
 		if !slices.Contains(o.targets, targetL4LBB) {

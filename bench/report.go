@@ -197,6 +197,7 @@ type report struct {
 	Settings  settings          `json:"settings"`
 	L4LBArgs  []string          `json:"l4lb_args,omitempty"`   // --l4lb-args
 	L4LBBArgs []string          `json:"l4lb_b_args,omitempty"` // --l4lb-b-args
+	L4LBBBin  string            `json:"l4lb_b_bin,omitempty"`  // --l4lb-b-bin
 	Plan      plan              `json:"plan"`
 	Targets   []string          `json:"targets"`
 	Notes     map[string]string `json:"notes,omitempty"`
@@ -208,7 +209,7 @@ type report struct {
 }
 
 func buildReport(p plan, o options, m machine, records []*record, notes map[string]string, took time.Duration) *report {
-	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, L4LBArgs: o.l4lbExtra, L4LBBArgs: o.l4lbB, Plan: p, Targets: o.targets,
+	rep := &report{Date: time.Now().UTC(), Machine: m, Settings: o.settings, L4LBArgs: o.l4lbExtra, L4LBBArgs: o.l4lbB, L4LBBBin: o.l4lbBBin, Plan: p, Targets: o.targets,
 		Notes: notes, Seconds: took.Seconds(), Records: records}
 	for _, st := range p.Steps {
 		for _, mt := range metricsFor(st.Scenario) {
@@ -383,7 +384,12 @@ func (rep *report) markdown() string {
 		fmt.Fprintf(&b, "l4lb run with `%s`.\n\n", strings.Join(rep.L4LBArgs, " "))
 	}
 	if slices.Contains(rep.Targets, targetL4LBB) {
-		fmt.Fprintf(&b, "l4lb B: the same l4lb run with `%s` instead, taking turns with l4lb.\n\n", strings.Join(rep.L4LBBArgs, " "))
+		switch {
+		case rep.L4LBBBin != "":
+			fmt.Fprintf(&b, "l4lb B: the binary %s run with `%s`, taking turns with l4lb.\n\n", rep.L4LBBBin, strings.Join(rep.L4LBBArgs, " "))
+		default:
+			fmt.Fprintf(&b, "l4lb B: the same l4lb run with `%s` instead, taking turns with l4lb.\n\n", strings.Join(rep.L4LBBArgs, " "))
+		}
 	}
 	if rep.L4LBSource != "" {
 		fmt.Fprintf(&b, "l4lb built from %s.\n\n", rep.L4LBSource)

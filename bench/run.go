@@ -284,7 +284,11 @@ func (e *env) startTarget(name string) (*running, error) {
 	case targetL4LB:
 		return startL4LB(name, e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbExtra...)
 	case targetL4LBB:
-		return startL4LB(name, e.l4lb, e.work, e.o.settings, e.addrs, nil, e.o.l4lbB...)
+		bin := e.l4lb
+		if e.o.l4lbBBin != "" {
+			bin = e.o.l4lbBBin
+		}
+		return startL4LB(name, bin, e.work, e.o.settings, e.addrs, nil, e.o.l4lbB...)
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
 }
