@@ -138,6 +138,9 @@ func runFaults(ctx context.Context, o options) error {
 		defer os.RemoveAll(work)
 	}
 	e := &env{o: o, root: root, work: work}
+	// Described now, before the build: the tree may change while the
+	// suite runs.
+	source := describeSource(root)
 	bins := map[string]string{}
 	for _, b := range []struct{ pkg, name string }{{"./bench/backend", "backend"}, {"./cmd/l4lb", "l4lb"}} {
 		if bins[b.name], err = e.build(b.pkg, b.name); err != nil {
@@ -145,7 +148,7 @@ func runFaults(ctx context.Context, o options) error {
 		}
 	}
 	if o.l4lbBin != "" {
-		bins["l4lb"] = o.l4lbBin
+		bins["l4lb"], source = o.l4lbBin, "prebuilt "+o.l4lbBin
 	}
 	logf("building tools/devmongo (FerretDB; the first build takes minutes)")
 	devmongo := filepath.Join(work, "devmongo")
@@ -181,7 +184,7 @@ func runFaults(ctx context.Context, o options) error {
 			results = append(results, res)
 		}
 	}
-	return writeFaults(o.out, root, m, results, time.Since(started))
+	return writeFaults(o.out, root, source, m, results, time.Since(started))
 }
 
 // runIn runs a command in dir and returns its combined output.
@@ -451,7 +454,7 @@ func fmtOffset(d time.Duration) string {
 
 // writeFaults prints the table and writes it, with the raw results, to
 // out/<date>-faults.{md,json}.
-func writeFaults(out, root string, m machine, results []faultResult, took time.Duration) error {
+func writeFaults(out, root, source string, m machine, results []faultResult, took time.Duration) error {
 	if out == "" {
 		out = filepath.Join(root, "bench", "results")
 	}
@@ -461,7 +464,7 @@ func writeFaults(out, root string, m machine, results []faultResult, took time.D
 	stamp := time.Now().UTC().Format("2006-01-02T1504Z")
 	var b strings.Builder
 	fmt.Fprintf(&b, "fault suite, %s, %s; %s, %d cores, kernel %s, %s; %s; load average at start %s; l4lb %s\n\n",
-		time.Now().UTC().Format(time.RFC3339), took.Round(time.Second), m.CPU, m.Cores, m.Kernel, m.Go, m.HAProxy, m.LoadAvg, describeSource(root))
+		time.Now().UTC().Format(time.RFC3339), took.Round(time.Second), m.CPU, m.Cores, m.Kernel, m.Go, m.HAProxy, m.LoadAvg, source)
 	fmt.Fprintf(&b, "| fault | balancer | requests | errors | misroutes, alive sessions (during + after) | misroutes, sessions on the faulted backend | longest request | fault routed around after | traffic again after |\n")
 	fmt.Fprintf(&b, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
