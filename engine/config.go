@@ -181,8 +181,13 @@ type Config struct {
 	// client that does not read holds at most that much kernel memory
 	// per direction. The kernel rounds it up to a power-of-two number
 	// of pages, and keeps a pipe at its default (64 KiB) when the size is
-	// above /proc/sys/fs/pipe-max-size or the user's pipe quota is spent.
-	// If zero or negative, DefaultPipeSize is used.
+	// above /proc/sys/fs/pipe-max-size (1 MiB by default). A pipe's
+	// capacity counts against its user's pipe quota whether or not it
+	// holds bytes: past /proc/sys/fs/pipe-user-pages-soft (64 MiB by
+	// default, for users without CAP_SYS_RESOURCE) the kernel gives new
+	// pipes one page, so raise the quota with the size. If zero or
+	// negative, DefaultPipeSize is used: the default stays the kernel's
+	// because of that quota (bench/README.md has the measurement).
 	PipeSize int
 	// Exchanges, if not nil, receives the record of every HTTP exchange
 	// and tunnel as it ends (an access log), on the event loop that
