@@ -42,8 +42,10 @@
 //	phIdle       keep-alive between exchanges
 //	phTunnel     raw bytes both ways: after a 101, or when the first bytes are not HTTP
 //	phFailing    an error answer waits for what is already on its way to the client
-//	phLinger     the last response is out and the write side shut; the client's
-//	             input is drained (at most 2 s) so a reset cannot destroy the answer
+//	phLinger     the last response goes out, then the write side is shut and the
+//	             client's input drained (at most 2 s) so a reset cannot destroy
+//	             the answer; a client whose request asked to close and that sent
+//	             nothing more is closed as soon as the response is out
 //	phClosed
 //
 // A flow (flow_linux.go) holds the bytes in flight in one direction: read
