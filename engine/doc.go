@@ -141,7 +141,7 @@
 // in flight, and no PROXY header was ever sent on it (the header binds a
 // connection to one client). A request that needs a connection to a
 // candidate takes the newest parked one. A parked connection keeps read
-// interest, so a FIN, a reset or a stray byte closes it at once; at most 8
+// interest, so a FIN, a reset or a stray byte closes it at once; at most 32
 // are kept per backend and loop, each for at most 2 s (below Node's
 // default keepAliveTimeout of 5 s). It does not count as active for its
 // backend's two-choices weight. A brand-new client connection's first

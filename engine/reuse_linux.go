@@ -20,8 +20,14 @@ import (
 // closed after poolIdleTimeout unused.
 
 // maxIdlePerBackend bounds the parked connections per backend and loop;
-// parking one more closes the oldest.
-const maxIdlePerBackend = 8
+// parking one more closes the oldest. Browsers' keep-alive connections
+// carry the sessions of several backends, so a loop's connections switch
+// backends on most polling requests: with 32 client connections over
+// three backends, a bound of 8 closed and reopened a backend connection
+// on one request in thirty, 32 on one in two thousand (bench/README.md,
+// "Parked connections per backend"). nginx's upstream keepalive in the
+// bench keeps 128.
+const maxIdlePerBackend = 32
 
 // poolIdleTimeout closes a parked connection that nobody took. It is well
 // below Node's default server keepAliveTimeout (5 s), so a backend rarely
