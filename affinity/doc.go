@@ -148,8 +148,12 @@
 // when the key is not there (about 5% of the keys of a memory half
 // full). The capacity is a hard bound, allocated once; from 2 MiB on,
 // on Linux, it is mapped on its own and advised to use transparent huge
-// pages. Half full, no new key finds both buckets full while other
-// buckets have room (in 3 million keys); at three quarters, about 0.04%:
+// pages. With many live keys a lookup is a cache miss, and a keyed
+// request pays most of that miss for the memory: the rest of its work is
+// too long for the processor to overlap the misses of consecutive
+// requests, as it does for lookups alone (BenchmarkSessions). Half
+// full, no new key finds both buckets full while other buckets have room
+// (in 3 million keys); at three quarters, about 0.04%:
 // keep the capacity at twice the sessions alive at once. An evicted live
 // session only moves if the set changes before its next request, and
 // then only if the table moved its key. Two keys with the same tag in

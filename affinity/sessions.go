@@ -134,12 +134,16 @@ func (s *Sessions) Candidates(snap *Snapshot, hash uint64, now time.Time, dst []
 		return dst
 	}
 	t := s.ticks(now)
-	w, found := s.table.find(hash, uint16(t), s.idle)
+	w := s.table.lookupWord(hash) // find, without a call
+	found := w != 0 && liveAt(w, uint16(t), s.idle)
 	start := len(dst)
 	dst = snap.Candidates(hash, dst)
 	cands := dst[start:]
 	c := s.counters(hash)
-	v := s.viewOf(snap, now)
+	v := s.view.Load() // viewOf's common case, without a call
+	if v.snap != snap {
+		v = s.viewOf(snap, now)
+	}
 	if found {
 		if m := v.member(entryID(w)); m != nil && usable(m) {
 			if i := indexOf(cands, m); i >= 0 {
@@ -183,10 +187,13 @@ func (s *Sessions) Remember(hash uint64, m *Member, now time.Time) {
 		return
 	}
 	v, t := s.view.Load(), s.ticks(now)
-	// Most requests find their key on m already: no id to look up.
-	if e, w := s.table.lookup(hash); w != 0 && v.member(entryID(w)) == m {
-		refresh(e, w, uint16(t), s.slack)
-		runtime.KeepAlive(s) // e points into s's table
+	// Most requests find their key on m already: no id to look up. Most
+	// of those need not write either (the entry is younger than slack):
+	// only a refresh looks for the entry itself.
+	if w := s.table.lookupWord(hash); w != 0 && v.member(entryID(w)) == m {
+		if entryAge(w, uint16(t)) >= s.slack {
+			s.refresh(hash, w, uint16(t))
+		}
 		return
 	}
 	id := v.idOf(m)
@@ -196,6 +203,15 @@ func (s *Sessions) Remember(hash uint64, m *Member, now time.Time) {
 	if s.table.put(hash, id, uint16(t), s.idle, s.slack) {
 		s.counters(hash).evictions.Add(1)
 	}
+}
+
+// refresh refreshes hash's entry, whose word was w, at now, unless the
+// entry changed since: a concurrent writer's word is as recent.
+func (s *Sessions) refresh(hash, w uint64, now uint16) {
+	if e, cur := s.table.lookup(hash); cur == w {
+		refresh(e, w, now, s.slack)
+	}
+	runtime.KeepAlive(s) // e points into s's table
 }
 
 // usable reports whether a session remembered on m may stay there: m is

@@ -52,10 +52,18 @@ var (
 // consecutive lookups do not depend on each other, so the processor may
 // overlap their misses as far as its out-of-order window allows.
 // "table" is Snapshot.Candidates alone, what a request costs with the
-// memory off; "find" the memory's lookup alone; "candidates" both, as
-// Sessions.Candidates does them; "request" adds Remember, the refresh
-// every request makes. The memory's own cost is the difference to
-// "table". thp-% is the share of the memory on transparent huge pages.
+// memory off; "find" the memory's lookup alone; "find+table" both, and
+// nothing else; "candidates" both as Sessions.Candidates does them, with
+// what it decides; "request" adds Remember, the refresh every request
+// makes. The memory's own cost is the difference to "table".
+// thp-% is the share of the memory on transparent huge pages.
+//
+// With a million keys, "find" overlaps the misses of several lookups, but
+// a request is too many instructions for the processor's reorder window
+// to hold the next one's lookup while its own miss is outstanding: it
+// pays most of a miss (BenchmarkSessionsFloor "chase"), as "find+table"
+// shows, which "candidates" cannot beat. (A real request, among its
+// system calls, pays all of it; the table's row may miss too.)
 func BenchmarkSessions(b *testing.B) {
 	for _, live := range []int{1 << 10, 1 << 20} {
 		m := liveSessions(b, live)
@@ -68,6 +76,11 @@ func BenchmarkSessions(b *testing.B) {
 		}{
 			{"table", func(h uint64) { dst = snap.Candidates(h, dst[:0]) }},
 			{"find", func(h uint64) { _, _ = s.table.find(h, 0, s.idle) }},
+			{"find+table", func(h uint64) {
+				w, _ := s.table.find(h, 0, s.idle)
+				dst = snap.Candidates(h, dst[:0])
+				floorSink += w
+			}},
 			{"candidates", func(h uint64) { dst = s.Candidates(snap, h, now, dst[:0]) }},
 			{"request", func(h uint64) {
 				dst = s.Candidates(snap, h, now, dst[:0])

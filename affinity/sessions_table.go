@@ -104,6 +104,23 @@ func (bk *sessionBucket) match(tag uint64) (int, uint64) {
 	return i, w
 }
 
+// word returns the word of bk's first entry with the given tag, or a zero
+// word: match without the entry's position, which the lookups of every
+// request (Sessions.Candidates, Remember) do not need: a third fewer
+// instructions. It is small enough to inline and keeps the words in
+// registers; unrolled by hand it takes fewer instructions still, but
+// spills words to the stack and was no faster with a million live keys.
+// Like match, it does not branch on what it reads.
+func (bk *sessionBucket) word(tag uint64) uint64 {
+	t, w := tag>>32, uint64(0)
+	for j := sessionWays - 1; j >= 0; j-- {
+		if e := bk[j].Load(); e>>32 == t {
+			w = e
+		}
+	}
+	return w
+}
+
 // lookup returns hash's entry, live or not, and its word: the first match
 // of its primary bucket, else of its secondary one; a zero word when it
 // has none. The secondary bucket is only read when the primary one does
@@ -121,9 +138,19 @@ func (t *sessionTable) lookup(hash uint64) (*atomic.Uint64, uint64) {
 	return nil, 0
 }
 
+// lookupWord returns the word lookup returns, without its entry.
+func (t *sessionTable) lookupWord(hash uint64) uint64 {
+	tag := tagOf(hash)
+	a, ai := t.primary(hash)
+	if w := a.word(tag); w != 0 {
+		return w
+	}
+	return t.secondary(hash, ai).word(tag)
+}
+
 // find returns hash's entry word if it is remembered and live at now.
 func (t *sessionTable) find(hash uint64, now uint16, idle int16) (uint64, bool) {
-	_, w := t.lookup(hash)
+	w := t.lookupWord(hash)
 	return w, w != 0 && liveAt(w, now, idle)
 }
 

@@ -523,6 +523,7 @@ func TestSessionsZeroAllocs(t *testing.T) {
 	now := time.Now()
 	h := uint64(0x9e3779b97f4a7c15)
 	s.Candidates(snap, h, now, dst) // builds the view of snap
+	later := now
 	for _, tc := range []struct {
 		name string
 		f    func()
@@ -533,9 +534,18 @@ func TestSessionsZeroAllocs(t *testing.T) {
 			dst = s.Candidates(snap, h, now, dst[:0])
 			s.Remember(h, dst[0], now)
 		}},
+		// One key, a second apart: every Remember refreshes its entry.
+		{"Candidates+Remember refresh", func() {
+			later = later.Add(time.Second)
+			dst = s.Candidates(snap, h, later, dst[:0])
+			s.Remember(h, dst[0], later)
+		}},
 	} {
 		if got := testing.AllocsPerRun(1000, tc.f); got != 0 {
 			t.Errorf("%s: %v allocs per run; want 0", tc.name, got)
 		}
+	}
+	if w := s.table.lookupWord(h); entryStamp(w) != uint16(s.ticks(later)) {
+		t.Errorf("the refreshed entry's time is %d; want %d, the last request's", entryStamp(w), uint16(s.ticks(later)))
 	}
 }
