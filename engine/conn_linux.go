@@ -469,8 +469,9 @@ func (c *conn) sendError() {
 // have, instead of waiting for the client: once the response has reached
 // the client its write side is shut, then its input is drained until it
 // closes (phLinger, under the linger timeout). Nothing the client sent
-// after that request is served. When the request itself asked to close
-// and the client sent nothing after it, there is nothing to drain: the
+// after that request is served. When the request itself asked to close,
+// its body has all arrived and the client sent nothing after it, there is
+// nothing to drain: the
 // connection is closed as soon as the response is out, as nginx does,
 // which saves the shutdown, a read and a wake-up per connection (a client
 // that sends more after its own "Connection: close" may then see a reset).
@@ -480,9 +481,10 @@ func (c *conn) sendError() {
 func (c *conn) endAfterResponse() {
 	c.parkAfterClose() // the backend's copy did not ask to close (reuse_linux.go)
 	c.dropBackend()
-	// Whether the client is done: it asked to close, and nothing it sent
-	// after the request is buffered.
-	done := c.h.out.close && c.up.w == c.up.p
+	// Whether the client is done: it asked to close, its request's body
+	// has all arrived (an answer may come before it: an early 413, a
+	// refused upload), and nothing it sent after the request is buffered.
+	done := c.h.out.close && c.h.req.st == frHead && c.up.w == c.up.p
 	c.up.release(c.l)
 	// A client that is not done is read until it closes (a client that
 	// already sent its FIN is read once more and closed); one that is

@@ -104,8 +104,10 @@ func startHoldingBackend(t *testing.T) string {
 // TestCloseWithoutLinger: a connection whose request asked to close is
 // released as soon as its response is out, while the client still holds
 // its end open (no shutdown and drain: nothing more may come from it);
-// one whose response asked to close lingers, draining the client, since
-// the client may have sent more requests behind it.
+// one whose response asked to close, or that was answered before its
+// request's body was all sent, lingers, draining the client, since more
+// may come from it (a close with unread bytes would reset the connection
+// and could destroy the answer).
 func TestCloseWithoutLinger(t *testing.T) {
 	goBackend := startHTTP(t, named("go"))
 	holding := startHoldingBackend(t)
@@ -117,6 +119,9 @@ func TestCloseWithoutLinger(t *testing.T) {
 	}{
 		{"request asked to close", goBackend, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
 		{"response asked to close", holding, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		// Answered before its body is all sent: the rest may still come.
+		{"request asked to close, body still coming", holding,
+			"POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\n\r\npartial", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t, Config{Balancer: newBalancer(t, tt.backend)})
