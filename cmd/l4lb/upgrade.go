@@ -39,6 +39,7 @@ const DefaultUpgradeWait = 30 * time.Second
 // activation. A nil *handover does neither (the demo).
 type handover struct {
 	upg     *tableflip.Upgrader // nil where tableflip does not run
+	sockets *deferredSockets    // the engine's sockets for tableflip; nil without it
 	systemd []activationSocket
 	pidFile string
 	log     *slog.Logger
@@ -93,7 +94,8 @@ func (h *handover) engineConfig(cfg *engine.Config) {
 		return
 	}
 	if h.upg != nil {
-		cfg.Sockets = h.upg.Fds
+		h.sockets = &deferredSockets{fds: h.upg.Fds}
+		cfg.Sockets = h.sockets
 	}
 	for _, s := range h.systemd {
 		cfg.Inherited = append(cfg.Inherited, s.file)
@@ -191,6 +193,12 @@ func (h *handover) upgradeOnSignal(ctx context.Context, sig <-chan os.Signal, lo
 			continue
 		}
 		h.log.Info("SIGUSR2: upgrading: starting a new process", "binary", os.Args[0])
+		if h.sockets != nil {
+			if err := h.sockets.flush(); err != nil {
+				h.log.Error("upgrade failed; this process keeps serving", "err", err)
+				continue
+			}
+		}
 		if err := h.upg.Upgrade(); err != nil {
 			h.log.Error("upgrade failed; this process keeps serving", "err", err)
 			continue
