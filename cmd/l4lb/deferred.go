@@ -78,6 +78,20 @@ func (d *deferredSockets) flush() error {
 	return nil
 }
 
+// close closes the copies not handed over: once upgrades end (the
+// process drains or stops), nothing may keep the listening sockets open.
+func (d *deferredSockets) close() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.pending {
+		unix.Close(p.fd)
+	}
+	d.pending = nil
+}
+
 // hand gives tableflip a copy of p and closes p's descriptor.
 func (d *deferredSockets) hand(p pendingSocket) error {
 	f := os.NewFile(uintptr(p.fd), p.name)

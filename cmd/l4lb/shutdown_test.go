@@ -22,6 +22,15 @@ func TestServeGracefulShutdown(t *testing.T) {
 		io.WriteString(w, "finished after SIGTERM")
 	}))
 	defer backend.Close()
+	// Runs before backend.Close, whose wait for the handler would hang a
+	// test that failed before releasing it.
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
 	p := startServe(t, "--backend", backend.Listener.Addr().String(), "--drain-timeout", "30s")
 
 	client := &http.Client{Timeout: 30 * time.Second}

@@ -221,6 +221,7 @@ func (h *handover) handedOver() <-chan struct{} {
 func (h *handover) endUpgrades() {
 	if h != nil && h.upg != nil {
 		h.upg.Stop()
+		h.sockets.close()
 	}
 }
 
@@ -231,6 +232,7 @@ func (h *handover) stop() {
 		return
 	}
 	h.upg.Stop()
+	h.sockets.close()
 	if h.handed.Load() || h.pidFile == "" {
 		return
 	}
