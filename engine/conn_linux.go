@@ -471,10 +471,10 @@ func (c *conn) sendError() {
 // closes (phLinger, under the linger timeout). Nothing the client sent
 // after that request is served. When the request itself asked to close,
 // its body has all arrived and the client sent nothing after it, there is
-// nothing to drain: the
-// connection is closed as soon as the response is out, as nginx does,
-// which saves the shutdown, a read and a wake-up per connection (a client
-// that sends more after its own "Connection: close" may then see a reset).
+// nothing to drain: the connection is closed as soon as the response is
+// out, as nginx does, which saves the shutdown, a read and a wake-up per
+// connection (a client that sends more after its own "Connection: close"
+// may then see a reset).
 // The backend connection is closed, unless the backend's copy of the
 // request had its "Connection: close" blanked and the response kept the
 // connection open: then it is parked (reuse_linux.go).
