@@ -11,7 +11,8 @@ import (
 // *tableflip.Fds (github.com/cloudflare/tableflip) satisfies it.
 type Sockets interface {
 	// File returns the socket the previous process recorded under name,
-	// or nil, nil if there is none. The caller owns the returned file.
+	// or nil, nil if there is none. The caller owns the returned file; the
+	// socket stays recorded for the next process.
 	File(name string) (*os.File, error)
 	// AddFile records a copy of f under name for the next process; the
 	// caller keeps f.

@@ -3,43 +3,109 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/cloudflare/tableflip"
 	"golang.org/x/sys/unix"
 )
 
-// deferredSockets is the engine's Config.Sockets under tableflip: it
-// hands the engine's listening sockets to tableflip only when an upgrade
-// starts. tableflip keeps what it is given as an *os.File, and os.NewFile
-// registers a non-blocking socket with the Go runtime's poller, edge
-// triggered: every connection the engine's loops accept would then also
-// wake the runtime's idle thread, for nothing (with one loop, about a
-// sixth of the balancer's CPU per connection; bench/README.md, "The
-// listening socket in Go's poller"). Until then the copies are plain
-// descriptors that nothing polls.
+// deferredSockets is the engine's Config.Sockets under tableflip. The
+// engine's listening sockets do not travel through tableflip itself:
+// tableflip keeps what it is given, and opens what a new process inherits,
+// as *os.File, and os.NewFile registers a non-blocking socket with the Go
+// runtime's poller, edge triggered. Every connection the engine's loops
+// accept would then also wake the runtime's idle thread, for nothing (with
+// one loop, about a sixth of the balancer's CPU per connection;
+// bench/README.md, "The listening socket in Go's poller").
 //
-// A process started by an upgrade still has that registration: tableflip
-// opens what it inherits as *os.File before serve runs, and keeps the
-// ones taken for the next upgrade.
+// Instead, the sockets are kept as plain descriptors and, when an upgrade
+// starts, sent in a parcel: SCM_RIGHTS messages on a UNIX socket pair
+// whose other end is the one file given to tableflip for them (parcelName).
+// The new process receives them as plain descriptors too, and takes them
+// from the parcel.
+//
+// So that an upgrade to an earlier build (a rollback) still finds its
+// sockets, they are also given to tableflip when the first upgrade
+// starts. The new process closes those copies once ready; this process
+// keeps them, and their place in its Go poller, which only matters after
+// an upgrade that failed. A process started by an earlier build finds its
+// sockets in tableflip only, and keeps that registration (File falls back
+// to tableflip's).
 type deferredSockets struct {
 	fds *tableflip.Fds
 
-	mu      sync.Mutex
-	pending []pendingSocket // recorded, not yet handed to tableflip
-	flushed bool            // an upgrade started: record straight through
+	mu        sync.Mutex
+	recorded  []namedFd      // the engine's sockets, for the next process
+	inherited map[string]int // from the previous process's parcel, not taken yet
+	pair      [2]int         // the parcel's socket pair (ours, the new process's); -1 before the first upgrade
 }
 
-// pendingSocket is a recorded socket's name and its own descriptor.
-type pendingSocket struct {
-	name string
-	fd   int
+// namedFd is a socket's name and a descriptor of our own for it.
+type namedFd struct {
+	name   string
+	fd     int
+	handed bool // a copy is with tableflip too
 }
 
-// File returns the socket the previous process handed over under name.
-func (d *deferredSockets) File(name string) (*os.File, error) { return d.fds.File(name) }
+// parcelName names, among the files tableflip passes on, the socket on
+// which the engine's listening sockets arrive.
+const parcelName = "l4lb engine sockets"
 
-// AddFile keeps a copy of f's descriptor, handed to tableflip by flush.
+// parcelMax is how many descriptors one parcel message carries, under
+// the kernel's limit per SCM_RIGHTS message (253).
+const parcelMax = 200
+
+// newDeferredSockets returns the sockets of fds's process, having received
+// the previous process's parcel if there is one.
+func newDeferredSockets(fds *tableflip.Fds) (*deferredSockets, error) {
+	d := &deferredSockets{fds: fds, pair: [2]int{-1, -1}, inherited: map[string]int{}}
+	f, err := fds.File(parcelName)
+	if err != nil {
+		return nil, fmt.Errorf("inherited sockets: %w", err)
+	}
+	if f == nil {
+		return d, nil
+	}
+	defer f.Close()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("inherited sockets: %w", err)
+	}
+	var recvErr error
+	if err := raw.Control(func(fd uintptr) { recvErr = receiveParcel(int(fd), d.inherited) }); err != nil {
+		return nil, fmt.Errorf("inherited sockets: %w", err)
+	}
+	if recvErr != nil {
+		d.close()
+		return nil, fmt.Errorf("inherited sockets: %w", recvErr)
+	}
+	return d, nil
+}
+
+// File returns the socket the previous process handed over under name;
+// it stays recorded for the next process.
+func (d *deferredSockets) File(name string) (*os.File, error) {
+	d.mu.Lock()
+	fd, ok := d.inherited[name]
+	delete(d.inherited, name)
+	d.mu.Unlock()
+	var f *os.File
+	if ok {
+		f = os.NewFile(uintptr(fd), name)
+	} else if tf, err := d.fds.File(name); err != nil || tf == nil {
+		return nil, err
+	} else {
+		f = tf
+	}
+	if err := d.AddFile(name, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// AddFile keeps a copy of f's descriptor, for offer.
 func (d *deferredSockets) AddFile(name string, f *os.File) error {
 	raw, err := f.SyscallConn()
 	if err != nil {
@@ -55,49 +121,209 @@ func (d *deferredSockets) AddFile(name string, f *os.File) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.flushed {
-		return d.hand(pendingSocket{name, fd})
-	}
-	d.pending = append(d.pending, pendingSocket{name, fd})
+	d.recorded = append(d.recorded, namedFd{name: name, fd: fd})
 	return nil
 }
 
-// flush hands the recorded sockets to tableflip; serve calls it before
-// an upgrade. After a failed upgrade they stay with tableflip (and in the
-// runtime's poller) for the next attempt.
-func (d *deferredSockets) flush() error {
+// offer puts the recorded sockets in a parcel for the process an upgrade
+// is about to start; serve calls it before each attempt. The socket pair
+// is made, and its far end given to tableflip, once: a parcel a failed
+// attempt left unread is dropped before the next is sent.
+func (d *deferredSockets) offer() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.flushed = true
-	for len(d.pending) > 0 {
-		if err := d.hand(d.pending[0]); err != nil {
+	if d.pair[0] < 0 {
+		if err := d.makePair(); err != nil {
 			return err
 		}
-		d.pending = d.pending[1:]
+	}
+	discardParcels(d.pair[1])
+	if err := sendParcel(d.pair[0], d.recorded); err != nil {
+		return fmt.Errorf("hand over sockets: %w", err)
+	}
+	for i := range d.recorded {
+		if err := d.handToTableflip(&d.recorded[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// close closes the copies not handed over: once upgrades end (the
-// process drains or stops), nothing may keep the listening sockets open.
-func (d *deferredSockets) close() {
+// handToTableflip gives tableflip a copy of s too, once, for a new
+// process of an l4lb that looks for its sockets there only (a rollback to
+// an earlier build). That copy is in this process's Go poller from then
+// on; the new process closes the one it inherits when it is ready
+// (tableflip closes what was inherited and not taken).
+func (d *deferredSockets) handToTableflip(s *namedFd) error {
+	if s.handed {
+		return nil
+	}
+	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("hand over socket %s: %w", s.name, os.NewSyscallError("fcntl", err))
+	}
+	f := os.NewFile(uintptr(dup), s.name)
+	defer f.Close() // tableflip keeps a copy of its own
+	if err := d.fds.AddFile(s.name, f); err != nil {
+		return fmt.Errorf("hand over socket %s: %w", s.name, err)
+	}
+	s.handed = true
+	return nil
+}
+
+// makePair makes the parcel's socket pair and gives tableflip a copy of
+// the new process's end; this process keeps that end too, to drop stale
+// parcels.
+func (d *deferredSockets) makePair() error {
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("hand over sockets: %w", os.NewSyscallError("socketpair", err))
+	}
+	far, err := unix.FcntlInt(uintptr(p[1]), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return fmt.Errorf("hand over sockets: %w", os.NewSyscallError("fcntl", err))
+	}
+	f := os.NewFile(uintptr(far), parcelName)
+	defer f.Close() // tableflip keeps a copy of its own
+	if err := d.fds.AddFile(parcelName, f); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return fmt.Errorf("hand over sockets: %w", err)
+	}
+	d.pair = [2]int{p[0], p[1]}
+	return nil
+}
+
+// closeUnused closes the inherited sockets the engine did not take (a
+// listener the new configuration dropped); serve calls it once ready.
+func (d *deferredSockets) closeUnused() {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, p := range d.pending {
-		unix.Close(p.fd)
+	for name, fd := range d.inherited {
+		unix.Close(fd)
+		delete(d.inherited, name)
 	}
-	d.pending = nil
 }
 
-// hand gives tableflip a copy of p and closes p's descriptor.
-func (d *deferredSockets) hand(p pendingSocket) error {
-	f := os.NewFile(uintptr(p.fd), p.name)
-	defer f.Close()
-	if err := d.fds.AddFile(p.name, f); err != nil {
-		return fmt.Errorf("hand over socket %s: %w", p.name, err)
+// close closes every copy this process holds: once upgrades end (the
+// process drains or stops), nothing may keep the listening sockets open.
+func (d *deferredSockets) close() {
+	if d == nil {
+		return
+	}
+	d.closeUnused()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.recorded {
+		unix.Close(s.fd)
+	}
+	d.recorded = nil
+	for i, fd := range d.pair {
+		if fd >= 0 {
+			unix.Close(fd)
+			d.pair[i] = -1
+		}
+	}
+}
+
+// sendParcel sends socks on fd: messages of up to parcelMax descriptors
+// whose data is their names, one per line, in the same order.
+func sendParcel(fd int, socks []namedFd) error {
+	for len(socks) > 0 {
+		n := min(len(socks), parcelMax)
+		names := make([]string, n)
+		fds := make([]int, n)
+		for i, s := range socks[:n] {
+			if strings.Contains(s.name, "\n") {
+				return fmt.Errorf("socket name %q has a newline", s.name)
+			}
+			names[i], fds[i] = s.name, s.fd
+		}
+		if err := unix.Sendmsg(fd, []byte(strings.Join(names, "\n")), unix.UnixRights(fds...), nil, unix.MSG_DONTWAIT); err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		socks = socks[n:]
 	}
 	return nil
+}
+
+// receiveParcel adds the sockets of every parcel message waiting on fd to
+// into, by name; the parcel was sent whole before this process started.
+func receiveParcel(fd int, into map[string]int) error {
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4*parcelMax))
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EAGAIN || (err == nil && n == 0 && oobn == 0) {
+			return nil // all read (or the sender closed its end)
+		}
+		if err != nil {
+			return os.NewSyscallError("recvmsg", err)
+		}
+		fds, err := parcelRights(oob[:oobn])
+		if err == nil && flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+			err = fmt.Errorf("parcel message truncated")
+		}
+		var names []string
+		if n > 0 {
+			names = strings.Split(string(buf[:n]), "\n")
+		}
+		if err == nil && len(names) != len(fds) {
+			err = fmt.Errorf("parcel message has %d names for %d sockets", len(names), len(fds))
+		}
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return err
+		}
+		for i, name := range names {
+			if old, ok := into[name]; ok {
+				unix.Close(old)
+			}
+			into[name] = fds[i]
+		}
+	}
+}
+
+// parcelRights returns the descriptors of the SCM_RIGHTS messages in oob.
+func parcelRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("parcel control message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return fds, fmt.Errorf("parcel control message: %w", err)
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+// discardParcels reads and drops what waits on fd: a parcel no process
+// took, whose descriptors it closes.
+func discardParcels(fd int) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*parcelMax))
+	for {
+		_, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err != nil {
+			return
+		}
+		fds, _ := parcelRights(oob[:oobn])
+		for _, f := range fds {
+			unix.Close(f)
+		}
+	}
 }

@@ -39,7 +39,7 @@ const DefaultUpgradeWait = 30 * time.Second
 // activation. A nil *handover does neither (the demo).
 type handover struct {
 	upg     *tableflip.Upgrader // nil where tableflip does not run
-	sockets *deferredSockets    // the engine's sockets for tableflip; nil without it
+	sockets *deferredSockets    // the engine's sockets, handed over beside tableflip; nil without it
 	systemd []activationSocket
 	pidFile string
 	log     *slog.Logger
@@ -63,6 +63,9 @@ func newHandover(pidFile string, log *slog.Logger) (*handover, error) {
 		return h, nil
 	}
 	if err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	if h.sockets, err = newDeferredSockets(h.upg.Fds); err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
 	return h, nil
@@ -93,8 +96,7 @@ func (h *handover) engineConfig(cfg *engine.Config) {
 	if h == nil {
 		return
 	}
-	if h.upg != nil {
-		h.sockets = &deferredSockets{fds: h.upg.Fds}
+	if h.sockets != nil {
 		cfg.Sockets = h.sockets
 	}
 	for _, s := range h.systemd {
@@ -163,6 +165,7 @@ func (h *handover) ready(srv *engine.Server) {
 		return
 	}
 	srv.KeepSocketFiles(false)
+	h.sockets.closeUnused()
 	if h.upg.HasParent() {
 		h.log.Info("upgrade: ready; the previous process stops accepting", "pid", os.Getpid())
 		go func() {
@@ -194,7 +197,7 @@ func (h *handover) upgradeOnSignal(ctx context.Context, sig <-chan os.Signal, lo
 		}
 		h.log.Info("SIGUSR2: upgrading: starting a new process", "binary", os.Args[0])
 		if h.sockets != nil {
-			if err := h.sockets.flush(); err != nil {
+			if err := h.sockets.offer(); err != nil {
 				h.log.Error("upgrade failed; this process keeps serving", "err", err)
 				continue
 			}
