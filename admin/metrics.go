@@ -70,7 +70,7 @@ var (
 	dPollTime   = desc("l4lb_registry_poll_seconds_total", "Time spent in successful discovery queries.")
 	dUpdates    = desc("l4lb_registry_updates_total", "Backend sets handed to the balancer.")
 	dDeleted    = desc("l4lb_registry_deleted_total", "Stale endpoint documents deleted.")
-	dFailing    = desc("l4lb_registry_failing", "Watches serving their last known set because discovery fails.")
+	dFailing    = desc("l4lb_registry_failing", "Discovery poll loops whose watches serve their last known sets because the query fails.")
 	dStaleness  = desc("l4lb_registry_staleness_seconds", "Time since the last successful discovery query.")
 )
 
