@@ -27,12 +27,11 @@ import (
 //
 // So that an upgrade to an earlier build (a rollback) still finds its
 // sockets, they are also given to tableflip when the first upgrade
-// starts. The new process closes those copies once ready. This process
-// keeps them, and their place in its Go poller, until it exits: after a
-// failed upgrade it serves with them, and while it drains after a good
-// one it wakes for connections it no longer accepts. A process started
-// by an earlier build finds its sockets in tableflip only, and keeps that
-// registration (File falls back to tableflip's).
+// starts. The new process closes those copies once ready, and this one
+// once the upgrade succeeded (tableflip closes what it handed on); after
+// a failed upgrade this process serves on with them in its Go poller. A
+// process started by an earlier build finds its sockets in tableflip
+// only, and keeps that registration (File falls back to tableflip's).
 type deferredSockets struct {
 	fds *tableflip.Fds
 
