@@ -113,11 +113,11 @@ func (d *deferredSockets) AddFile(name string, f *os.File) error {
 	}
 	fd := -1
 	var dupErr error
-	if err := raw.Control(func(u uintptr) { fd, dupErr = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	if err := raw.Control(func(u uintptr) { fd, dupErr = dupFd(int(u)) }); err != nil {
 		return fmt.Errorf("record socket %s: %w", name, err)
 	}
 	if dupErr != nil {
-		return fmt.Errorf("record socket %s: %w", name, os.NewSyscallError("fcntl", dupErr))
+		return fmt.Errorf("record socket %s: %w", name, dupErr)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -158,17 +158,32 @@ func (d *deferredSockets) handToTableflip(s *namedFd) error {
 	if s.handed {
 		return nil
 	}
-	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("hand over socket %s: %w", s.name, os.NewSyscallError("fcntl", err))
-	}
-	f := os.NewFile(uintptr(dup), s.name)
-	defer f.Close() // tableflip keeps a copy of its own
-	if err := d.fds.AddFile(s.name, f); err != nil {
+	if err := d.giveTableflip(s.name, s.fd); err != nil {
 		return fmt.Errorf("hand over socket %s: %w", s.name, err)
 	}
 	s.handed = true
 	return nil
+}
+
+// giveTableflip records a copy of fd with tableflip under name; this
+// process keeps fd.
+func (d *deferredSockets) giveTableflip(name string, fd int) error {
+	dup, err := dupFd(fd)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(dup), name)
+	defer f.Close() // tableflip keeps a copy of its own
+	return d.fds.AddFile(name, f)
+}
+
+// dupFd returns a close-on-exec duplicate of fd.
+func dupFd(fd int) (int, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return dup, nil
 }
 
 // makePair makes the parcel's socket pair and gives tableflip a copy of
@@ -179,15 +194,7 @@ func (d *deferredSockets) makePair() error {
 	if err != nil {
 		return fmt.Errorf("hand over sockets: %w", os.NewSyscallError("socketpair", err))
 	}
-	far, err := unix.FcntlInt(uintptr(p[1]), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(p[0])
-		unix.Close(p[1])
-		return fmt.Errorf("hand over sockets: %w", os.NewSyscallError("fcntl", err))
-	}
-	f := os.NewFile(uintptr(far), parcelName)
-	defer f.Close() // tableflip keeps a copy of its own
-	if err := d.fds.AddFile(parcelName, f); err != nil {
+	if err := d.giveTableflip(parcelName, p[1]); err != nil {
 		unix.Close(p[0])
 		unix.Close(p[1])
 		return fmt.Errorf("hand over sockets: %w", err)
